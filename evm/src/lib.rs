@@ -1,0 +1,55 @@
+//! Fogchain block execution on revm.
+//!
+//! [`execute_block`] runs a block's transactions over the stored parent state and produces the
+//! receipts (status, cumulative gas, logs, bloom), the transactions / receipts / state roots and
+//! the state writes of the block. The same function builds blocks on the minting node
+//! ([`Mode::Build`]) and validates them on every node ([`validate_block`]), so all nodes apply a
+//! block with the same code. The state root is updated incrementally through the stored trie
+//! (see `fogchain_storage::trie`). [`call`] and [`estimate_gas`] serve `eth_call` and
+//! `eth_estimateGas`; callers run them off the async runtime.
+
+mod block;
+mod call;
+mod env;
+mod state;
+
+pub use block::*;
+pub use call::*;
+pub use env::*;
+pub use state::*;
+
+pub use revm;
+
+use alloy_primitives::B256;
+use fogchain_storage::StorageError;
+
+/// Errors while executing or validating a block.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// Reading state failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A transaction of a block being validated cannot be executed.
+    #[error("invalid transaction {index} ({hash}): {reason}")]
+    InvalidTransaction {
+        /// Position in the block.
+        index: usize,
+        /// Transaction hash.
+        hash: B256,
+        /// Why, in geth's words.
+        reason: String,
+    },
+    /// The block's header does not match its execution.
+    #[error("block {field} mismatch: header has {expected}, execution gives {got}")]
+    Mismatch {
+        /// Header field.
+        field: &'static str,
+        /// Value in the header.
+        expected: String,
+        /// Value computed.
+        got: String,
+    },
+    /// revm reported an error that is not about the transaction.
+    #[error("evm error: {0}")]
+    Evm(String),
+}

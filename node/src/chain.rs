@@ -1,0 +1,181 @@
+//! Applying committed blocks: the one code path every node (the minter too) runs.
+//!
+//! [`Chain::apply_block`] checks the parent link, number, timestamp, gas limit, base fee and
+//! seal, re-executes the transactions with revm (or reuses the minter's own execution of the
+//! very same block), compares the roots and writes everything in one RocksDB batch. A block
+//! whose parent is no longer the head (a stale speculative block of a deposed leader) is a
+//! deterministic no-op: [`Applied::Stale`] hands its transactions back to the pool.
+
+use crate::seal::{sealer, SealError};
+use alloy_consensus::{transaction::Recovered, Block, Header, TxEnvelope};
+use alloy_primitives::{Address, B256};
+use fogchain_evm::{next_base_fee, validate_block, ExecError, ExecutedBlock};
+use fogchain_genesis::ChainSpec;
+use fogchain_storage::{BlockWrite, ChainReader, Storage, StorageError, StoredBody};
+use parking_lot::Mutex;
+use std::{collections::HashSet, sync::Arc};
+use tokio::sync::watch;
+
+/// A block as minted and committed: Ethereum header + transactions.
+pub type FogBlock = Block<TxEnvelope>;
+
+/// Why a block was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The header breaks a chain rule.
+    #[error("invalid block {number}: {reason}")]
+    InvalidHeader {
+        /// Block number.
+        number: u64,
+        /// Which rule.
+        reason: String,
+    },
+    /// The seal is missing, malformed or from a non-member.
+    #[error("invalid block seal: {0}")]
+    Seal(#[from] SealError),
+    /// Execution disagrees with the header, or a transaction is invalid.
+    #[error(transparent)]
+    Execution(#[from] ExecError),
+}
+
+/// Outcome of applying a committed block.
+#[derive(Debug)]
+pub enum Applied {
+    /// The block is the new head.
+    Head {
+        /// Its hash.
+        hash: B256,
+        /// Its number.
+        number: u64,
+        /// Its transactions with senders.
+        transactions: Vec<Recovered<TxEnvelope>>,
+    },
+    /// The block does not extend the head: nothing changed; its transactions are returned.
+    Stale(Vec<Recovered<TxEnvelope>>),
+}
+
+/// The applied chain of one node.
+pub struct Chain {
+    spec: Arc<ChainSpec>,
+    storage: Storage,
+    sealers: HashSet<Address>,
+    /// Serialises block application.
+    apply_lock: Mutex<()>,
+    head: watch::Sender<(u64, B256)>,
+}
+
+impl std::fmt::Debug for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chain").field("head", &*self.head.borrow()).finish()
+    }
+}
+
+impl Chain {
+    /// The chain stored in `storage`.
+    pub fn new(spec: Arc<ChainSpec>, storage: Storage) -> Result<Self, ChainError> {
+        let (hash, header) = storage.head()?;
+        let sealers = spec.sealers().collect();
+        let (head, _) = watch::channel((header.number, hash));
+        Ok(Self { spec, storage, sealers, apply_lock: Mutex::new(()), head })
+    }
+
+    /// The chain spec.
+    pub fn spec(&self) -> &Arc<ChainSpec> {
+        &self.spec
+    }
+
+    /// The storage.
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// Head (number, hash) updates, for waiters and subscriptions.
+    pub fn subscribe_head(&self) -> watch::Receiver<(u64, B256)> {
+        self.head.subscribe()
+    }
+
+    fn check_header(&self, parent: &Header, header: &Header) -> Result<Address, ChainError> {
+        let invalid = |reason: String| ChainError::InvalidHeader { number: header.number, reason };
+        if header.number != parent.number + 1 {
+            return Err(invalid(format!("number follows {}", parent.number)));
+        }
+        if header.timestamp < parent.timestamp {
+            return Err(invalid(format!(
+                "timestamp {} is before its parent's {}",
+                header.timestamp, parent.timestamp
+            )));
+        }
+        if header.gas_limit != parent.gas_limit {
+            return Err(invalid(format!("gas limit {} differs from {}", header.gas_limit, parent.gas_limit)));
+        }
+        if header.base_fee_per_gas != next_base_fee(&self.spec, parent) {
+            return Err(invalid(format!("base fee {:?} is not {:?}", header.base_fee_per_gas, next_base_fee(&self.spec, parent))));
+        }
+        let signer = sealer(header)?;
+        if !self.sealers.is_empty() && !self.sealers.contains(&signer) {
+            return Err(invalid(format!("sealed by {signer}, not a member")));
+        }
+        if header.beneficiary != signer {
+            return Err(invalid(format!("beneficiary {} is not the sealer {signer}", header.beneficiary)));
+        }
+        Ok(signer)
+    }
+
+    /// Applies a committed block. `executed` is the minter's own execution of exactly this block
+    /// (it is used only if it matches the block hash); `applied_index` is the consensus log index
+    /// recorded atomically with the block.
+    pub fn apply_block(
+        &self,
+        block: &FogBlock,
+        executed: Option<ExecutedBlock>,
+        applied_index: Option<u64>,
+    ) -> Result<Applied, ChainError> {
+        let _guard = self.apply_lock.lock();
+        let hash = block.header.hash_slow();
+        let (head_hash, head) = self.storage.head()?;
+        let recover = || -> Result<Vec<Recovered<TxEnvelope>>, ChainError> {
+            block
+                .body
+                .transactions
+                .iter()
+                .enumerate()
+                .map(|(index, tx)| {
+                    tx.clone().try_into_recovered().map_err(|_| {
+                        ChainError::Execution(ExecError::InvalidTransaction {
+                            index,
+                            hash: *tx.tx_hash(),
+                            reason: "invalid sender".into(),
+                        })
+                    })
+                })
+                .collect()
+        };
+        if block.header.parent_hash != head_hash {
+            let txs = match executed {
+                Some(e) => e.transactions,
+                None => recover()?,
+            };
+            return Ok(Applied::Stale(txs));
+        }
+        self.check_header(&head, &block.header)?;
+        let executed = match executed.filter(|e| e.header.hash_slow() == hash) {
+            Some(e) => e,
+            None => validate_block(&self.spec, &self.storage, &head, &block.header, recover()?)?,
+        };
+        let senders = executed.transactions.iter().map(|t| t.signer()).collect();
+        let write = BlockWrite {
+            hash,
+            header: block.header.clone(),
+            body: StoredBody { transactions: block.body.transactions.clone(), senders },
+            receipts: executed.receipts,
+            state: executed.state,
+            applied_index,
+        };
+        self.storage.write_block(&write)?;
+        self.head.send_replace((block.header.number, hash));
+        Ok(Applied::Head { hash, number: block.header.number, transactions: executed.transactions })
+    }
+}

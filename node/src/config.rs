@@ -1,0 +1,142 @@
+//! Node configuration file (TOML).
+//!
+//! ```toml
+//! datadir = "data"              # relative paths resolve against the config file's directory
+//! genesis = "../genesis.json"
+//! node-key = "nodekey"          # default: <datadir>/nodekey (created when missing)
+//! rpc-addr-file = "rpc.addr"    # optional: the bound RPC address is written here
+//!
+//! [rpc]
+//! addr = "127.0.0.1:8545"       # HTTP and WebSocket; port 0 picks a free port
+//! gas-cap = 50000000            # eth_call / eth_estimateGas gas cap
+//!
+//! [txpool]
+//! max-transactions = 50000
+//! max-per-sender = 5000
+//! price-bump-percent = 10
+//! ```
+
+use crate::pool::PoolConfig;
+use fogchain_rpc::RpcConfig;
+use serde::{Deserialize, Serialize};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+/// `[rpc]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default, deny_unknown_fields)]
+pub struct RpcSection {
+    /// Listen address for HTTP and WebSocket.
+    pub addr: SocketAddr,
+    /// Gas cap of eth_call / eth_estimateGas.
+    pub gas_cap: u64,
+    /// Concurrent connections.
+    pub max_connections: u32,
+    /// Calls per JSON-RPC batch.
+    pub max_batch_len: u32,
+    /// Request body limit, bytes.
+    pub max_request_body_size: u32,
+}
+
+impl Default for RpcSection {
+    fn default() -> Self {
+        let d = RpcConfig::default();
+        Self {
+            addr: d.addr,
+            gas_cap: d.gas_cap,
+            max_connections: d.max_connections,
+            max_batch_len: d.max_batch_len,
+            max_request_body_size: d.max_request_body_size,
+        }
+    }
+}
+
+impl RpcSection {
+    /// The RPC server settings.
+    pub fn to_rpc_config(&self) -> RpcConfig {
+        RpcConfig {
+            addr: self.addr,
+            gas_cap: self.gas_cap,
+            max_connections: self.max_connections,
+            max_batch_len: self.max_batch_len,
+            max_request_body_size: self.max_request_body_size,
+            ..RpcConfig::default()
+        }
+    }
+}
+
+/// A node's configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Database directory.
+    pub datadir: PathBuf,
+    /// genesis.json path.
+    pub genesis: PathBuf,
+    /// Node key file (hex secp256k1 secret); `<datadir>/nodekey` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_key: Option<PathBuf>,
+    /// File to write the bound RPC address to, once serving.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpc_addr_file: Option<PathBuf>,
+    /// RPC server.
+    #[serde(default)]
+    pub rpc: RpcSection,
+    /// Transaction pool.
+    #[serde(default)]
+    pub txpool: PoolConfig,
+}
+
+/// Errors reading a config file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Cannot read the file.
+    #[error("cannot read config {path}: {source}")]
+    Io {
+        /// The path.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not valid TOML for a node config.
+    #[error("invalid config {path}: {source}")]
+    Toml {
+        /// The path.
+        path: String,
+        /// Why.
+        source: toml::de::Error,
+    },
+}
+
+impl NodeConfig {
+    /// Reads a config file; relative paths in it resolve against its directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Io { path: path.display().to_string(), source })?;
+        let mut config: NodeConfig = toml::from_str(&text)
+            .map_err(|source| ConfigError::Toml { path: path.display().to_string(), source })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        resolve(&mut config.datadir);
+        resolve(&mut config.genesis);
+        config.node_key.as_mut().map(resolve);
+        config.rpc_addr_file.as_mut().map(resolve);
+        Ok(config)
+    }
+
+    /// The node key path.
+    pub fn node_key_path(&self) -> PathBuf {
+        self.node_key.clone().unwrap_or_else(|| self.datadir.join("nodekey"))
+    }
+
+    /// TOML text of this config.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+}

@@ -1,0 +1,269 @@
+//! `fogchain devnet`: a local network with embedded defaults.
+//!
+//! Layout of `DIR` (created on first start, reused afterwards so the chain resumes):
+//! `genesis.json`, `network.json`, and per node `nodeI/{config.toml, nodekey, data/, node.log,
+//! rpc.addr}`. Each node is a separate OS process (`fogchain node --config ...`) that dies with
+//! the launcher (PR_SET_PDEATHSIG). The 10 accounts of the standard test mnemonic are funded
+//! with 10,000 ETH each.
+
+use alloy_genesis::{Genesis, GenesisAccount};
+use alloy_primitives::{Address, U256};
+use alloy_signer_local::{coins_bip39::English, MnemonicBuilder, PrivateKeySigner};
+use clap::Args;
+use eyre::{bail, eyre, WrapErr};
+use fogchain_genesis::{prague_chain_config, ChainSpec, FogchainConfig, Member};
+use fogchain_node::{
+    config::{NodeConfig, RpcSection},
+    seal::load_or_create_key,
+};
+use jsonrpsee::core::client::ClientT;
+use serde_json::json;
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+use tokio::process::{Child, Command};
+
+/// Hardhat's and Anvil's test mnemonic.
+pub const TEST_MNEMONIC: &str = "test test test test test test test test test test test junk";
+/// Prefunded accounts.
+const ACCOUNTS: u32 = 10;
+/// 10,000 ETH in wei.
+const BALANCE_WEI: u128 = 10_000 * 1_000_000_000_000_000_000;
+
+/// Options of `fogchain devnet`.
+#[derive(Debug, Args)]
+pub struct DevnetArgs {
+    /// Directory for the network's genesis, keys, databases and logs.
+    #[arg(long, default_value = "devnet")]
+    dir: PathBuf,
+    /// Number of nodes.
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
+    /// RPC port of the first node; node i listens on base + i. 0 picks free ports.
+    #[arg(long, default_value_t = 8545)]
+    base_port: u16,
+    /// Chain id of a new network (1337, as geth --dev).
+    #[arg(long, default_value_t = 1337)]
+    chain_id: u64,
+    /// Block gas limit of a new network.
+    #[arg(long, default_value_t = 30_000_000)]
+    gas_limit: u64,
+}
+
+/// The test accounts m/44'/60'/0'/0/i of [`TEST_MNEMONIC`].
+pub fn dev_accounts() -> eyre::Result<Vec<PrivateKeySigner>> {
+    (0..ACCOUNTS)
+        .map(|i| {
+            MnemonicBuilder::<English>::default()
+                .phrase(TEST_MNEMONIC)
+                .index(i)?
+                .build()
+                .map_err(|e| eyre!("deriving test account {i}: {e}"))
+        })
+        .collect()
+}
+
+fn node_dir(dir: &Path, i: usize) -> PathBuf {
+    dir.join(format!("node{i}"))
+}
+
+/// Creates genesis.json and node keys on first use; returns the chain spec.
+fn prepare(args: &DevnetArgs, accounts: &[PrivateKeySigner]) -> eyre::Result<ChainSpec> {
+    let genesis_path = args.dir.join("genesis.json");
+    if genesis_path.exists() {
+        let spec = ChainSpec::from_file(&genesis_path)?;
+        let members = spec.fogchain.members.len();
+        if members != args.nodes {
+            bail!(
+                "{} holds a network of {members} node(s); start it with --nodes {members} or use another --dir",
+                args.dir.display()
+            );
+        }
+        return Ok(spec);
+    }
+    let mut members = Vec::new();
+    for i in 0..args.nodes {
+        let key = load_or_create_key(&node_dir(&args.dir, i).join("nodekey"))?;
+        members.push(Member { raft_id: i as u64 + 1, address: key.address(), peer_id: String::new(), p2p: String::new() });
+    }
+    let mut genesis = Genesis {
+        config: prague_chain_config(args.chain_id),
+        gas_limit: args.gas_limit,
+        timestamp: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs(),
+        ..Default::default()
+    };
+    for account in accounts {
+        genesis.alloc.insert(account.address(), GenesisAccount::default().with_balance(U256::from(BALANCE_WEI)));
+    }
+    let spec = ChainSpec::new(genesis, FogchainConfig { members, ..Default::default() })?;
+    std::fs::write(&genesis_path, spec.to_json()?)?;
+    Ok(spec)
+}
+
+fn write_config(args: &DevnetArgs, i: usize) -> eyre::Result<PathBuf> {
+    let dir = node_dir(&args.dir, i);
+    let port = if args.base_port == 0 { 0 } else { args.base_port + i as u16 };
+    let config = NodeConfig {
+        datadir: "data".into(),
+        genesis: "../genesis.json".into(),
+        node_key: Some("nodekey".into()),
+        rpc_addr_file: Some("rpc.addr".into()),
+        rpc: RpcSection { addr: SocketAddr::from(([127, 0, 0, 1], port)), ..Default::default() },
+        txpool: Default::default(),
+    };
+    let path = dir.join("config.toml");
+    std::fs::write(&path, config.to_toml())?;
+    Ok(path)
+}
+
+fn spawn_node(args: &DevnetArgs, i: usize, config: &Path) -> eyre::Result<Child> {
+    let dir = node_dir(&args.dir, i);
+    let _ = std::fs::remove_file(dir.join("rpc.addr"));
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("node.log"))?;
+    let mut command = Command::new(std::env::current_exe()?);
+    command.arg("node").arg("--config").arg(config).stdout(log.try_clone()?).stderr(log).kill_on_drop(true);
+    // SAFETY: prctl is async-signal-safe; the child asks to be terminated when the launcher dies.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    command.spawn().wrap_err_with(|| format!("starting node {i}"))
+}
+
+/// Waits until node `i` has written its address and answers `eth_chainId`.
+async fn wait_ready(dir: &Path, child: &mut Child, chain_id: u64) -> eyre::Result<SocketAddr> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let addr_file = dir.join("rpc.addr");
+    loop {
+        if let Some(status) = child.try_wait()? {
+            bail!("node exited with {status} before serving; see {}", dir.join("node.log").display());
+        }
+        if let Ok(text) = std::fs::read_to_string(&addr_file) {
+            let addr: SocketAddr = text.trim().parse()?;
+            let client = jsonrpsee::http_client::HttpClientBuilder::default().build(format!("http://{addr}"))?;
+            let answer: Result<String, _> = client.request("eth_chainId", jsonrpsee::rpc_params![]).await;
+            if let Ok(id) = answer {
+                if u64::from_str_radix(id.trim_start_matches("0x"), 16).ok() == Some(chain_id) {
+                    return Ok(addr);
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("node did not answer within 120 s; see {}", dir.join("node.log").display());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn stop_all(children: &mut [Child]) {
+    for child in children.iter() {
+        if let Some(pid) = child.id() {
+            // SAFETY: plain kill(2) on our own child's pid.
+            unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+        }
+    }
+    for child in children.iter_mut() {
+        if tokio::time::timeout(Duration::from_secs(20), child.wait()).await.is_err() {
+            let _ = child.kill().await;
+        }
+    }
+}
+
+/// Runs the devnet until Ctrl-C / SIGTERM, or until a node exits.
+pub async fn run(args: DevnetArgs) -> eyre::Result<()> {
+    if args.nodes == 0 {
+        bail!("--nodes must be at least 1");
+    }
+    std::fs::create_dir_all(&args.dir).wrap_err_with(|| format!("creating {}", args.dir.display()))?;
+    let dir = args.dir.canonicalize()?;
+    let args = DevnetArgs { dir, ..args };
+    let accounts = dev_accounts()?;
+    let spec = prepare(&args, &accounts)?;
+    let mut children = Vec::new();
+    for i in 0..args.nodes {
+        let config = write_config(&args, i)?;
+        children.push(spawn_node(&args, i, &config)?);
+    }
+    let mut nodes = Vec::new();
+    for (i, child) in children.iter_mut().enumerate() {
+        let dir = node_dir(&args.dir, i);
+        let addr = match wait_ready(&dir, child, spec.chain_id()).await {
+            Ok(addr) => addr,
+            Err(e) => {
+                stop_all(&mut children).await;
+                return Err(e);
+            }
+        };
+        nodes.push(json!({
+            "name": format!("node{i}"),
+            "rpc": format!("http://{addr}"),
+            "ws": format!("ws://{addr}"),
+            "pid": child.id(),
+            "datadir": dir.join("data"),
+        }));
+    }
+    let network = json!({
+        "chainId": spec.chain_id(),
+        "genesisHash": spec.genesis_hash,
+        "nodes": nodes,
+        "accounts": accounts.iter().map(|a| json!({
+            "address": a.address(),
+            "privateKey": format!("0x{}", hex::encode(a.to_bytes())),
+        })).collect::<Vec<_>>(),
+    });
+    let network_path = args.dir.join("network.json");
+    let tmp = network_path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(&network)?)?;
+    std::fs::rename(&tmp, &network_path)?;
+    print_banner(&spec, &network, &accounts, &network_path);
+
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let exited = async {
+        loop {
+            for (i, child) in children.iter_mut().enumerate() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return (i, status);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    let result = tokio::select! {
+        _ = tokio::signal::ctrl_c() => Ok(()),
+        _ = sigterm.recv() => Ok(()),
+        (i, status) = exited => Err(eyre!("node{i} exited with {status}; see {}", node_dir(&args.dir, i).join("node.log").display())),
+    };
+    eprintln!("stopping devnet ...");
+    stop_all(&mut children).await;
+    eprintln!("devnet stopped; start it again with the same --dir to resume");
+    result
+}
+
+fn print_banner(spec: &ChainSpec, network: &serde_json::Value, accounts: &[PrivateKeySigner], path: &Path) {
+    let mut out = String::new();
+    out.push_str("\nFogchain devnet is running\n\n");
+    out.push_str(&format!("Chain id       {}\n", spec.chain_id()));
+    if let Some(nodes) = network["nodes"].as_array() {
+        for node in nodes {
+            out.push_str(&format!(
+                "{:<14} RPC {}   WS {}\n",
+                node["name"].as_str().unwrap_or_default(),
+                node["rpc"].as_str().unwrap_or_default(),
+                node["ws"].as_str().unwrap_or_default()
+            ));
+        }
+    }
+    out.push_str(&format!("\nAccounts (10,000 ETH each; mnemonic \"{TEST_MNEMONIC}\")\n"));
+    for (i, a) in accounts.iter().enumerate() {
+        let address: Address = a.address();
+        out.push_str(&format!("({i}) {address}  0x{}\n", hex::encode(a.to_bytes())));
+    }
+    out.push_str(&format!("\nNetwork description: {}\nPress Ctrl-C to stop.\n", path.display()));
+    println!("{out}");
+}

@@ -1,0 +1,56 @@
+//! `fogchain`: run a node, or a whole local network.
+
+mod devnet;
+
+use clap::{Parser, Subcommand};
+use fogchain_node::{config::NodeConfig, Node};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "fogchain", version, about = "Fogchain: a permissioned Ethereum-compatible ledger for IoT")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one node from a config file (see docs/configuration.md).
+    Node {
+        /// Node config file (TOML).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Start a local network with built-in defaults and prefunded test accounts.
+    Devnet(devnet::DevnetArgs),
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}
+
+async fn run_node(config: PathBuf) -> eyre::Result<()> {
+    let config = NodeConfig::load(&config)?;
+    let node = Node::start(&config).await?;
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted, stopping"),
+        _ = sigterm.recv() => tracing::info!("terminated, stopping"),
+    }
+    node.stop().await;
+    Ok(())
+}
+
+fn main() -> eyre::Result<()> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command {
+        Command::Node { config } => {
+            init_tracing();
+            runtime.block_on(run_node(config))
+        }
+        Command::Devnet(args) => runtime.block_on(devnet::run(args)),
+    }
+}

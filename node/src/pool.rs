@@ -1,0 +1,346 @@
+//! Transaction pool: validation with geth's wording, per-sender nonce order, queued future
+//! nonces, replacement by a higher price, global and per-sender limits.
+//!
+//! A transaction is *pending* when every nonce from the sender's state nonce up to its own is
+//! pooled (it can go into the next block), *queued* otherwise (a nonce gap). Blocks take pending
+//! transactions in arrival order across senders and nonce order within a sender. The sender is
+//! recovered once, at admission, and travels with the transaction from then on.
+
+use alloy_consensus::{transaction::Recovered, Transaction, TxEnvelope};
+use alloy_eips::Typed2718;
+use alloy_primitives::{Address, B256, U256};
+use fogchain_evm::{intrinsic_gas, spec_for};
+use fogchain_genesis::ChainSpec;
+use fogchain_storage::{ChainReader, Storage};
+use parking_lot::{Condvar, Mutex};
+use std::{
+    collections::{BTreeMap, BinaryHeap, HashMap},
+    sync::Arc,
+    time::Duration,
+};
+
+/// geth's limit on a pooled transaction's encoded size: 128 KiB (4 slots of 32 KiB).
+pub const MAX_TX_SIZE: usize = 4 * 32 * 1024;
+/// EIP-3860 limit on init code, bytes.
+pub const MAX_INITCODE_SIZE: usize = 2 * 24_576;
+
+/// Pool limits.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct PoolConfig {
+    /// Most transactions in the pool (pending + queued).
+    pub max_transactions: usize,
+    /// Most transactions of one sender (IoT gateways send many; geth's 16+64 is too small).
+    pub max_per_sender: usize,
+    /// Minimum fee and tip increase, percent, for a same-nonce replacement (geth: 10).
+    pub price_bump_percent: u128,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self { max_transactions: 50_000, max_per_sender: 5_000, price_bump_percent: 10 }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct PooledTx {
+    tx: Recovered<TxEnvelope>,
+    hash: B256,
+    /// Arrival sequence number (fairness across senders).
+    seq: u64,
+}
+
+#[derive(Default)]
+struct Inner {
+    by_hash: HashMap<B256, (Address, u64)>,
+    by_sender: HashMap<Address, BTreeMap<u64, PooledTx>>,
+    next_seq: u64,
+    /// Bumped on every change; the block builder waits for it to move.
+    generation: u64,
+}
+
+impl Inner {
+    fn remove(&mut self, sender: Address, nonce: u64) {
+        if let Some(txs) = self.by_sender.get_mut(&sender) {
+            if let Some(tx) = txs.remove(&nonce) {
+                self.by_hash.remove(&tx.hash);
+            }
+            if txs.is_empty() {
+                self.by_sender.remove(&sender);
+            }
+        }
+    }
+}
+
+/// The transaction pool of one node.
+pub struct TxPool {
+    chain: Arc<ChainSpec>,
+    storage: Storage,
+    config: PoolConfig,
+    inner: Mutex<Inner>,
+    changed: Condvar,
+}
+
+impl std::fmt::Debug for TxPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TxPool").field("len", &self.len()).finish()
+    }
+}
+
+fn bumped(old: u128, percent: u128) -> u128 {
+    old.saturating_mul(100 + percent) / 100
+}
+
+impl TxPool {
+    /// An empty pool validating against the latest state in `storage`.
+    pub fn new(chain: Arc<ChainSpec>, storage: Storage, config: PoolConfig) -> Self {
+        Self { chain, storage, config, inner: Mutex::new(Inner::default()), changed: Condvar::new() }
+    }
+
+    /// Number of pooled transactions.
+    pub fn len(&self) -> usize {
+        self.inner.lock().by_hash.len()
+    }
+
+    /// True when nothing is pooled.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Validates `tx` (of `encoded_len` bytes) and pools it. Errors use geth's wording.
+    pub fn add(&self, tx: TxEnvelope, encoded_len: usize) -> Result<B256, String> {
+        if encoded_len > MAX_TX_SIZE {
+            return Err(format!("oversized data: transaction size {encoded_len}, limit {MAX_TX_SIZE}"));
+        }
+        if tx.is_eip4844() {
+            return Err("transaction type not supported".into());
+        }
+        let (_, head) = self.storage.head().map_err(|e| e.to_string())?;
+        if tx.gas_limit() > head.gas_limit {
+            return Err("exceeds block gas limit".into());
+        }
+        if let Some(tip) = tx.max_priority_fee_per_gas() {
+            if tip > tx.max_fee_per_gas() {
+                return Err("max priority fee per gas higher than max fee per gas".into());
+            }
+        }
+        match tx.chain_id() {
+            Some(id) if id != self.chain.chain_id() => {
+                return Err(format!(
+                    "invalid chain id for signer: have {id} want {}",
+                    self.chain.chain_id()
+                ))
+            }
+            None => return Err("only replay-protected (EIP-155) transactions allowed over RPC".into()),
+            _ => {}
+        }
+        // libsecp256k1 recovery (alloy-consensus `secp256k1` feature); rejects high-s signatures.
+        let sender = tx.recover_signer().map_err(|_| "invalid sender".to_string())?;
+        if tx.kind().is_create() && tx.input().len() > MAX_INITCODE_SIZE {
+            return Err(format!(
+                "max initcode size exceeded: code size {}, limit {MAX_INITCODE_SIZE}",
+                tx.input().len()
+            ));
+        }
+        let spec_id = spec_for(&self.chain, &head);
+        let (intrinsic, floor) = intrinsic_gas(&tx, spec_id);
+        if tx.gas_limit() < intrinsic {
+            return Err(format!("intrinsic gas too low: gas {}, minimum needed {intrinsic}", tx.gas_limit()));
+        }
+        if tx.gas_limit() < floor {
+            return Err(format!(
+                "insufficient gas for floor data gas cost: gas {}, minimum needed {floor}",
+                tx.gas_limit()
+            ));
+        }
+        let hash = *tx.tx_hash();
+        let account = self.storage.account(&sender).map_err(|e| e.to_string())?.unwrap_or_default();
+        if tx.nonce() < account.nonce {
+            return Err(format!("nonce too low: next nonce {}, tx nonce {}", account.nonce, tx.nonce()));
+        }
+        let cost = U256::from(tx.gas_limit()) * U256::from(tx.max_fee_per_gas()) + tx.value();
+        if account.balance < cost {
+            return Err(format!(
+                "insufficient funds for gas * price + value: balance {}, tx cost {cost}, overshot {}",
+                account.balance,
+                cost - account.balance
+            ));
+        }
+
+        let mut inner = self.inner.lock();
+        if inner.by_hash.contains_key(&hash) {
+            return Err("already known".into());
+        }
+        let own = inner.by_sender.get(&sender);
+        let replacing = own.and_then(|txs| txs.get(&tx.nonce()));
+        if let Some(old) = replacing {
+            let fee_ok = tx.max_fee_per_gas() >= bumped(old.tx.max_fee_per_gas(), self.config.price_bump_percent);
+            let tip = |t: &TxEnvelope| t.max_priority_fee_per_gas().unwrap_or_else(|| t.max_fee_per_gas());
+            let tip_ok = tip(&tx) >= bumped(tip(old.tx.inner()), self.config.price_bump_percent);
+            if !(fee_ok && tip_ok) {
+                return Err("replacement transaction underpriced".into());
+            }
+        } else {
+            let own_len = own.map_or(0, |t| t.len());
+            if own_len >= self.config.max_per_sender
+                || tx.nonce() >= account.nonce + self.config.max_per_sender as u64
+            {
+                return Err(format!("account limit exceeded: at most {} pooled transactions per sender", self.config.max_per_sender));
+            }
+            if inner.by_hash.len() >= self.config.max_transactions {
+                return Err("txpool is full".into());
+            }
+        }
+        let nonce = tx.nonce();
+        inner.remove(sender, nonce);
+        let seq = inner.next_seq;
+        inner.next_seq += 1;
+        inner.by_hash.insert(hash, (sender, nonce));
+        let pooled = PooledTx { tx: Recovered::new_unchecked(tx, sender), hash, seq };
+        inner.by_sender.entry(sender).or_default().insert(nonce, pooled);
+        inner.generation += 1;
+        drop(inner);
+        self.changed.notify_all();
+        Ok(hash)
+    }
+
+    /// Next nonce of `sender` counting its pending transactions, if it has any pooled.
+    pub fn pending_nonce(&self, sender: Address) -> Option<u64> {
+        let state_nonce = self.storage.account(&sender).ok().flatten().map_or(0, |a| a.nonce);
+        let inner = self.inner.lock();
+        let txs = inner.by_sender.get(&sender)?;
+        let mut next = state_nonce;
+        while txs.contains_key(&next) {
+            next += 1;
+        }
+        Some(next)
+    }
+
+    /// A pooled transaction by hash.
+    pub fn get(&self, hash: &B256) -> Option<Recovered<TxEnvelope>> {
+        let inner = self.inner.lock();
+        let (sender, nonce) = inner.by_hash.get(hash)?;
+        inner.by_sender.get(sender)?.get(nonce).map(|p| p.tx.clone())
+    }
+
+    /// Pending transactions for the next block: arrival order across senders, nonce order within
+    /// each sender, at most `max` of them and at most `gas_limit` of summed gas limits.
+    pub fn best(&self, max: usize, gas_limit: u64) -> Vec<Recovered<TxEnvelope>> {
+        let inner = self.inner.lock();
+        // Runs of consecutive nonces starting at each sender's state nonce.
+        let mut runs: Vec<Vec<&PooledTx>> = Vec::new();
+        for (sender, txs) in &inner.by_sender {
+            let state_nonce = self.storage.account(sender).ok().flatten().map_or(0, |a| a.nonce);
+            let run: Vec<&PooledTx> = txs
+                .range(state_nonce..)
+                .scan(state_nonce, |expected, (nonce, tx)| {
+                    (*nonce == *expected).then(|| {
+                        *expected += 1;
+                        tx
+                    })
+                })
+                .collect();
+            if !run.is_empty() {
+                runs.push(run);
+            }
+        }
+        let mut heap: BinaryHeap<std::cmp::Reverse<(u64, usize, usize)>> =
+            runs.iter().enumerate().map(|(r, run)| std::cmp::Reverse((run[0].seq, r, 0))).collect();
+        let mut out = Vec::new();
+        let mut gas = 0u64;
+        while let Some(std::cmp::Reverse((_, r, i))) = heap.pop() {
+            if out.len() >= max || gas_limit - gas < 21_000 {
+                break;
+            }
+            let tx = &runs[r][i];
+            if tx.tx.gas_limit() <= gas_limit - gas {
+                gas += tx.tx.gas_limit();
+                out.push(tx.tx.clone());
+                if let Some(next) = runs[r].get(i + 1) {
+                    heap.push(std::cmp::Reverse((next.seq, r, i + 1)));
+                }
+            }
+        }
+        out
+    }
+
+    /// After a block: drops the included transactions, every pooled transaction whose nonce is
+    /// now used, and those the builder found permanently invalid.
+    pub fn on_block(&self, included: &[Recovered<TxEnvelope>], invalid: &[B256]) {
+        let mut inner = self.inner.lock();
+        let mut senders: Vec<Address> = included.iter().map(|t| t.signer()).collect();
+        senders.sort_unstable();
+        senders.dedup();
+        for sender in senders {
+            let state_nonce = self.storage.account(&sender).ok().flatten().map_or(0, |a| a.nonce);
+            let stale: Vec<u64> = inner
+                .by_sender
+                .get(&sender)
+                .map(|txs| txs.range(..state_nonce).map(|(n, _)| *n).collect())
+                .unwrap_or_default();
+            for nonce in stale {
+                inner.remove(sender, nonce);
+            }
+        }
+        for hash in invalid {
+            if let Some((sender, nonce)) = inner.by_hash.get(hash).copied() {
+                inner.remove(sender, nonce);
+            }
+        }
+        inner.generation += 1;
+        drop(inner);
+        self.changed.notify_all();
+    }
+
+    /// Puts back transactions of a block that was not applied (a stale block).
+    pub fn reinsert(&self, txs: Vec<Recovered<TxEnvelope>>) {
+        let mut inner = self.inner.lock();
+        for tx in txs {
+            let hash = *tx.inner().tx_hash();
+            let (sender, nonce) = (tx.signer(), tx.nonce());
+            if inner.by_hash.contains_key(&hash) || inner.by_sender.get(&sender).is_some_and(|t| t.contains_key(&nonce)) {
+                continue;
+            }
+            let seq = inner.next_seq;
+            inner.next_seq += 1;
+            inner.by_hash.insert(hash, (sender, nonce));
+            inner.by_sender.entry(sender).or_default().insert(nonce, PooledTx { tx, hash, seq });
+        }
+        inner.generation += 1;
+        drop(inner);
+        self.changed.notify_all();
+    }
+
+    /// Current change counter.
+    pub fn generation(&self) -> u64 {
+        self.inner.lock().generation
+    }
+
+    /// Blocks until the pool changes after `generation`, or `timeout` passes.
+    pub fn wait_for_change(&self, generation: u64, timeout: Duration) {
+        let mut inner = self.inner.lock();
+        if inner.generation == generation {
+            self.changed.wait_for(&mut inner, timeout);
+        }
+    }
+
+    /// Wakes every waiter (shutdown).
+    pub fn wake(&self) {
+        self.inner.lock().generation += 1;
+        self.changed.notify_all();
+    }
+}
+
+impl fogchain_rpc::TxPoolApi for TxPool {
+    fn add_transaction(&self, tx: TxEnvelope, encoded_len: usize) -> Result<B256, String> {
+        self.add(tx, encoded_len)
+    }
+
+    fn pending_nonce(&self, address: Address) -> Option<u64> {
+        TxPool::pending_nonce(self, address)
+    }
+
+    fn pooled_transaction(&self, hash: &B256) -> Option<Recovered<TxEnvelope>> {
+        self.get(hash)
+    }
+}

@@ -1,0 +1,72 @@
+//! JSON-RPC errors with geth's codes and wording.
+
+use alloy_primitives::Bytes;
+use fogchain_evm::{CallError, ExecError};
+use fogchain_storage::StorageError;
+use jsonrpsee::types::{error::INVALID_PARAMS_CODE, ErrorObjectOwned};
+
+/// geth's code for server-side failures and transaction rejections.
+pub const SERVER_ERROR_CODE: i32 = -32000;
+/// geth's code for a reverted `eth_call` / `eth_estimateGas` (data carries the revert bytes).
+pub const EXECUTION_REVERTED_CODE: i32 = 3;
+
+/// An error answered to a JSON-RPC client.
+#[derive(Debug, thiserror::Error)]
+pub enum RpcError {
+    /// Parameters are malformed (-32602).
+    #[error("{0}")]
+    InvalidParams(String),
+    /// Rejected by validation or not served (-32000), e.g. `nonce too low`, `header not found`.
+    #[error("{0}")]
+    Server(String),
+    /// Execution reverted (code 3, geth's `execution reverted: <reason>`).
+    #[error("{}", revert_message(.0))]
+    Reverted(Bytes),
+    /// Internal failure (-32603).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// `execution reverted` plus the decoded reason, as geth words it.
+pub fn revert_message(output: &[u8]) -> String {
+    match alloy_sol_types::decode_revert_reason(output) {
+        Some(reason) if !reason.is_empty() => {
+            // alloy prefixes the reason with "revert: " for Error(string); geth does not.
+            let reason = reason.strip_prefix("revert: ").unwrap_or(&reason);
+            format!("execution reverted: {reason}")
+        }
+        _ => "execution reverted".to_string(),
+    }
+}
+
+impl From<RpcError> for ErrorObjectOwned {
+    fn from(err: RpcError) -> Self {
+        let message = err.to_string();
+        match err {
+            RpcError::InvalidParams(_) => ErrorObjectOwned::owned(INVALID_PARAMS_CODE, message, None::<()>),
+            RpcError::Server(_) => ErrorObjectOwned::owned(SERVER_ERROR_CODE, message, None::<()>),
+            RpcError::Reverted(data) => ErrorObjectOwned::owned(EXECUTION_REVERTED_CODE, message, Some(data)),
+            RpcError::Internal(_) => ErrorObjectOwned::owned(-32603, message, None::<()>),
+        }
+    }
+}
+
+impl From<StorageError> for RpcError {
+    fn from(e: StorageError) -> Self {
+        RpcError::Internal(e.to_string())
+    }
+}
+
+impl From<CallError> for RpcError {
+    fn from(e: CallError) -> Self {
+        match e {
+            CallError::Reverted { output } => RpcError::Reverted(output),
+            CallError::Exec(ExecError::Storage(e)) => e.into(),
+            CallError::Exec(e) => RpcError::Internal(e.to_string()),
+            other => RpcError::Server(other.to_string()),
+        }
+    }
+}
+
+/// Result alias for RPC handlers.
+pub type RpcResult<T> = Result<T, RpcError>;

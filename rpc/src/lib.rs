@@ -1,0 +1,95 @@
+//! Fogchain Ethereum JSON-RPC server (jsonrpsee), HTTP and WebSocket on one port.
+//!
+//! Serves the `eth_`, `net_` and `web3_` methods wallets and libraries need, with geth's result
+//! shapes (alloy RPC types) and error codes/wording ([`RpcError`]). Reads come from a consistent
+//! RocksDB snapshot of the applied chain; EVM work (`eth_call`, `eth_estimateGas`) runs on the
+//! blocking pool behind a semaphore. Transactions go to the node's pool through [`TxPoolApi`],
+//! so this crate does not depend on the node.
+
+mod convert;
+mod error;
+mod eth;
+
+pub use error::*;
+pub use eth::*;
+
+use alloy_consensus::{transaction::Recovered, TxEnvelope};
+use alloy_primitives::{Address, B256};
+use jsonrpsee::server::{BatchRequestConfig, Server, ServerConfig, ServerHandle};
+use std::net::SocketAddr;
+use tower_http::cors::CorsLayer;
+
+/// What the RPC layer needs from the node's transaction pool.
+pub trait TxPoolApi: Send + Sync + 'static {
+    /// Validates and pools a decoded transaction of `encoded_len` bytes; returns its hash or the
+    /// rejection in geth's wording (`nonce too low: ...`, `insufficient funds ...`).
+    fn add_transaction(&self, tx: TxEnvelope, encoded_len: usize) -> Result<B256, String>;
+    /// Next nonce of `address` counting its pooled transactions, if it has any.
+    fn pending_nonce(&self, address: Address) -> Option<u64>;
+    /// A pooled (not yet included) transaction.
+    fn pooled_transaction(&self, hash: &B256) -> Option<Recovered<TxEnvelope>>;
+}
+
+/// RPC server settings. Defaults follow geth where geth has one.
+#[derive(Debug, Clone)]
+pub struct RpcConfig {
+    /// Listen address (HTTP and WebSocket).
+    pub addr: SocketAddr,
+    /// Largest request body in bytes (geth: 5 MiB).
+    pub max_request_body_size: u32,
+    /// Largest response body in bytes.
+    pub max_response_body_size: u32,
+    /// Concurrent connections.
+    pub max_connections: u32,
+    /// Most calls in one JSON-RPC batch (geth: 1000).
+    pub max_batch_len: u32,
+    /// Gas cap of `eth_call` / `eth_estimateGas` (geth: 50,000,000).
+    pub gas_cap: u64,
+    /// EVM calls running at once on the blocking pool.
+    pub max_concurrent_calls: usize,
+    /// Tip in wei suggested by `eth_maxPriorityFeePerGas` (1 gwei, as Anvil).
+    pub suggested_tip: u128,
+}
+
+impl Default for RpcConfig {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8545)),
+            max_request_body_size: 5 * 1024 * 1024,
+            max_response_body_size: 128 * 1024 * 1024,
+            max_connections: 1_000,
+            max_batch_len: 1_000,
+            gas_cap: fogchain_evm::DEFAULT_RPC_GAS_CAP,
+            max_concurrent_calls: 16,
+            suggested_tip: 1_000_000_000,
+        }
+    }
+}
+
+/// `Fogchain/v<version>/<os>-<arch>/rust`, in the shape of geth's client version.
+pub fn client_version() -> String {
+    format!("Fogchain/v{}/{}-{}/rust", env!("CARGO_PKG_VERSION"), std::env::consts::OS, std::env::consts::ARCH)
+}
+
+/// Starts the server with every namespace; returns its handle and the bound address.
+pub async fn start_server(config: &RpcConfig, eth: EthRpc, net: NetRpc) -> std::io::Result<(ServerHandle, SocketAddr)> {
+    let server_config = ServerConfig::builder()
+        .max_request_body_size(config.max_request_body_size)
+        .max_response_body_size(config.max_response_body_size)
+        .max_connections(config.max_connections)
+        .set_batch_request_config(BatchRequestConfig::Limit(config.max_batch_len))
+        .build();
+    // CORS: any origin may call, as browser dapps on other origins need (geth --http.corsdomain '*').
+    let http_middleware = tower::ServiceBuilder::new().layer(CorsLayer::permissive());
+    let server = Server::builder()
+        .set_config(server_config)
+        .set_http_middleware(http_middleware)
+        .build(config.addr)
+        .await?;
+    let addr = server.local_addr()?;
+    let mut module = jsonrpsee::RpcModule::new(());
+    module.merge(EthApiServer::into_rpc(eth)).map_err(std::io::Error::other)?;
+    module.merge(NetApiServer::into_rpc(net)).map_err(std::io::Error::other)?;
+    module.merge(Web3ApiServer::into_rpc(Web3Rpc)).map_err(std::io::Error::other)?;
+    Ok((server.start(module), addr))
+}

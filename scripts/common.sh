@@ -1,0 +1,31 @@
+# Shared setup for scripts/devnet.sh and scripts/test.sh: installs what a fresh machine lacks.
+# Sourced, not executed.
+
+# Keep the build (RocksDB's C++ takes 10-15 min on 2 cores) out of the work tree so it survives.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/fogchain-target}"
+
+need_root_or_say() {
+  if [ "$(id -u)" != 0 ] && ! command -v sudo >/dev/null; then
+    echo "error: $1 is missing; install it with: $2" >&2
+    exit 1
+  fi
+}
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+ensure_libclang() {
+  # bindgen (librocksdb-sys) needs libclang at build time.
+  if ! ldconfig -p 2>/dev/null | grep -q 'libclang\(-[0-9.]*\)\?\.so'; then
+    need_root_or_say libclang "apt-get install -y libclang-dev"
+    echo "installing libclang-dev (needed to build the RocksDB bindings) ..." >&2
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libclang-dev >/dev/null
+  fi
+}
+
+ensure_cargo() {
+  if ! command -v cargo >/dev/null; then
+    echo "error: cargo is missing; install Rust with rustup (https://rustup.rs), then run this again" >&2
+    exit 1
+  fi
+}

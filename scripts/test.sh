@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every test: unit and integration tests of all crates, and the end-to-end tests that start
+# real `fogchain` processes and drive them with real clients (ethers.js from npm).
+# Extra arguments go to `cargo nextest run` (e.g. `scripts/test.sh -p fogchain-storage`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/common.sh
+ensure_cargo
+ensure_libclang
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "installing cargo-nextest ..." >&2
+  cargo install --locked cargo-nextest
+fi
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "error: Node.js 20+ and npm are needed for the client tests: apt-get install -y nodejs npm" >&2
+  exit 1
+fi
+if [ ! -d tests/js/node_modules/ethers ] || [ ! -d tests/js/node_modules/solc ] \
+   || [ tests/js/package-lock.json -nt tests/js/node_modules/.package-lock.json ]; then
+  echo "installing npm packages for the client tests ..." >&2
+  npm ci --prefix tests/js --no-audit --no-fund
+fi
+# The end-to-end tests run the `fogchain` binary built here.
+cargo build --locked --workspace --all-targets
+cargo nextest run --locked --workspace "$@"

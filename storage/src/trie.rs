@@ -1,0 +1,379 @@
+//! Incremental Merkle-Patricia trie over nodes stored by hash (Ethereum Yellow Paper, appendix D).
+//!
+//! Nodes whose RLP is 32 bytes or longer are stored under their keccak-256 hash; shorter nodes
+//! are embedded in their parent, as the spec requires. An update loads only the nodes on the
+//! paths of the changed keys, and [`Trie::commit`] re-hashes only those: the cost of a block's
+//! state root grows with the keys it changes, not with the size of the state. Node encoding and
+//! decoding come from `alloy-trie`; keys are always 32-byte hashes here (secure trie), so
+//! branch nodes never carry values.
+
+use crate::{Result, StorageError};
+use alloy_primitives::{keccak256, B256};
+use alloy_rlp::Decodable;
+use alloy_trie::{
+    nodes::{BranchNode, ExtensionNode, LeafNode, RlpNode, TrieNode},
+    Nibbles, TrieMask, EMPTY_ROOT_HASH,
+};
+
+/// Read access to stored trie nodes.
+pub trait NodeReader {
+    /// The RLP of the node with this hash, if stored.
+    fn trie_node(&self, hash: &B256) -> Result<Option<Vec<u8>>>;
+}
+
+/// Trie nodes created by a commit: (hash, RLP) pairs to persist.
+pub type NewNodes = Vec<(B256, Vec<u8>)>;
+
+#[derive(Debug, Clone)]
+enum Node {
+    Empty,
+    Leaf(Nibbles, Vec<u8>),
+    Extension(Nibbles, Box<Node>),
+    Branch(Box<[Node; 16]>),
+    /// A stored subtree that has not been loaded (unchanged so far).
+    Hash(B256),
+}
+
+fn empty_children() -> Box<[Node; 16]> {
+    Box::new(std::array::from_fn(|_| Node::Empty))
+}
+
+/// A Merkle-Patricia trie rooted at a stored root, with in-memory pending changes.
+#[derive(Debug)]
+pub struct Trie<'r, R: ?Sized> {
+    root: Node,
+    reader: &'r R,
+}
+
+impl<'r, R: NodeReader + ?Sized> Trie<'r, R> {
+    /// Opens the trie with this root (may be [`EMPTY_ROOT_HASH`]).
+    pub fn new(root: B256, reader: &'r R) -> Self {
+        let root = if root == EMPTY_ROOT_HASH { Node::Empty } else { Node::Hash(root) };
+        Self { root, reader }
+    }
+
+    fn load(&self, hash: &B256) -> Result<Node> {
+        let rlp = self
+            .reader
+            .trie_node(hash)?
+            .ok_or_else(|| StorageError::Corrupt(format!("missing trie node {hash}")))?;
+        decode_node(&rlp)
+    }
+
+    /// Reads the value stored under a 32-byte key (already hashed by the caller).
+    pub fn get(&self, key: &B256) -> Result<Option<Vec<u8>>> {
+        let path = Nibbles::unpack(key);
+        let mut node = std::borrow::Cow::Borrowed(&self.root);
+        let mut pos = 0;
+        loop {
+            let next = match node.as_ref() {
+                Node::Empty => return Ok(None),
+                Node::Hash(h) => self.load(h)?,
+                Node::Leaf(k, v) => {
+                    return Ok((path.slice(pos..) == *k).then(|| v.clone()));
+                }
+                Node::Extension(k, child) => {
+                    if !path.slice(pos..).starts_with(k) {
+                        return Ok(None);
+                    }
+                    pos += k.len();
+                    (**child).clone()
+                }
+                Node::Branch(children) => {
+                    let Some(i) = path.get(pos) else { return Ok(None) };
+                    pos += 1;
+                    children[i as usize].clone()
+                }
+            };
+            node = std::borrow::Cow::Owned(next);
+        }
+    }
+
+    /// Sets `key` to `value` (a non-empty RLP value), or removes it when `value` is empty.
+    pub fn set(&mut self, key: &B256, value: Vec<u8>) -> Result<()> {
+        let path = Nibbles::unpack(key);
+        let root = std::mem::replace(&mut self.root, Node::Empty);
+        self.root = if value.is_empty() {
+            self.remove_at(root, &path)?
+        } else {
+            self.insert_at(root, &path, value)?
+        };
+        Ok(())
+    }
+
+    fn insert_at(&self, node: Node, path: &Nibbles, value: Vec<u8>) -> Result<Node> {
+        Ok(match node {
+            Node::Empty => Node::Leaf(*path, value),
+            Node::Hash(h) => return self.insert_at(self.load(&h)?, path, value),
+            Node::Leaf(k, v) => {
+                if k == *path {
+                    return Ok(Node::Leaf(k, value));
+                }
+                let p = k.common_prefix_length(path);
+                let mut children = empty_children();
+                children[k.get_unchecked(p) as usize] = Node::Leaf(k.slice(p + 1..), v);
+                children[path.get_unchecked(p) as usize] = Node::Leaf(path.slice(p + 1..), value);
+                wrap_extension(path.slice(..p), Node::Branch(children))
+            }
+            Node::Extension(k, child) => {
+                let p = k.common_prefix_length(path);
+                if p == k.len() {
+                    let child = self.insert_at(*child, &path.slice(p..), value)?;
+                    return Ok(Node::Extension(k, Box::new(child)));
+                }
+                let mut children = empty_children();
+                children[k.get_unchecked(p) as usize] = wrap_extension(k.slice(p + 1..), *child);
+                children[path.get_unchecked(p) as usize] = Node::Leaf(path.slice(p + 1..), value);
+                wrap_extension(k.slice(..p), Node::Branch(children))
+            }
+            Node::Branch(mut children) => {
+                let i = path.get_unchecked(0) as usize;
+                let child = std::mem::replace(&mut children[i], Node::Empty);
+                children[i] = self.insert_at(child, &path.slice(1..), value)?;
+                Node::Branch(children)
+            }
+        })
+    }
+
+    fn remove_at(&self, node: Node, path: &Nibbles) -> Result<Node> {
+        Ok(match node {
+            Node::Empty => Node::Empty,
+            Node::Hash(h) => {
+                let loaded = self.load(&h)?;
+                // Keep the unloaded form when the key is absent, so the subtree is not re-hashed.
+                if !self.contains(&loaded, path)? {
+                    return Ok(Node::Hash(h));
+                }
+                return self.remove_at(loaded, path);
+            }
+            Node::Leaf(k, v) => {
+                if k == *path {
+                    Node::Empty
+                } else {
+                    Node::Leaf(k, v)
+                }
+            }
+            Node::Extension(k, child) => {
+                if !path.starts_with(&k) {
+                    return Ok(Node::Extension(k, child));
+                }
+                let child = self.remove_at(*child, &path.slice(k.len()..))?;
+                self.merge_extension(k, child)?
+            }
+            Node::Branch(mut children) => {
+                let i = path.get_unchecked(0) as usize;
+                let child = std::mem::replace(&mut children[i], Node::Empty);
+                children[i] = self.remove_at(child, &path.slice(1..))?;
+                let mut remaining = children.iter().enumerate().filter(|(_, c)| !matches!(c, Node::Empty));
+                let first = remaining.next().map(|(i, _)| i);
+                match (first, remaining.next()) {
+                    (None, _) => Node::Empty,
+                    (Some(only), None) => {
+                        // A branch with one child collapses into that child, prefixed by its nibble.
+                        let child = std::mem::replace(&mut children[only], Node::Empty);
+                        let nibble = Nibbles::from_nibbles_unchecked([only as u8]);
+                        self.merge_extension(nibble, child)?
+                    }
+                    _ => Node::Branch(children),
+                }
+            }
+        })
+    }
+
+    /// `prefix` followed by `child`, normalised (extensions never point at leaves or extensions).
+    fn merge_extension(&self, prefix: Nibbles, child: Node) -> Result<Node> {
+        Ok(match child {
+            Node::Empty => Node::Empty,
+            Node::Hash(h) => return self.merge_extension(prefix, self.load(&h)?),
+            Node::Leaf(k, v) => Node::Leaf(prefix.join(&k), v),
+            Node::Extension(k, c) => Node::Extension(prefix.join(&k), c),
+            branch @ Node::Branch(_) => Node::Extension(prefix, Box::new(branch)),
+        })
+    }
+
+    fn contains(&self, node: &Node, path: &Nibbles) -> Result<bool> {
+        Ok(match node {
+            Node::Empty => false,
+            Node::Hash(h) => self.contains(&self.load(h)?, path)?,
+            Node::Leaf(k, _) => k == path,
+            Node::Extension(k, c) => path.starts_with(k) && self.contains(c, &path.slice(k.len()..))?,
+            Node::Branch(children) => match path.get(0) {
+                Some(i) => self.contains(&children[i as usize], &path.slice(1..))?,
+                None => false,
+            },
+        })
+    }
+
+    /// Hashes every changed node, appends the new stored nodes to `out` and returns the root.
+    /// The trie stays usable; its changed nodes are replaced by their hashes.
+    pub fn commit(&mut self, out: &mut NewNodes) -> B256 {
+        let root = std::mem::replace(&mut self.root, Node::Empty);
+        let hash = match root {
+            Node::Empty => EMPTY_ROOT_HASH,
+            Node::Hash(h) => h,
+            node => {
+                let mut buf = Vec::with_capacity(128);
+                encode_node(&node, &mut buf, out);
+                let hash = keccak256(&buf);
+                // The root is always referenced by hash, even when shorter than 32 bytes.
+                out.push((hash, buf));
+                hash
+            }
+        };
+        self.root = if hash == EMPTY_ROOT_HASH { Node::Empty } else { Node::Hash(hash) };
+        hash
+    }
+}
+
+fn wrap_extension(prefix: Nibbles, child: Node) -> Node {
+    if prefix.is_empty() {
+        child
+    } else {
+        Node::Extension(prefix, Box::new(child))
+    }
+}
+
+/// RLP-encodes `node` into `buf`, storing its descendants that are referenced by hash.
+fn encode_node(node: &Node, buf: &mut Vec<u8>, out: &mut NewNodes) {
+    use alloy_rlp::Encodable;
+    match node {
+        Node::Empty | Node::Hash(_) => unreachable!("encode_node is only called on loaded nodes"),
+        Node::Leaf(k, v) => LeafNode::new(*k, v.clone()).encode(buf),
+        Node::Extension(k, child) => {
+            ExtensionNode::new(*k, child_ref(child, out)).encode(buf);
+        }
+        Node::Branch(children) => {
+            let mut stack = Vec::with_capacity(16);
+            let mut mask = TrieMask::default();
+            for (i, c) in children.iter().enumerate() {
+                if !matches!(c, Node::Empty) {
+                    mask.set_bit(i as u8);
+                    stack.push(child_ref(c, out));
+                }
+            }
+            BranchNode::new(stack, mask).encode(buf);
+        }
+    }
+}
+
+/// A child's reference in its parent: the child's RLP when shorter than 32 bytes, else its hash.
+fn child_ref(node: &Node, out: &mut NewNodes) -> RlpNode {
+    if let Node::Hash(h) = node {
+        return RlpNode::word_rlp(h);
+    }
+    let mut buf = Vec::with_capacity(64);
+    encode_node(node, &mut buf, out);
+    let reference = RlpNode::from_rlp(&buf);
+    if let Some(hash) = reference.as_hash() {
+        out.push((hash, buf));
+    }
+    reference
+}
+
+fn decode_node(rlp: &[u8]) -> Result<Node> {
+    let node = TrieNode::decode(&mut &rlp[..])
+        .map_err(|e| StorageError::Corrupt(format!("bad trie node: {e}")))?;
+    Ok(match node {
+        TrieNode::EmptyRoot => Node::Empty,
+        TrieNode::Leaf(l) => Node::Leaf(l.key, l.value),
+        TrieNode::Extension(e) => Node::Extension(e.key, Box::new(decode_ref(&e.child)?)),
+        TrieNode::Branch(b) => {
+            let mut children = empty_children();
+            let mut stack = b.stack.iter();
+            for i in 0..16u8 {
+                if b.state_mask.is_bit_set(i) {
+                    let r = stack.next().ok_or_else(|| StorageError::Corrupt("bad branch".into()))?;
+                    children[i as usize] = decode_ref(r)?;
+                }
+            }
+            Node::Branch(children)
+        }
+    })
+}
+
+fn decode_ref(r: &RlpNode) -> Result<Node> {
+    match r.as_hash() {
+        Some(h) => Ok(Node::Hash(h)),
+        None => decode_node(r),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_primitives::U256;
+    use std::collections::{BTreeMap, HashMap};
+
+    #[derive(Default)]
+    struct MemNodes(HashMap<B256, Vec<u8>>);
+    impl NodeReader for MemNodes {
+        fn trie_node(&self, hash: &B256) -> Result<Option<Vec<u8>>> {
+            Ok(self.0.get(hash).cloned())
+        }
+    }
+
+    fn reference_root(map: &BTreeMap<B256, U256>) -> B256 {
+        alloy_trie::root::storage_root_unhashed(map.iter().map(|(k, v)| (*k, *v)))
+    }
+
+    /// Random inserts, overwrites and deletions over many commits must always give the root
+    /// that alloy-trie's hash builder computes from scratch, and reads must see every value.
+    #[test]
+    fn incremental_root_matches_hash_builder() {
+        let mut nodes = MemNodes::default();
+        let mut model = BTreeMap::new();
+        let mut root = EMPTY_ROOT_HASH;
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for round in 0..60 {
+            let mut trie = Trie::new(root, &nodes);
+            for _ in 0..(1 + next() % 40) {
+                // Small key space so that overwrites and deletions of existing keys are common.
+                let slot = U256::from(next() % 300);
+                let value = if next() % 4 == 0 { U256::ZERO } else { U256::from(next() % 1_000 + 1) };
+                let value = if round % 10 == 9 { U256::ZERO } else { value };
+                let mut enc = Vec::new();
+                if !value.is_zero() {
+                    alloy_rlp::Encodable::encode(&value, &mut enc);
+                    model.insert(B256::from(slot.to_be_bytes()), value);
+                } else {
+                    model.remove(&B256::from(slot.to_be_bytes()));
+                }
+                // alloy's `storage_root_unhashed` hashes keys; do the same here.
+                trie.set(&keccak256(B256::from(slot.to_be_bytes())), enc).unwrap();
+            }
+            let mut out = NewNodes::new();
+            root = trie.commit(&mut out);
+            nodes.0.extend(out);
+            assert_eq!(root, reference_root(&model), "round {round}");
+            let trie = Trie::new(root, &nodes);
+            for (k, v) in &model {
+                let got = trie.get(&keccak256(k)).unwrap().unwrap();
+                assert_eq!(U256::decode(&mut &got[..]).unwrap(), *v);
+            }
+        }
+    }
+
+    #[test]
+    fn deleting_everything_gives_the_empty_root() {
+        let mut nodes = MemNodes::default();
+        let mut trie = Trie::new(EMPTY_ROOT_HASH, &nodes);
+        let keys: Vec<B256> = (0..50u64).map(|i| keccak256(i.to_be_bytes())).collect();
+        for k in &keys {
+            trie.set(k, vec![0x01]).unwrap();
+        }
+        let mut out = NewNodes::new();
+        let root = trie.commit(&mut out);
+        nodes.0.extend(out);
+        let mut trie = Trie::new(root, &nodes);
+        for k in &keys {
+            trie.set(k, vec![]).unwrap();
+        }
+        assert_eq!(trie.commit(&mut NewNodes::new()), EMPTY_ROOT_HASH);
+    }
+}

@@ -1,0 +1,73 @@
+//! Signing transactions with alloy for the tests.
+
+use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope, TxLegacy};
+use alloy_eips::eip2718::Encodable2718;
+use alloy_network::TxSignerSync;
+use alloy_primitives::{Address, Bytes, TxKind, U256};
+use alloy_signer_local::PrivateKeySigner;
+
+/// 1 gwei in wei.
+pub const GWEI: u128 = 1_000_000_000;
+
+/// An EIP-1559 transaction with the given fields and a 100 gwei fee cap, 1 gwei tip.
+pub fn eip1559(chain_id: u64, nonce: u64, to: TxKind, value: U256, input: Bytes, gas_limit: u64) -> TxEip1559 {
+    TxEip1559 {
+        chain_id,
+        nonce,
+        gas_limit,
+        max_fee_per_gas: 100 * GWEI,
+        max_priority_fee_per_gas: GWEI,
+        to,
+        value,
+        access_list: Default::default(),
+        input,
+    }
+}
+
+/// A value transfer.
+pub fn transfer(chain_id: u64, nonce: u64, to: Address, wei: u128) -> TxEip1559 {
+    eip1559(chain_id, nonce, TxKind::Call(to), U256::from(wei), Bytes::new(), 21_000)
+}
+
+/// Signs and returns the `0x`-hex EIP-2718 encoding and the tx hash.
+pub fn sign<T: SignableTransaction<alloy_primitives::Signature>>(
+    key: &PrivateKeySigner,
+    mut tx: T,
+) -> (String, String)
+where
+    TxEnvelope: From<alloy_consensus::Signed<T>>,
+{
+    let signature = key.sign_transaction_sync(&mut tx).unwrap();
+    let envelope: TxEnvelope = tx.into_signed(signature).into();
+    (format!("0x{}", alloy_primitives::hex::encode(envelope.encoded_2718())), envelope.tx_hash().to_string())
+}
+
+/// A legacy transaction (EIP-155 when `chain_id` is set).
+pub fn legacy(chain_id: Option<u64>, nonce: u64, to: Address, wei: u128) -> TxLegacy {
+    TxLegacy { chain_id, nonce, gas_price: 100 * GWEI, gas_limit: 21_000, to: TxKind::Call(to), value: U256::from(wei), input: Bytes::new() }
+}
+
+/// Parses a hex private key.
+pub fn key(hex_key: &str) -> PrivateKeySigner {
+    hex_key.parse().unwrap()
+}
+
+/// Init code that deploys `runtime` as the contract's code.
+pub fn deploy_code(runtime: &[u8]) -> Bytes {
+    // PUSH1 len PUSH1 12 PUSH1 0 CODECOPY PUSH1 len PUSH1 0 RETURN ; runtime
+    assert!(runtime.len() < 256);
+    let n = runtime.len() as u8;
+    let mut code = vec![0x60, n, 0x60, 0x0c, 0x60, 0x00, 0x39, 0x60, n, 0x60, 0x00, 0xf3];
+    code.extend_from_slice(runtime);
+    Bytes::from(code)
+}
+
+/// Runtime code of a counter: each call adds 1 to slot 0 and logs the new value (LOG1 with
+/// topic 0xc0), returning nothing.
+pub const COUNTER_RUNTIME: &[u8] = &[
+    0x60, 0x01, 0x60, 0x00, 0x54, 0x01, // PUSH1 1 PUSH1 0 SLOAD ADD
+    0x80, 0x60, 0x00, 0x55, // DUP1 PUSH1 0 SSTORE
+    0x60, 0x00, 0x52, // PUSH1 0 MSTORE
+    0x60, 0xc0, 0x60, 0x20, 0x60, 0x00, 0xa1, // PUSH1 0xc0 PUSH1 32 PUSH1 0 LOG1
+    0x00, // STOP
+];

@@ -25,13 +25,18 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let keys: Vec<PrivateKeySigner> =
-        (1..=TXS as u64).map(|i| PrivateKeySigner::from_bytes(&keccak256(i.to_be_bytes())).unwrap()).collect();
-    let mut genesis = Genesis { config: prague_chain_config(CHAIN_ID), gas_limit: 1_000_000_000, ..Default::default() };
+    let keys: Vec<PrivateKeySigner> = (1..=TXS as u64)
+        .map(|i| PrivateKeySigner::from_bytes(&keccak256(i.to_be_bytes())).unwrap())
+        .collect();
+    let mut genesis =
+        Genesis { config: prague_chain_config(CHAIN_ID), gas_limit: 1_000_000_000, ..Default::default() };
     for k in &keys {
         genesis.alloc.insert(k.address(), GenesisAccount::default().with_balance(U256::from(10u128.pow(22))));
     }
-    genesis.alloc.insert(Address::repeat_byte(0xcc), GenesisAccount::default().with_code(Some(Bytes::from_static(COUNTER))));
+    genesis.alloc.insert(
+        Address::repeat_byte(0xcc),
+        GenesisAccount::default().with_code(Some(Bytes::from_static(COUNTER))),
+    );
     let spec = ChainSpec::new(genesis, Default::default()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let storage = Storage::open(dir.path(), &spec).unwrap();
@@ -79,14 +84,19 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("block_execution");
     group.throughput(Throughput::Elements(TXS as u64));
     group.sample_size(20);
-    for (name, to, gas) in [("transfers", Address::repeat_byte(0x42), 21_000), ("contract_calls", Address::repeat_byte(0xcc), 60_000)] {
+    for (name, to, gas) in [
+        ("transfers", Address::repeat_byte(0x42), 21_000),
+        ("contract_calls", Address::repeat_byte(0xcc), 60_000),
+    ] {
         let txs = signed(&f, to, gas);
         let (parent, header) = template(&f);
         group.bench_function(name, |b| {
             b.iter_batched(
                 || txs.clone(),
                 |txs| {
-                    let out = execute_block(&f.spec, &f.storage, &parent, header.clone(), txs, Mode::Validate).unwrap();
+                    let out =
+                        execute_block(&f.spec, &f.storage, &parent, header.clone(), txs, Mode::Validate)
+                            .unwrap();
                     assert_eq!(out.receipts.len(), TXS);
                     out
                 },

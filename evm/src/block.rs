@@ -2,9 +2,8 @@
 
 use crate::{block_env, cfg_env, recovered_tx_env, spec_for, DbError, ExecError, StateDb};
 use alloy_consensus::{
-    proofs::calculate_receipt_root,
-    transaction::Recovered,
-    Eip658Value, Header, Receipt, ReceiptEnvelope, ReceiptWithBloom, Transaction, TxEnvelope, TxType,
+    proofs::calculate_receipt_root, transaction::Recovered, Eip658Value, Header, Receipt, ReceiptEnvelope,
+    ReceiptWithBloom, Transaction, TxEnvelope, TxType,
 };
 use alloy_eips::{eip7685::EMPTY_REQUESTS_HASH, Encodable2718};
 use alloy_primitives::{Bloom, B256};
@@ -81,9 +80,7 @@ pub fn describe_invalid(err: &InvalidTransaction) -> String {
             format!("insufficient funds for gas * price + value: balance {balance}, tx cost {fee}")
         }
         InvalidTransaction::CallerGasLimitMoreThanBlock => "exceeds block gas limit".into(),
-        InvalidTransaction::GasPriceLessThanBasefee => {
-            "max fee per gas less than block base fee".into()
-        }
+        InvalidTransaction::GasPriceLessThanBasefee => "max fee per gas less than block base fee".into(),
         InvalidTransaction::PriorityFeeGreaterThanMaxFee => {
             "max priority fee per gas higher than max fee per gas".into()
         }
@@ -92,9 +89,7 @@ pub fn describe_invalid(err: &InvalidTransaction) -> String {
             "insufficient gas for floor data gas cost".into()
         }
         InvalidTransaction::InvalidChainId => "invalid chain id for signer".into(),
-        InvalidTransaction::RejectCallerWithCode => {
-            "sender not an eoa".into()
-        }
+        InvalidTransaction::RejectCallerWithCode => "sender not an eoa".into(),
         other => other.to_string(),
     }
 }
@@ -235,10 +230,18 @@ pub fn validate_block<R: KvRead + ?Sized>(
         });
     }
     if header.logs_bloom != got.logs_bloom {
-        return Err(ExecError::Mismatch { field: "logsBloom", expected: "header".into(), got: "executed".into() });
+        return Err(ExecError::Mismatch {
+            field: "logsBloom",
+            expected: "header".into(),
+            got: "executed".into(),
+        });
     }
     if header != got {
-        return Err(ExecError::Mismatch { field: "header", expected: format!("{header:?}"), got: format!("{got:?}") });
+        return Err(ExecError::Mismatch {
+            field: "header",
+            expected: format!("{header:?}"),
+            got: format!("{got:?}"),
+        });
     }
     Ok(executed)
 }

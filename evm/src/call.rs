@@ -131,8 +131,7 @@ fn run<R: KvRead + ?Sized>(
     // checked unless given, and a call that names no gas price pays no base fee.
     cfg.disable_block_gas_limit = true;
     cfg.disable_nonce_check = params.nonce.is_none();
-    let priced = params.gas_price.unwrap_or_default() > 0
-        || params.max_fee_per_gas.unwrap_or_default() > 0;
+    let priced = params.gas_price.unwrap_or_default() > 0 || params.max_fee_per_gas.unwrap_or_default() > 0;
     cfg.disable_base_fee = !priced;
     let mut evm = Context::mainnet()
         .with_db(&mut db)
@@ -182,7 +181,9 @@ pub fn estimate_gas<R: KvRead + ?Sized>(
     let fee = params.max_fee_per_gas.or(params.gas_price).unwrap_or_default();
     if fee > 0 {
         let mut db = StateDb::new(reader, true);
-        let balance = db.account_info(params.from.unwrap_or_default()).map_err(|DbError(e)| ExecError::from(e))?
+        let balance = db
+            .account_info(params.from.unwrap_or_default())
+            .map_err(|DbError(e)| ExecError::from(e))?
             .map(|a| a.balance)
             .unwrap_or_default();
         let available = balance.saturating_sub(params.value.unwrap_or_default());

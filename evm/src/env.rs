@@ -1,7 +1,7 @@
 //! EVM environment: fork -> revm spec, block and transaction environments.
 
 use alloy_consensus::{transaction::Recovered, Header, Transaction, TxEnvelope};
-use alloy_eips::{eip4844::BLOB_GASPRICE_UPDATE_FRACTION_PRAGUE, Typed2718};
+use alloy_eips::{eip7691::BLOB_GASPRICE_UPDATE_FRACTION_PECTRA, Typed2718};
 use alloy_primitives::{Address, U256};
 use fogchain_genesis::{ChainSpec, Fork};
 use revm::{
@@ -59,7 +59,7 @@ pub fn block_env(header: &Header, spec_id: SpecId) -> BlockEnv {
     if spec_id.is_enabled_in(SpecId::CANCUN) {
         env.set_blob_excess_gas_and_price(
             header.excess_blob_gas.unwrap_or_default(),
-            BLOB_GASPRICE_UPDATE_FRACTION_PRAGUE,
+            BLOB_GASPRICE_UPDATE_FRACTION_PECTRA as u64,
         );
     }
     env
@@ -87,7 +87,7 @@ pub fn tx_env(tx: &TxEnvelope, sender: Address) -> TxEnv {
         max_fee_per_blob_gas: tx.max_fee_per_blob_gas().unwrap_or_default(),
         authorization_list: tx
             .authorization_list()
-            .map(|list| list.iter().cloned().map(revm::context::either::Either::Left).collect())
+            .map(|list| list.iter().cloned().map(revm::context_interface::either::Either::Left).collect())
             .unwrap_or_default(),
     }
 }
@@ -100,19 +100,12 @@ pub fn recovered_tx_env(tx: &Recovered<TxEnvelope>) -> TxEnv {
 /// Intrinsic gas of a transaction and the EIP-7623 calldata floor, both in gas: the minimum
 /// gas limit a transaction must carry (`max(intrinsic, floor)`), computed with revm's rules.
 pub fn intrinsic_gas(tx: &TxEnvelope, spec_id: SpecId) -> (u64, u64) {
-    let (accounts, slots) = tx.access_list().map_or((0, 0), |list| {
-        (list.len() as u64, list.iter().map(|i| i.storage_keys.len() as u64).sum())
-    });
+    let (accounts, slots) = tx
+        .access_list()
+        .map_or((0, 0), |list| (list.len() as u64, list.iter().map(|i| i.storage_keys.len() as u64).sum()));
     let auths = tx.authorization_list().map_or(0, |l| l.len() as u64);
-    let gas = calculate_initial_tx_gas(
-        spec_id,
-        tx.input(),
-        tx.kind().is_create(),
-        accounts,
-        slots,
-        auths,
-        None,
-    );
+    let gas =
+        calculate_initial_tx_gas(spec_id, tx.input(), tx.kind().is_create(), accounts, slots, auths, None);
     (gas.initial_regular_gas + gas.initial_state_gas, gas.floor_gas)
 }
 

@@ -4,8 +4,7 @@ use crate::ExecError;
 use alloy_primitives::{keccak256, Address, B256, U256};
 use alloy_trie::{TrieAccount, EMPTY_ROOT_HASH, KECCAK_EMPTY};
 use fogchain_storage::{
-    encode_account, encode_slot_value, trie::Trie, ChainReader, KvRead, StateChanges, StorageError,
-    TrieNodes,
+    encode_account, encode_slot_value, trie::Trie, ChainReader, KvRead, StateChanges, StorageError, TrieNodes,
 };
 use revm::{
     bytecode::Bytecode,

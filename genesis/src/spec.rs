@@ -154,13 +154,8 @@ impl ChainSpec {
         }
         let alloc: BTreeMap<_, _> =
             genesis.alloc.iter().map(|(a, acc)| (*a, AllocAccount::from_genesis(acc))).collect();
-        let mut spec = Self {
-            genesis,
-            fogchain,
-            alloc,
-            genesis_header: Header::default(),
-            genesis_hash: B256::ZERO,
-        };
+        let mut spec =
+            Self { genesis, fogchain, alloc, genesis_header: Header::default(), genesis_hash: B256::ZERO };
         spec.genesis_header = spec.build_genesis_header();
         spec.genesis_hash = spec.genesis_header.hash_slow();
         Ok(spec)
@@ -198,8 +193,8 @@ impl ChainSpec {
         if by_time(c.shanghai_time) {
             return Fork::Shanghai;
         }
-        let merged = by_block(c.merge_netsplit_block)
-            || c.terminal_total_difficulty.is_some_and(|ttd| ttd.is_zero());
+        let merged =
+            by_block(c.merge_netsplit_block) || c.terminal_total_difficulty.is_some_and(|ttd| ttd.is_zero());
         let blocks = [
             (merged.then_some(0), Fork::Paris),
             (c.london_block, Fork::London),

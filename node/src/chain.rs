@@ -112,7 +112,11 @@ impl Chain {
             return Err(invalid(format!("gas limit {} differs from {}", header.gas_limit, parent.gas_limit)));
         }
         if header.base_fee_per_gas != next_base_fee(&self.spec, parent) {
-            return Err(invalid(format!("base fee {:?} is not {:?}", header.base_fee_per_gas, next_base_fee(&self.spec, parent))));
+            return Err(invalid(format!(
+                "base fee {:?} is not {:?}",
+                header.base_fee_per_gas,
+                next_base_fee(&self.spec, parent)
+            )));
         }
         let signer = sealer(header)?;
         if !self.sealers.is_empty() && !self.sealers.contains(&signer) {

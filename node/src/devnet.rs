@@ -86,7 +86,12 @@ fn prepare(args: &DevnetArgs, accounts: &[PrivateKeySigner]) -> eyre::Result<Cha
     let mut members = Vec::new();
     for i in 0..args.nodes {
         let key = load_or_create_key(&node_dir(&args.dir, i).join("nodekey"))?;
-        members.push(Member { raft_id: i as u64 + 1, address: key.address(), peer_id: String::new(), p2p: String::new() });
+        members.push(Member {
+            raft_id: i as u64 + 1,
+            address: key.address(),
+            peer_id: String::new(),
+            p2p: String::new(),
+        });
     }
     let mut genesis = Genesis {
         config: prague_chain_config(args.chain_id),
@@ -95,7 +100,9 @@ fn prepare(args: &DevnetArgs, accounts: &[PrivateKeySigner]) -> eyre::Result<Cha
         ..Default::default()
     };
     for account in accounts {
-        genesis.alloc.insert(account.address(), GenesisAccount::default().with_balance(U256::from(BALANCE_WEI)));
+        genesis
+            .alloc
+            .insert(account.address(), GenesisAccount::default().with_balance(U256::from(BALANCE_WEI)));
     }
     let spec = ChainSpec::new(genesis, FogchainConfig { members, ..Default::default() })?;
     std::fs::write(&genesis_path, spec.to_json()?)?;
@@ -146,7 +153,8 @@ async fn wait_ready(dir: &Path, child: &mut Child, chain_id: u64) -> eyre::Resul
         }
         if let Ok(text) = std::fs::read_to_string(&addr_file) {
             let addr: SocketAddr = text.trim().parse()?;
-            let client = jsonrpsee::http_client::HttpClientBuilder::default().build(format!("http://{addr}"))?;
+            let client =
+                jsonrpsee::http_client::HttpClientBuilder::default().build(format!("http://{addr}"))?;
             let answer: Result<String, _> = client.request("eth_chainId", jsonrpsee::rpc_params![]).await;
             if let Ok(id) = answer {
                 if u64::from_str_radix(id.trim_start_matches("0x"), 16).ok() == Some(chain_id) {

@@ -70,8 +70,10 @@ impl Node {
     /// Opens the datadir, starts minting and serves RPC.
     pub async fn start(config: &NodeConfig) -> Result<Self, NodeError> {
         let spec = Arc::new(ChainSpec::from_file(&config.genesis)?);
-        std::fs::create_dir_all(&config.datadir)
-            .map_err(|source| NodeError::Io { context: format!("creating {}", config.datadir.display()), source })?;
+        std::fs::create_dir_all(&config.datadir).map_err(|source| NodeError::Io {
+            context: format!("creating {}", config.datadir.display()),
+            source,
+        })?;
         let key = seal::load_or_create_key(&config.node_key_path())?;
         let storage = Storage::open(&config.datadir.join("db"), &spec)?;
         let chain = Arc::new(Chain::new(spec.clone(), storage.clone())?);
@@ -88,9 +90,10 @@ impl Node {
 
         let rpc_config = config.rpc.to_rpc_config();
         let eth = EthRpc::new(spec.clone(), storage, pool.clone(), rpc_config.clone());
-        let (rpc, rpc_addr) = fogchain_rpc::start_server(&rpc_config, eth, NetRpc::new(spec.chain_id()))
-            .await
-            .map_err(|source| NodeError::Io { context: format!("serving RPC on {}", rpc_config.addr), source })?;
+        let (rpc, rpc_addr) =
+            fogchain_rpc::start_server(&rpc_config, eth, NetRpc::new(spec.chain_id())).await.map_err(
+                |source| NodeError::Io { context: format!("serving RPC on {}", rpc_config.addr), source },
+            )?;
         tracing::info!(%rpc_addr, "JSON-RPC (HTTP and WebSocket) listening");
         if let Some(path) = &config.rpc_addr_file {
             // Written atomically (rename) so a reader never sees a partial address.

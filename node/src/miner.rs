@@ -34,7 +34,12 @@ pub struct Miner {
 }
 
 /// The header fields a new block on top of `parent` starts from (roots are filled by execution).
-pub fn block_template(chain: &Chain, parent_hash: B256, parent: &Header, beneficiary: alloy_primitives::Address) -> Header {
+pub fn block_template(
+    chain: &Chain,
+    parent_hash: B256,
+    parent: &Header,
+    beneficiary: alloy_primitives::Address,
+) -> Header {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     Header {
         parent_hash,
@@ -54,7 +59,12 @@ pub fn block_template(chain: &Chain, parent_hash: B256, parent: &Header, benefic
 
 impl Miner {
     /// A minter sealing with `key`.
-    pub fn new(chain: Arc<Chain>, pool: Arc<TxPool>, key: PrivateKeySigner, shutdown: Arc<AtomicBool>) -> Self {
+    pub fn new(
+        chain: Arc<Chain>,
+        pool: Arc<TxPool>,
+        key: PrivateKeySigner,
+        shutdown: Arc<AtomicBool>,
+    ) -> Self {
         Self { chain, pool, key, shutdown }
     }
 

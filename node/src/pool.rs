@@ -126,10 +126,7 @@ impl TxPool {
         }
         match tx.chain_id() {
             Some(id) if id != self.chain.chain_id() => {
-                return Err(format!(
-                    "invalid chain id for signer: have {id} want {}",
-                    self.chain.chain_id()
-                ))
+                return Err(format!("invalid chain id for signer: have {id} want {}", self.chain.chain_id()))
             }
             None => return Err("only replay-protected (EIP-155) transactions allowed over RPC".into()),
             _ => {}
@@ -174,7 +171,8 @@ impl TxPool {
         let own = inner.by_sender.get(&sender);
         let replacing = own.and_then(|txs| txs.get(&tx.nonce()));
         if let Some(old) = replacing {
-            let fee_ok = tx.max_fee_per_gas() >= bumped(old.tx.max_fee_per_gas(), self.config.price_bump_percent);
+            let fee_ok =
+                tx.max_fee_per_gas() >= bumped(old.tx.max_fee_per_gas(), self.config.price_bump_percent);
             let tip = |t: &TxEnvelope| t.max_priority_fee_per_gas().unwrap_or_else(|| t.max_fee_per_gas());
             let tip_ok = tip(&tx) >= bumped(tip(old.tx.inner()), self.config.price_bump_percent);
             if !(fee_ok && tip_ok) {
@@ -185,7 +183,10 @@ impl TxPool {
             if own_len >= self.config.max_per_sender
                 || tx.nonce() >= account.nonce + self.config.max_per_sender as u64
             {
-                return Err(format!("account limit exceeded: at most {} pooled transactions per sender", self.config.max_per_sender));
+                return Err(format!(
+                    "account limit exceeded: at most {} pooled transactions per sender",
+                    self.config.max_per_sender
+                ));
             }
             if inner.by_hash.len() >= self.config.max_transactions {
                 return Err("txpool is full".into());
@@ -298,7 +299,9 @@ impl TxPool {
         for tx in txs {
             let hash = *tx.inner().tx_hash();
             let (sender, nonce) = (tx.signer(), tx.nonce());
-            if inner.by_hash.contains_key(&hash) || inner.by_sender.get(&sender).is_some_and(|t| t.contains_key(&nonce)) {
+            if inner.by_hash.contains_key(&hash)
+                || inner.by_sender.get(&sender).is_some_and(|t| t.contains_key(&nonce))
+            {
                 continue;
             }
             let seq = inner.next_seq;
@@ -342,5 +345,111 @@ impl fogchain_rpc::TxPoolApi for TxPool {
 
     fn pooled_transaction(&self, hash: &B256) -> Option<Recovered<TxEnvelope>> {
         self.get(hash)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_consensus::{SignableTransaction, TxEip1559};
+    use alloy_genesis::{Genesis, GenesisAccount};
+    use alloy_network::TxSignerSync;
+    use alloy_primitives::{keccak256, Bytes, TxKind};
+    use alloy_signer_local::PrivateKeySigner;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        pool: TxPool,
+        keys: Vec<PrivateKeySigner>,
+    }
+
+    fn fixture(config: PoolConfig) -> Fixture {
+        let keys: Vec<PrivateKeySigner> =
+            (1..=3u64).map(|i| PrivateKeySigner::from_bytes(&keccak256(i.to_be_bytes())).unwrap()).collect();
+        let mut genesis = Genesis {
+            config: fogchain_genesis::prague_chain_config(1337),
+            gas_limit: 30_000_000,
+            ..Default::default()
+        };
+        for k in &keys {
+            genesis
+                .alloc
+                .insert(k.address(), GenesisAccount::default().with_balance(U256::from(10u128.pow(21))));
+        }
+        let spec = Arc::new(ChainSpec::new(genesis, Default::default()).unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path(), &spec).unwrap();
+        Fixture { _dir: dir, pool: TxPool::new(spec, storage, config), keys }
+    }
+
+    fn signed(key: &PrivateKeySigner, nonce: u64, max_fee: u128) -> TxEnvelope {
+        let mut tx = TxEip1559 {
+            chain_id: 1337,
+            nonce,
+            gas_limit: 21_000,
+            max_fee_per_gas: max_fee,
+            max_priority_fee_per_gas: max_fee / 10,
+            to: TxKind::Call(Address::repeat_byte(1)),
+            value: U256::from(1),
+            access_list: Default::default(),
+            input: Bytes::new(),
+        };
+        let sig = key.sign_transaction_sync(&mut tx).unwrap();
+        tx.into_signed(sig).into()
+    }
+
+    fn hashes(txs: &[Recovered<TxEnvelope>]) -> Vec<B256> {
+        txs.iter().map(|t| *t.inner().tx_hash()).collect()
+    }
+
+    #[test]
+    fn best_keeps_nonce_order_per_sender_and_arrival_order_across_senders() {
+        let f = fixture(PoolConfig::default());
+        let (a, b) = (&f.keys[0], &f.keys[1]);
+        let a1 = f.pool.add(signed(a, 1, 10_000_000_000), 120).unwrap();
+        let b0 = f.pool.add(signed(b, 0, 10_000_000_000), 120).unwrap();
+        let a0 = f.pool.add(signed(a, 0, 10_000_000_000), 120).unwrap();
+        // A queued transaction behind a nonce gap is not offered.
+        f.pool.add(signed(b, 5, 10_000_000_000), 120).unwrap();
+        assert_eq!(hashes(&f.pool.best(100, 30_000_000)), [b0, a0, a1]);
+        assert_eq!(hashes(&f.pool.best(2, 30_000_000)), [b0, a0]);
+        assert_eq!(hashes(&f.pool.best(100, 42_000)), [b0, a0], "gas bound");
+        assert_eq!(f.pool.pending_nonce(a.address()), Some(2));
+        assert_eq!(f.pool.pending_nonce(b.address()), Some(1));
+        assert_eq!(f.pool.pending_nonce(f.keys[2].address()), None);
+        assert_eq!(f.pool.len(), 4);
+    }
+
+    #[test]
+    fn replacement_needs_the_price_bump() {
+        let f = fixture(PoolConfig::default());
+        let a = &f.keys[0];
+        let first = f.pool.add(signed(a, 0, 10_000_000_000), 120).unwrap();
+        assert_eq!(
+            f.pool.add(signed(a, 0, 10_900_000_000), 120).unwrap_err(),
+            "replacement transaction underpriced"
+        );
+        let second = f.pool.add(signed(a, 0, 11_000_000_000), 120).unwrap();
+        assert!(f.pool.get(&first).is_none());
+        assert_eq!(hashes(&f.pool.best(10, 30_000_000)), [second]);
+        assert_eq!(f.pool.len(), 1);
+    }
+
+    #[test]
+    fn limits_and_cleanup_after_a_block() {
+        let f = fixture(PoolConfig { max_transactions: 3, max_per_sender: 2, price_bump_percent: 10 });
+        let (a, b) = (&f.keys[0], &f.keys[1]);
+        f.pool.add(signed(a, 0, 10_000_000_000), 120).unwrap();
+        f.pool.add(signed(a, 1, 10_000_000_000), 120).unwrap();
+        let err = f.pool.add(signed(a, 2, 10_000_000_000), 120).unwrap_err();
+        assert!(err.starts_with("account limit exceeded"), "{err}");
+        let b0 = f.pool.add(signed(b, 0, 10_000_000_000), 120).unwrap();
+        assert_eq!(f.pool.add(signed(&f.keys[2], 0, 10_000_000_000), 120).unwrap_err(), "txpool is full");
+        // A block that drops b0 as permanently invalid, with nothing included.
+        f.pool.on_block(&[], &[b0]);
+        assert_eq!(f.pool.len(), 2);
+        assert!(f.pool.get(&b0).is_none());
+        let err = f.pool.add(signed(a, 0, 10_000_000_000), MAX_TX_SIZE + 1).unwrap_err();
+        assert_eq!(err, format!("oversized data: transaction size {}, limit {MAX_TX_SIZE}", MAX_TX_SIZE + 1));
     }
 }

@@ -43,9 +43,8 @@ pub fn seal_hash(header: &Header) -> B256 {
 /// Signs `header` in place with the node key.
 pub fn seal(header: &mut Header, key: &PrivateKeySigner) -> Result<(), SealError> {
     header.extra_data = Bytes::new();
-    let signature = key
-        .sign_hash_sync(&seal_hash(header))
-        .map_err(|e| SealError::Signature(e.to_string()))?;
+    let signature =
+        key.sign_hash_sync(&seal_hash(header)).map_err(|e| SealError::Signature(e.to_string()))?;
     header.extra_data = Bytes::from(signature.as_bytes().to_vec());
     Ok(())
 }
@@ -79,7 +78,8 @@ pub fn load_or_create_key(path: &Path) -> Result<PrivateKeySigner, SealError> {
 /// Writes a file readable by its owner only (keys).
 pub(crate) fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
     std::io::Write::write_all(&mut file, contents.as_bytes())
 }
 

@@ -122,4 +122,3 @@ pub(crate) fn rpc_receipt(
         contract_address,
     })
 }
-

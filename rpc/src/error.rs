@@ -27,16 +27,18 @@ pub enum RpcError {
     Internal(String),
 }
 
-/// `execution reverted` plus the decoded reason, as geth words it.
+/// `execution reverted` plus the reason of an `Error(string)` or `Panic(uint256)` revert, as
+/// geth words it; other revert data (custom errors) gives plain `execution reverted`.
 pub fn revert_message(output: &[u8]) -> String {
-    match alloy_sol_types::decode_revert_reason(output) {
-        Some(reason) if !reason.is_empty() => {
-            // alloy prefixes the reason with "revert: " for Error(string); geth does not.
-            let reason = reason.strip_prefix("revert: ").unwrap_or(&reason);
-            format!("execution reverted: {reason}")
-        }
-        _ => "execution reverted".to_string(),
+    use alloy_sol_types::{Panic, Revert, SolError};
+    if let Ok(revert) = Revert::abi_decode(output) {
+        return format!("execution reverted: {}", revert.reason());
     }
+    if let Ok(panic) = Panic::abi_decode(output) {
+        let kind = panic.kind().map_or("unknown panic code", |k| k.as_str());
+        return format!("execution reverted: {kind}");
+    }
+    "execution reverted".to_string()
 }
 
 impl From<RpcError> for ErrorObjectOwned {

@@ -160,9 +160,7 @@ impl EthRpc {
     ) -> RpcResult<T> {
         let _permit = self.inner.calls.acquire().await.map_err(|e| RpcError::Internal(e.to_string()))?;
         let this = self.clone();
-        tokio::task::spawn_blocking(move || f(this))
-            .await
-            .map_err(|e| RpcError::Internal(e.to_string()))?
+        tokio::task::spawn_blocking(move || f(this)).await.map_err(|e| RpcError::Internal(e.to_string()))?
     }
 
     fn call_params(request: TransactionRequest) -> RpcResult<CallParams> {
@@ -200,7 +198,10 @@ impl EthRpc {
         }
     }
 
-    fn located_transaction(&self, hash: B256) -> RpcResult<Option<(B256, Header, fogchain_storage::StoredBody, usize)>> {
+    fn located_transaction(
+        &self,
+        hash: B256,
+    ) -> RpcResult<Option<(B256, Header, fogchain_storage::StoredBody, usize)>> {
         let snapshot = self.inner.storage.snapshot();
         let Some(location) = snapshot.tx_location(&hash)? else { return Ok(None) };
         let Some((block_hash, header)) = snapshot.header_by_number(location.block_number)? else {
@@ -237,7 +238,9 @@ impl EthApiServer for EthRpc {
     }
 
     fn transaction_count(&self, address: Address, block: Option<BlockId>) -> RpcResult<U64> {
-        let nonce = self.with_state(block, |state, _| Ok(state.account(&address)?.map(|a| a.nonce).unwrap_or_default()))?;
+        let nonce = self.with_state(block, |state, _| {
+            Ok(state.account(&address)?.map(|a| a.nonce).unwrap_or_default())
+        })?;
         if block == Some(BlockId::Number(BlockNumberOrTag::Pending)) {
             if let Some(pending) = self.inner.pool.pending_nonce(address) {
                 return Ok(U64::from(pending.max(nonce)));
@@ -287,7 +290,11 @@ impl EthApiServer for EthRpc {
         for number in oldest..=newest.number {
             let (hash, header) = snapshot.header_by_number(number)?.ok_or_else(not_found)?;
             history.base_fee_per_gas.push(header.base_fee_per_gas.unwrap_or_default() as u128);
-            history.gas_used_ratio.push(if header.gas_limit == 0 { 0.0 } else { header.gas_used as f64 / header.gas_limit as f64 });
+            history.gas_used_ratio.push(if header.gas_limit == 0 {
+                0.0
+            } else {
+                header.gas_used as f64 / header.gas_limit as f64
+            });
             history.base_fee_per_blob_gas.push(0);
             history.blob_gas_used_ratio.push(0.0);
             if let Some(percentiles) = &reward_percentiles {
@@ -320,7 +327,9 @@ impl EthApiServer for EthRpc {
                 match fogchain_evm::call(&this.inner.chain, state, header, &params, cap)? {
                     CallOutcome::Success { output, .. } => Ok(output),
                     CallOutcome::Revert { output, .. } => Err(RpcError::Reverted(output)),
-                    CallOutcome::Halt { reason, gas_used } => Err(RpcError::Server(halt_message(&reason, gas_used))),
+                    CallOutcome::Halt { reason, gas_used } => {
+                        Err(RpcError::Server(halt_message(&reason, gas_used)))
+                    }
                 }
             })
         })
@@ -329,8 +338,7 @@ impl EthApiServer for EthRpc {
 
     fn send_raw_transaction(&self, bytes: Bytes) -> RpcResult<B256> {
         let mut buf = &bytes[..];
-        let tx = TxEnvelope::decode_2718(&mut buf)
-            .map_err(|e| RpcError::Server(format!("rlp: {e}")))?;
+        let tx = TxEnvelope::decode_2718(&mut buf).map_err(|e| RpcError::Server(format!("rlp: {e}")))?;
         if !buf.is_empty() {
             return Err(RpcError::Server("rlp: input contains more than one value".into()));
         }
@@ -388,7 +396,8 @@ fn block_rewards<R: KvRead + ?Sized>(
     header: &Header,
     percentiles: &[f64],
 ) -> RpcResult<Vec<u128>> {
-    let body = reader.body(&hash)?.unwrap_or(fogchain_storage::StoredBody { transactions: vec![], senders: vec![] });
+    let body =
+        reader.body(&hash)?.unwrap_or(fogchain_storage::StoredBody { transactions: vec![], senders: vec![] });
     let receipts = reader.receipts(&hash)?.unwrap_or_default();
     let base_fee = header.base_fee_per_gas.unwrap_or_default();
     let mut tips: Vec<(u128, u64)> = body

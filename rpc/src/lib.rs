@@ -68,11 +68,20 @@ impl Default for RpcConfig {
 
 /// `Fogchain/v<version>/<os>-<arch>/rust`, in the shape of geth's client version.
 pub fn client_version() -> String {
-    format!("Fogchain/v{}/{}-{}/rust", env!("CARGO_PKG_VERSION"), std::env::consts::OS, std::env::consts::ARCH)
+    format!(
+        "Fogchain/v{}/{}-{}/rust",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
 }
 
 /// Starts the server with every namespace; returns its handle and the bound address.
-pub async fn start_server(config: &RpcConfig, eth: EthRpc, net: NetRpc) -> std::io::Result<(ServerHandle, SocketAddr)> {
+pub async fn start_server(
+    config: &RpcConfig,
+    eth: EthRpc,
+    net: NetRpc,
+) -> std::io::Result<(ServerHandle, SocketAddr)> {
     let server_config = ServerConfig::builder()
         .max_request_body_size(config.max_request_body_size)
         .max_response_body_size(config.max_response_body_size)

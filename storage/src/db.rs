@@ -3,12 +3,12 @@
 use crate::{
     meta_keys, slot_key,
     trie::{NewNodes, Trie},
-    ChainReader, KvRead, Result, StorageError, StoredBody, StoredReceipts, Table, TrieNodes,
-    TxLocation, SCHEMA_VERSION,
+    ChainReader, KvRead, Result, StorageError, StoredBody, StoredReceipts, Table, TrieNodes, TxLocation,
+    SCHEMA_VERSION,
 };
 use alloy_consensus::Header;
 use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
-use alloy_rlp::Encodable;
+use alloy_rlp::{Decodable, Encodable};
 use alloy_trie::{TrieAccount, EMPTY_ROOT_HASH};
 use fogchain_genesis::ChainSpec;
 use rocksdb::{ColumnFamilyDescriptor, Options, WriteBatch, WriteOptions, DB};
@@ -130,8 +130,13 @@ impl Storage {
             if !alloc.code.is_empty() {
                 state.codes.push((code_hash, alloc.code.clone()));
             }
-            let account =
-                TrieAccount { nonce: alloc.nonce, balance: alloc.balance, storage_root, code_hash, ..Default::default() };
+            let account = TrieAccount {
+                nonce: alloc.nonce,
+                balance: alloc.balance,
+                storage_root,
+                code_hash,
+                ..Default::default()
+            };
             accounts.set(&keccak256(address), encode_account(&account))?;
             state.accounts.push((*address, Some(account)));
         }
@@ -219,6 +224,39 @@ impl Storage {
             batch.put_cf(self.cf(Table::Meta), meta_keys::APPLIED_INDEX, index.to_be_bytes());
         }
         batch.put_cf(self.cf(Table::Meta), meta_keys::HEAD, hash);
+    }
+
+    /// Recomputes the state root from the flat `accounts` and `storage` tables from scratch
+    /// (O(state), alloy-trie's hash builder), checking every stored storage root on the way.
+    /// A consistency check for tests and operators: it must equal the head's `stateRoot`.
+    pub fn state_root_from_scratch(&self) -> Result<B256> {
+        let mut accounts = Vec::new();
+        let slots_cf = self.cf(Table::StorageSlots);
+        for item in self.db.iterator_cf(self.cf(Table::Accounts), rocksdb::IteratorMode::Start) {
+            let (key, value) = item?;
+            let address = Address::try_from(&key[..])
+                .map_err(|_| StorageError::Corrupt("account key is not an address".into()))?;
+            let account = TrieAccount::decode(&mut &value[..])
+                .map_err(|e| StorageError::Corrupt(format!("account {address}: {e}")))?;
+            let mut slots = Vec::new();
+            let from = rocksdb::IteratorMode::From(&key, rocksdb::Direction::Forward);
+            for item in self.db.iterator_cf(slots_cf, from) {
+                let (slot_key, slot_value) = item?;
+                if !slot_key.starts_with(&key) {
+                    break;
+                }
+                slots.push((B256::from_slice(&slot_key[20..]), U256::from_be_slice(&slot_value)));
+            }
+            let storage_root = alloy_trie::root::storage_root_unhashed(slots);
+            if storage_root != account.storage_root {
+                return Err(StorageError::Corrupt(format!(
+                    "storage root of {address}: trie says {}, slots give {storage_root}",
+                    account.storage_root
+                )));
+            }
+            accounts.push((address, account));
+        }
+        Ok(alloy_trie::root::state_root_unhashed(accounts))
     }
 
     /// A consistent read-only view of the database as of now.

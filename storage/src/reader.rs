@@ -1,8 +1,8 @@
 //! Typed reads over any key-value view (the live database or a snapshot).
 
 use crate::{
-    b256_from, meta_keys, slot_key, trie::NodeReader, Result, StorageError, StoredBody,
-    StoredReceipts, Table, TxLocation,
+    b256_from, meta_keys, slot_key, trie::NodeReader, Result, StorageError, StoredBody, StoredReceipts,
+    Table, TxLocation,
 };
 use alloy_consensus::Header;
 use alloy_primitives::{Address, Bytes, B256, U256};

@@ -93,11 +93,8 @@ impl<'r, R: NodeReader + ?Sized> Trie<'r, R> {
     pub fn set(&mut self, key: &B256, value: Vec<u8>) -> Result<()> {
         let path = Nibbles::unpack(key);
         let root = std::mem::replace(&mut self.root, Node::Empty);
-        self.root = if value.is_empty() {
-            self.remove_at(root, &path)?
-        } else {
-            self.insert_at(root, &path, value)?
-        };
+        self.root =
+            if value.is_empty() { self.remove_at(root, &path)? } else { self.insert_at(root, &path, value)? };
         Ok(())
     }
 
@@ -271,8 +268,8 @@ fn child_ref(node: &Node, out: &mut NewNodes) -> RlpNode {
 }
 
 fn decode_node(rlp: &[u8]) -> Result<Node> {
-    let node = TrieNode::decode(&mut &rlp[..])
-        .map_err(|e| StorageError::Corrupt(format!("bad trie node: {e}")))?;
+    let node =
+        TrieNode::decode(&mut &rlp[..]).map_err(|e| StorageError::Corrupt(format!("bad trie node: {e}")))?;
     Ok(match node {
         TrieNode::EmptyRoot => Node::Empty,
         TrieNode::Leaf(l) => Node::Leaf(l.key, l.value),

@@ -17,7 +17,11 @@ pub fn fogchain_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     // target/<profile>/deps/<test> -> target/<profile>/fogchain
     let bin = exe.parent().and_then(Path::parent).expect("target dir").join("fogchain");
-    assert!(bin.exists(), "{} is missing: build it with `cargo build --bin fogchain` (scripts/test.sh does)", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build --bin fogchain` (scripts/test.sh does)",
+        bin.display()
+    );
     bin
 }
 
@@ -107,7 +111,8 @@ impl Devnet {
 
     /// SIGKILLs the node processes and the launcher, and waits until they are gone.
     pub fn kill_hard(mut self) {
-        let pids: Vec<i32> = (0..self.network["nodes"].as_array().unwrap().len()).map(|i| self.node_pid(i)).collect();
+        let pids: Vec<i32> =
+            (0..self.network["nodes"].as_array().unwrap().len()).map(|i| self.node_pid(i)).collect();
         for pid in &pids {
             kill(*pid, libc::SIGKILL);
         }
@@ -121,7 +126,8 @@ impl Devnet {
 
     /// Stops the devnet as Ctrl-C would (SIGINT) and waits for every process to exit.
     pub fn stop(mut self) {
-        let pids: Vec<i32> = (0..self.network["nodes"].as_array().unwrap().len()).map(|i| self.node_pid(i)).collect();
+        let pids: Vec<i32> =
+            (0..self.network["nodes"].as_array().unwrap().len()).map(|i| self.node_pid(i)).collect();
         kill(self.launcher.id() as i32, libc::SIGINT);
         let status = wait_for("devnet to stop", || self.launcher.try_wait().ok().flatten());
         assert!(status.success(), "devnet exit status {status}");
@@ -178,7 +184,10 @@ pub struct Rpc {
 impl Rpc {
     /// Client for `url`.
     pub fn new(url: &str) -> Self {
-        Self { url: url.to_string(), agent: reqwest::blocking::Client::builder().timeout(TIMEOUT).build().unwrap() }
+        Self {
+            url: url.to_string(),
+            agent: reqwest::blocking::Client::builder().timeout(TIMEOUT).build().unwrap(),
+        }
     }
 
     /// Calls `method`; returns the result or the JSON-RPC error.

@@ -10,7 +10,14 @@ use alloy_signer_local::PrivateKeySigner;
 pub const GWEI: u128 = 1_000_000_000;
 
 /// An EIP-1559 transaction with the given fields and a 100 gwei fee cap, 1 gwei tip.
-pub fn eip1559(chain_id: u64, nonce: u64, to: TxKind, value: U256, input: Bytes, gas_limit: u64) -> TxEip1559 {
+pub fn eip1559(
+    chain_id: u64,
+    nonce: u64,
+    to: TxKind,
+    value: U256,
+    input: Bytes,
+    gas_limit: u64,
+) -> TxEip1559 {
     TxEip1559 {
         chain_id,
         nonce,
@@ -44,7 +51,15 @@ where
 
 /// A legacy transaction (EIP-155 when `chain_id` is set).
 pub fn legacy(chain_id: Option<u64>, nonce: u64, to: Address, wei: u128) -> TxLegacy {
-    TxLegacy { chain_id, nonce, gas_price: 100 * GWEI, gas_limit: 21_000, to: TxKind::Call(to), value: U256::from(wei), input: Bytes::new() }
+    TxLegacy {
+        chain_id,
+        nonce,
+        gas_price: 100 * GWEI,
+        gas_limit: 21_000,
+        to: TxKind::Call(to),
+        value: U256::from(wei),
+        input: Bytes::new(),
+    }
 }
 
 /// Parses a hex private key.

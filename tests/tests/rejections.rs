@@ -59,7 +59,8 @@ fn invalid_transactions_are_rejected_with_geth_wording_and_no_state_change() {
     let msg = rejected(&rpc, &raw);
     assert!(msg.starts_with("insufficient funds for gas * price + value: balance 0, tx cost "), "{msg}");
     // Gas above the block gas limit.
-    let (raw, _) = sign(&sender, eip1559(chain_id, 1, TxKind::Call(to), U256::ZERO, Bytes::new(), 30_000_001));
+    let (raw, _) =
+        sign(&sender, eip1559(chain_id, 1, TxKind::Call(to), U256::ZERO, Bytes::new(), 30_000_001));
     assert_eq!(rejected(&rpc, &raw), "exceeds block gas limit");
     // Over 128 KiB.
     let big = Bytes::from(vec![1u8; 128 * 1024]);

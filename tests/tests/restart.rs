@@ -35,7 +35,10 @@ fn sigkill_and_restart_keeps_head_state_and_receipts() {
     let receiver = Address::repeat_byte(0x42);
 
     let mut hashes = Vec::new();
-    let (raw, hash) = sign(&sender, eip1559(chain_id, 0, TxKind::Create, U256::ZERO, deploy_code(COUNTER_RUNTIME), 200_000));
+    let (raw, hash) = sign(
+        &sender,
+        eip1559(chain_id, 0, TxKind::Create, U256::ZERO, deploy_code(COUNTER_RUNTIME), 200_000),
+    );
     rpc.call("eth_sendRawTransaction", json!([raw]));
     hashes.push(hash.clone());
     let contract = rpc.wait_receipt(&hash)["contractAddress"].as_str().unwrap().to_string();
@@ -43,7 +46,14 @@ fn sigkill_and_restart_keeps_head_state_and_receipts() {
         let tx = if nonce % 2 == 0 {
             transfer(chain_id, nonce, receiver, 1_000_000_000_000_000)
         } else {
-            eip1559(chain_id, nonce, TxKind::Call(contract.parse().unwrap()), U256::ZERO, Bytes::new(), 100_000)
+            eip1559(
+                chain_id,
+                nonce,
+                TxKind::Call(contract.parse().unwrap()),
+                U256::ZERO,
+                Bytes::new(),
+                100_000,
+            )
         };
         let (raw, hash) = sign(&sender, tx);
         rpc.call("eth_sendRawTransaction", json!([raw]));

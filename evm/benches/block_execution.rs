@@ -2,10 +2,15 @@
 //! executed with revm over a real RocksDB state, including receipts and the incremental state
 //! root (not the database write). Run: `cargo bench -p fogchain-evm --bench block_execution`.
 
-use alloy_consensus::{transaction::Recovered, Header, SignableTransaction, TxEip1559, TxEnvelope};
+#![allow(missing_docs)] // criterion_group! generates undocumented items
+
+use alloy_consensus::{
+    transaction::{Recovered, SignerRecoverable},
+    Header, SignableTransaction, TxEip1559, TxEnvelope,
+};
 use alloy_genesis::{Genesis, GenesisAccount};
 use alloy_network::TxSignerSync;
-use alloy_primitives::{keccak256, Address, Bytes, TxKind, B256, U256};
+use alloy_primitives::{keccak256, Address, Bytes, TxKind, U256};
 use alloy_signer_local::PrivateKeySigner;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use fogchain_evm::{execute_block, Mode};
@@ -109,7 +114,6 @@ fn bench(c: &mut Criterion) {
         b.iter(|| txs.iter().map(|t| t.inner().recover_signer().unwrap()).collect::<Vec<_>>())
     });
     group.finish();
-    let _ = B256::ZERO;
 }
 
 criterion_group!(benches, bench);

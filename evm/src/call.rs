@@ -127,9 +127,11 @@ fn run<R: KvRead + ?Sized>(
     let spec_id = spec_for(chain, header);
     let mut db = StateDb::new(reader, spec_id.is_enabled_in(SpecId::SPURIOUS_DRAGON));
     let mut cfg = cfg_env(chain, spec_id);
-    // As geth's DoCall: the message is not bound by the block gas limit, the nonce is not
-    // checked unless given, and a call that names no gas price pays no base fee.
+    // As geth's DoCall: the message is not bound by the block gas limit, the sender may be a
+    // contract, the nonce is not checked unless given, and a call that names no gas price pays
+    // no base fee.
     cfg.disable_block_gas_limit = true;
+    cfg.disable_eip3607 = true;
     cfg.disable_nonce_check = params.nonce.is_none();
     let priced = params.gas_price.unwrap_or_default() > 0 || params.max_fee_per_gas.unwrap_or_default() > 0;
     cfg.disable_base_fee = !priced;

@@ -4,24 +4,35 @@
 use alloy_primitives::b256;
 use fogchain_genesis::{ChainSpec, Fork};
 
-fn load(name: &str) -> ChainSpec {
+/// Loads a public genesis file with the fork schedule of its network (geth's `params`
+/// `SepoliaChainConfig` / `HoleskyChainConfig`: every fork through London at block 0, the merge
+/// later for Sepolia and at genesis for Holesky, Shanghai after genesis for both).
+fn load(name: &str, chain_id: u64, merged_at_genesis: bool) -> ChainSpec {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name);
     let text = std::fs::read_to_string(path).unwrap();
-    // The public files carry no `config`; give them a chain id so the spec validates.
     let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
-    value["config"] = serde_json::json!({"chainId": 11155111});
+    let mut config = serde_json::json!({
+        "chainId": chain_id, "homesteadBlock": 0, "eip150Block": 0, "eip155Block": 0,
+        "eip158Block": 0, "byzantiumBlock": 0, "constantinopleBlock": 0, "petersburgBlock": 0,
+        "istanbulBlock": 0, "berlinBlock": 0, "londonBlock": 0, "shanghaiTime": 1_900_000_000u64
+    });
+    if merged_at_genesis {
+        config["terminalTotalDifficulty"] = serde_json::json!(0);
+    }
+    value["config"] = config;
     ChainSpec::from_json(&value.to_string()).unwrap()
 }
 
 #[test]
 fn sepolia_state_root_and_hash_match_geth() {
-    let spec = load("sepolia.json");
+    let spec = load("sepolia.json", 11155111, false);
     assert_eq!(
         spec.genesis_header.state_root,
         b256!("0x5eb6e371a698b8d68f665192350ffcecbbbf322916f4b51bd79bb6887da3f494")
     );
-    // Frontier-shaped header (no London at genesis): the hash geth reports for Sepolia's genesis.
-    assert_eq!(spec.fork_at(0, 0), Fork::Frontier);
+    // London-shaped header (base fee 1 gwei): the hash geth reports for Sepolia's genesis.
+    assert_eq!(spec.fork_at(0, 0), Fork::London);
+    assert_eq!(spec.genesis_header.base_fee_per_gas, Some(1_000_000_000));
     assert_eq!(
         spec.genesis_hash,
         b256!("0x25a5cc106eea7138acab33231d7160d69cb777ee0c2c553fcddf5138993e6dd9")
@@ -30,11 +41,16 @@ fn sepolia_state_root_and_hash_match_geth() {
 
 #[test]
 fn holesky_state_root_with_code_and_storage_matches_geth() {
-    let spec = load("holesky.json");
+    let spec = load("holesky.json", 17000, true);
     assert!(spec.alloc.values().any(|a| !a.code.is_empty() && !a.storage.is_empty()));
     assert_eq!(
         spec.genesis_header.state_root,
         b256!("0x69d8c9d72f6fa4ad42d4702b433707212f90db395eb54dc20bc85de253788783")
+    );
+    assert_eq!(spec.fork_at(0, spec.genesis.timestamp), Fork::Paris);
+    assert_eq!(
+        spec.genesis_hash,
+        b256!("0xb5f7f912443c940f21fd611f12828d75b534364ed9e95ca4e307729a4661bde4")
     );
 }
 

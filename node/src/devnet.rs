@@ -26,7 +26,7 @@ use std::{
 use tokio::process::{Child, Command};
 
 /// Hardhat's and Anvil's test mnemonic.
-pub const TEST_MNEMONIC: &str = "test test test test test test test test test test test junk";
+pub(crate) const TEST_MNEMONIC: &str = "test test test test test test test test test test test junk";
 /// Prefunded accounts.
 const ACCOUNTS: u32 = 10;
 /// 10,000 ETH in wei.
@@ -34,7 +34,7 @@ const BALANCE_WEI: u128 = 10_000 * 1_000_000_000_000_000_000;
 
 /// Options of `fogchain devnet`.
 #[derive(Debug, Args)]
-pub struct DevnetArgs {
+pub(crate) struct DevnetArgs {
     /// Directory for the network's genesis, keys, databases and logs.
     #[arg(long, default_value = "devnet")]
     dir: PathBuf,
@@ -53,7 +53,7 @@ pub struct DevnetArgs {
 }
 
 /// The test accounts m/44'/60'/0'/0/i of [`TEST_MNEMONIC`].
-pub fn dev_accounts() -> eyre::Result<Vec<PrivateKeySigner>> {
+pub(crate) fn dev_accounts() -> eyre::Result<Vec<PrivateKeySigner>> {
     (0..ACCOUNTS)
         .map(|i| {
             MnemonicBuilder::<English>::default()
@@ -184,7 +184,7 @@ async fn stop_all(children: &mut [Child]) {
 }
 
 /// Runs the devnet until Ctrl-C / SIGTERM, or until a node exits.
-pub async fn run(args: DevnetArgs) -> eyre::Result<()> {
+pub(crate) async fn run(args: DevnetArgs) -> eyre::Result<()> {
     if args.nodes == 0 {
         bail!("--nodes must be at least 1");
     }

@@ -6,8 +6,8 @@
 //! transactions in arrival order across senders and nonce order within a sender. The sender is
 //! recovered once, at admission, and travels with the transaction from then on.
 
+use alloy_consensus::transaction::SignerRecoverable;
 use alloy_consensus::{transaction::Recovered, Transaction, TxEnvelope};
-use alloy_eips::Typed2718;
 use alloy_primitives::{Address, B256, U256};
 use fogchain_evm::{intrinsic_gas, spec_for};
 use fogchain_genesis::ChainSpec;

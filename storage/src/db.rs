@@ -99,7 +99,18 @@ impl Storage {
                     expected: spec.genesis_hash,
                 })
             }
-            Some(_) => {}
+            Some(_) => {
+                let stored = storage
+                    .get(Table::Meta, meta_keys::CHAIN_ID)?
+                    .and_then(|b| b.try_into().ok().map(u64::from_be_bytes));
+                if let Some(stored) = stored.filter(|id| *id != spec.chain_id()) {
+                    return Err(StorageError::ChainIdMismatch {
+                        path: path.display().to_string(),
+                        stored,
+                        expected: spec.chain_id(),
+                    });
+                }
+            }
             None => storage.init_genesis(spec)?,
         }
         Ok(storage)
@@ -147,6 +158,7 @@ impl Storage {
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(Table::Meta), meta_keys::GENESIS_HASH, spec.genesis_hash);
         batch.put_cf(self.cf(Table::Meta), meta_keys::SCHEMA_VERSION, SCHEMA_VERSION.to_be_bytes());
+        batch.put_cf(self.cf(Table::Meta), meta_keys::CHAIN_ID, spec.chain_id().to_be_bytes());
         self.write_block_into(
             &mut batch,
             &BlockWrite {
@@ -319,8 +331,14 @@ mod tests {
         let db = Storage::open(dir.path(), &s).unwrap();
         assert_eq!(db.head_hash().unwrap(), s.genesis_hash);
         drop(db);
+        // Same alloc, other chain id: the genesis block is identical, the chain is not.
         let err = Storage::open(dir.path(), &spec(1338)).unwrap_err();
-        assert!(matches!(err, StorageError::GenesisMismatch { .. }), "{err}");
+        assert!(matches!(err, StorageError::ChainIdMismatch { stored: 1337, expected: 1338, .. }), "{err}");
         assert!(err.to_string().contains("belongs to another chain"));
+        let mut other = spec(1337);
+        other.genesis.alloc.clear();
+        let other = ChainSpec::new(other.genesis, Default::default()).unwrap();
+        let err = Storage::open(dir.path(), &other).unwrap_err();
+        assert!(matches!(err, StorageError::GenesisMismatch { .. }), "{err}");
     }
 }

@@ -39,6 +39,19 @@ pub enum StorageError {
         /// Genesis hash of the spec being opened.
         expected: alloy_primitives::B256,
     },
+    /// The datadir was initialised for a chain with another chain id (same genesis block).
+    #[error(
+        "datadir {path} belongs to another chain: it was made for chain id {stored}, this genesis \
+         has chain id {expected}; use another --datadir or remove the old one"
+    )]
+    ChainIdMismatch {
+        /// The datadir.
+        path: String,
+        /// Chain id stored in the datadir.
+        stored: u64,
+        /// Chain id of the spec being opened.
+        expected: u64,
+    },
     /// Initialising the genesis state gave a root other than the spec's.
     #[error("genesis state root mismatch: trie gives {got}, spec says {expected}")]
     GenesisRoot {

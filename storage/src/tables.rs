@@ -65,6 +65,8 @@ impl Table {
 pub mod meta_keys {
     /// Genesis block hash (32 bytes).
     pub const GENESIS_HASH: &[u8] = b"genesis_hash";
+    /// Chain id (u64 BE): the genesis hash does not commit to it.
+    pub const CHAIN_ID: &[u8] = b"chain_id";
     /// Hash of the head block (32 bytes).
     pub const HEAD: &[u8] = b"head";
     /// Storage schema version (u32 BE).

@@ -18,6 +18,9 @@ use revm::{
 /// geth's default cap on the gas of one `eth_call` / `eth_estimateGas` (`--rpc.gascap`).
 pub const DEFAULT_RPC_GAS_CAP: u64 = 50_000_000;
 
+/// Gas of a plain value transfer.
+const TX_GAS: u64 = 21_000;
+
 /// The message of an `eth_call`: the fields of a transaction request.
 #[derive(Debug, Clone, Default)]
 pub struct CallParams {
@@ -195,6 +198,17 @@ pub fn estimate_gas<R: KvRead + ?Sized>(
         }
     }
     let at = |gas: u64| run(chain, reader, header, params, gas);
+    // As geth: a plain value transfer to an account without code costs 21,000 if a run at
+    // exactly that succeeds (the access list or other fields could make it cost more).
+    if let (true, Some(to)) = (params.input.is_empty(), params.to) {
+        let mut db = StateDb::new(reader, true);
+        let code_hash = db.account_info(to).map_err(|DbError(e)| ExecError::from(e))?.map(|a| a.code_hash);
+        if code_hash.is_none_or(|h| h == alloy_trie::KECCAK_EMPTY) && hi >= TX_GAS {
+            if let Ok(CallOutcome::Success { .. }) = at(TX_GAS) {
+                return Ok(TX_GAS);
+            }
+        }
+    }
     let used = match at(hi)? {
         CallOutcome::Success { gas_used, .. } => gas_used,
         CallOutcome::Revert { output, .. } => return Err(CallError::Reverted { output }),

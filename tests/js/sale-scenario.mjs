@@ -102,4 +102,10 @@ for (let n = 1; n <= head; n++) {
   assert.ok(block.transactions.length > 0, `block ${n} is not empty`);
   parent = block;
 }
+// The same node over WebSocket (same port as HTTP): head and a contract call agree.
+const ws = new ethers.WebSocketProvider(network.nodes[0].ws);
+assert.equal(await ws.getBlockNumber(), head, "WebSocket head");
+assert.equal(await sale.connect(ws).verifyOwnership(buyer.address), true, "eth_call over WebSocket");
+await ws.destroy();
+
 console.log(JSON.stringify({ ok: true, sale: await sale.getAddress(), blocks: head }));

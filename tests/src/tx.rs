@@ -67,14 +67,24 @@ pub fn key(hex_key: &str) -> PrivateKeySigner {
     hex_key.parse().unwrap()
 }
 
+/// Init code that copies `payload` to memory and ends with `opcode` (RETURN or REVERT) over it.
+fn copy_then(opcode: u8, payload: &[u8]) -> Bytes {
+    // PUSH1 len PUSH1 12 PUSH1 0 CODECOPY PUSH1 len PUSH1 0 <opcode> ; payload
+    assert!(payload.len() < 256);
+    let n = payload.len() as u8;
+    let mut code = vec![0x60, n, 0x60, 0x0c, 0x60, 0x00, 0x39, 0x60, n, 0x60, 0x00, opcode];
+    code.extend_from_slice(payload);
+    Bytes::from(code)
+}
+
 /// Init code that deploys `runtime` as the contract's code.
 pub fn deploy_code(runtime: &[u8]) -> Bytes {
-    // PUSH1 len PUSH1 12 PUSH1 0 CODECOPY PUSH1 len PUSH1 0 RETURN ; runtime
-    assert!(runtime.len() < 256);
-    let n = runtime.len() as u8;
-    let mut code = vec![0x60, n, 0x60, 0x0c, 0x60, 0x00, 0x39, 0x60, n, 0x60, 0x00, 0xf3];
-    code.extend_from_slice(runtime);
-    Bytes::from(code)
+    copy_then(0xf3, runtime)
+}
+
+/// Init code that reverts with `data` (e.g. an ABI-encoded `Error(string)`).
+pub fn revert_code(data: &[u8]) -> Bytes {
+    copy_then(0xfd, data)
 }
 
 /// Runtime code of a counter: each call adds 1 to slot 0 and logs the new value (LOG1 with

@@ -3,7 +3,7 @@
 
 use alloy_primitives::{Address, Bytes, TxKind, U256};
 use fogchain_e2e::{
-    tx::{deploy_code, eip1559, key, sign, transfer, COUNTER_RUNTIME},
+    tx::{deploy_code, eip1559, key, revert_code, sign, transfer, COUNTER_RUNTIME},
     Devnet,
 };
 use serde_json::{json, Value};
@@ -102,27 +102,12 @@ fn wallet_methods_batches_cors_and_history() {
          6e6f706500000000000000000000000000000000000000000000000000000000",
     )
     .unwrap();
-    // Init code that reverts with `reason`: CODECOPY it to memory and REVERT.
-    let mut init = vec![
-        0x60,
-        reason.len() as u8,
-        0x60,
-        0x0c,
-        0x60,
-        0x00,
-        0x39,
-        0x60,
-        reason.len() as u8,
-        0x60,
-        0x00,
-        0xfd,
-    ];
-    init.extend_from_slice(&reason);
-    let err = rpc.try_call("eth_call", json!([{"data": Bytes::from(init.clone())}, "latest"])).unwrap_err();
+    let init = revert_code(&reason);
+    let err = rpc.try_call("eth_call", json!([{"data": init.clone()}, "latest"])).unwrap_err();
     assert_eq!((err.code, err.message.as_str()), (3, "execution reverted: nope"));
     let full: Value = reqwest::blocking::Client::new()
         .post(devnet.rpc_url(0))
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "eth_call", "params": [{"data": Bytes::from(init)}]}))
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "eth_call", "params": [{"data": init}]}))
         .send()
         .unwrap()
         .json()

@@ -149,7 +149,7 @@ async fn wait_ready(dir: &Path, child: &mut Child, chain_id: u64) -> eyre::Resul
     let addr_file = dir.join("rpc.addr");
     loop {
         if let Some(status) = child.try_wait()? {
-            bail!("node exited with {status} before serving; see {}", dir.join("node.log").display());
+            bail!("node exited with {status} before serving:\n{}", log_tail(dir));
         }
         if let Ok(text) = std::fs::read_to_string(&addr_file) {
             let addr: SocketAddr = text.trim().parse()?;
@@ -163,10 +163,19 @@ async fn wait_ready(dir: &Path, child: &mut Child, chain_id: u64) -> eyre::Resul
             }
         }
         if Instant::now() > deadline {
-            bail!("node did not answer within 120 s; see {}", dir.join("node.log").display());
+            bail!("node did not answer within 120 s:\n{}", log_tail(dir));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The last lines of a node's log, for error messages.
+fn log_tail(dir: &Path) -> String {
+    let path = dir.join("node.log");
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(10)..].join("\n");
+    format!("{tail}\n(full log: {})", path.display())
 }
 
 async fn stop_all(children: &mut [Child]) {
@@ -187,6 +196,10 @@ async fn stop_all(children: &mut [Child]) {
 pub(crate) async fn run(args: DevnetArgs) -> eyre::Result<()> {
     if args.nodes == 0 {
         bail!("--nodes must be at least 1");
+    }
+    if args.nodes > 1 {
+        // Without consensus every node would mint its own chain from the same genesis.
+        bail!("--nodes {}: networks of more than one node need the Raft cluster, which this build does not have yet; use --nodes 1", args.nodes);
     }
     std::fs::create_dir_all(&args.dir).wrap_err_with(|| format!("creating {}", args.dir.display()))?;
     let dir = args.dir.canonicalize()?;

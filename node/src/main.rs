@@ -28,7 +28,8 @@ enum Command {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(ansi).init();
 }
 
 async fn run_node(config: PathBuf) -> eyre::Result<()> {
@@ -43,8 +44,7 @@ async fn run_node(config: PathBuf) -> eyre::Result<()> {
     Ok(())
 }
 
-fn main() -> eyre::Result<()> {
-    let cli = Cli::parse();
+fn run(cli: Cli) -> eyre::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
         Command::Node { config } => {
@@ -52,5 +52,23 @@ fn main() -> eyre::Result<()> {
             runtime.block_on(run_node(config))
         }
         Command::Devnet(args) => runtime.block_on(devnet::run(args)),
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The cause chain without eyre's backtrace (these are user-facing errors); a cause
+            // whose text the message already shows is not repeated.
+            let mut message = e.to_string();
+            for cause in e.chain().skip(1).map(|c| c.to_string()) {
+                if !message.contains(&cause) {
+                    message = format!("{message}: {cause}");
+                }
+            }
+            eprintln!("error: {message}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }

@@ -39,6 +39,8 @@ pub struct StateDb<'a, R: ?Sized> {
     reader: &'a R,
     /// Current account view (`None` = absent). Holds both read cache and writes.
     accounts: HashMap<Address, Option<AccountInfo>>,
+    /// Accounts as stored before this block, kept from their first load (for the trie update).
+    original: HashMap<Address, Option<TrieAccount>>,
     storage: HashMap<Address, StorageOverlay>,
     codes: HashMap<B256, Bytecode>,
     new_codes: Vec<(B256, alloy_primitives::Bytes)>,
@@ -53,6 +55,7 @@ impl<'a, R: KvRead + ?Sized> StateDb<'a, R> {
         Self {
             reader,
             accounts: HashMap::default(),
+            original: HashMap::default(),
             storage: HashMap::default(),
             codes: HashMap::default(),
             new_codes: Vec::new(),
@@ -66,13 +69,15 @@ impl<'a, R: KvRead + ?Sized> StateDb<'a, R> {
         if let Some(info) = self.accounts.get(&address) {
             return Ok(info.clone());
         }
-        let info = self.reader.account(&address)?.map(|a| AccountInfo {
+        let stored = self.reader.account(&address)?;
+        let info = stored.as_ref().map(|a| AccountInfo {
             balance: a.balance,
             nonce: a.nonce,
             code_hash: a.code_hash,
             code: None,
             ..Default::default()
         });
+        self.original.insert(address, stored);
         self.accounts.insert(address, info.clone());
         Ok(info)
     }
@@ -85,7 +90,10 @@ impl<'a, R: KvRead + ?Sized> StateDb<'a, R> {
         let mut changes = StateChanges { codes: self.new_codes, ..Default::default() };
         let mut account_trie = Trie::new(parent_root, &nodes);
         for address in &self.dirty {
-            let old = self.reader.account(address)?;
+            let old = match self.original.get(address) {
+                Some(stored) => stored.clone(),
+                None => self.reader.account(address)?,
+            };
             let new = self.accounts.get(address).cloned().flatten();
             let overlay = self.storage.get(address);
             let wiped = overlay.is_some_and(|o| o.wiped) || new.is_none();

@@ -13,9 +13,18 @@ need_root_or_say() {
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
+have_libclang() {
+  # bindgen (librocksdb-sys) needs libclang and clang's headers at build time: on Debian the
+  # libclang-dev package, elsewhere at least a libclang shared library.
+  if command -v dpkg >/dev/null; then
+    dpkg -s libclang-dev >/dev/null 2>&1
+  else
+    ldconfig -p 2>/dev/null | grep -q 'libclang\(-[0-9.]*\)\?\.so'
+  fi
+}
+
 ensure_libclang() {
-  # bindgen (librocksdb-sys) needs libclang at build time.
-  if ! ldconfig -p 2>/dev/null | grep -q 'libclang\(-[0-9.]*\)\?\.so'; then
+  if ! have_libclang; then
     need_root_or_say libclang "apt-get install -y libclang-dev"
     echo "installing libclang-dev (needed to build the RocksDB bindings) ..." >&2
     as_root apt-get update -qq

@@ -15,7 +15,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run one node from a config file (see docs/configuration.md).
+    /// Run one node from a config file (format: README.md, "Running a node").
     Node {
         /// Node config file (TOML).
         #[arg(long)]

@@ -356,6 +356,35 @@ mod tests {
         }
     }
 
+    /// The cost of an update is bounded by the path length, whatever the size of the trie.
+    #[test]
+    fn one_key_update_touches_only_its_path() {
+        struct Counting<'a>(&'a MemNodes, std::cell::Cell<usize>);
+        impl NodeReader for Counting<'_> {
+            fn trie_node(&self, hash: &B256) -> Result<Option<Vec<u8>>> {
+                self.1.set(self.1.get() + 1);
+                self.0.trie_node(hash)
+            }
+        }
+        let mut nodes = MemNodes::default();
+        let mut trie = Trie::new(EMPTY_ROOT_HASH, &nodes);
+        for i in 0..20_000u64 {
+            trie.set(&keccak256(i.to_be_bytes()), vec![0x01]).unwrap();
+        }
+        let mut out = NewNodes::new();
+        let root = trie.commit(&mut out);
+        nodes.0.extend(out);
+
+        let counting = Counting(&nodes, std::cell::Cell::new(0));
+        let mut trie = Trie::new(root, &counting);
+        trie.set(&keccak256(7u64.to_be_bytes()), vec![0x02]).unwrap();
+        let mut out = NewNodes::new();
+        trie.commit(&mut out);
+        // 20,000 keys give a path of ~4-5 stored nodes; 8 leaves room for extension nodes.
+        assert!(counting.1.get() <= 8, "{} node reads", counting.1.get());
+        assert!(out.len() <= 8, "{} new nodes", out.len());
+    }
+
     #[test]
     fn deleting_everything_gives_the_empty_root() {
         let mut nodes = MemNodes::default();

@@ -91,7 +91,7 @@ impl<'a, R: KvRead + ?Sized> StateDb<'a, R> {
         let mut account_trie = Trie::new(parent_root, &nodes);
         for address in &self.dirty {
             let old = match self.original.get(address) {
-                Some(stored) => stored.clone(),
+                Some(stored) => *stored,
                 None => self.reader.account(address)?,
             };
             let new = self.accounts.get(address).cloned().flatten();
@@ -118,6 +118,7 @@ impl<'a, R: KvRead + ?Sized> StateDb<'a, R> {
                 }
                 storage_root = storage_trie.commit(&mut changes.trie_nodes);
             }
+            #[allow(clippy::needless_update)] // alloy-trie's `account-ext` adds a field
             let account = TrieAccount {
                 nonce: info.nonce,
                 balance: info.balance,

@@ -56,6 +56,8 @@ impl AllocAccount {
 
     /// The account as it appears in the state trie.
     pub fn trie_account(&self) -> TrieAccount {
+        // `..Default::default()` covers the field alloy-trie's `account-ext` feature adds.
+        #[allow(clippy::needless_update)]
         TrieAccount {
             nonce: self.nonce,
             balance: self.balance,

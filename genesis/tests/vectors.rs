@@ -56,9 +56,11 @@ fn holesky_state_root_with_code_and_storage_matches_geth() {
 
 #[test]
 fn fogchain_section_round_trips_and_rejects_unknown_fields() {
-    let mut g = alloy_genesis::Genesis::default();
-    g.config = fogchain_genesis::prague_chain_config(1337);
-    g.gas_limit = 30_000_000;
+    let g = alloy_genesis::Genesis {
+        config: fogchain_genesis::prague_chain_config(1337),
+        gas_limit: 30_000_000,
+        ..Default::default()
+    };
     let spec = ChainSpec::new(g, Default::default()).unwrap();
     assert_eq!(spec.fork_at(0, 0), Fork::Prague);
     assert_eq!(spec.genesis_header.base_fee_per_gas, Some(1_000_000_000));

@@ -141,6 +141,7 @@ impl Storage {
             if !alloc.code.is_empty() {
                 state.codes.push((code_hash, alloc.code.clone()));
             }
+            #[allow(clippy::needless_update)] // alloy-trie's `account-ext` adds a field
             let account = TrieAccount {
                 nonce: alloc.nonce,
                 balance: alloc.balance,
@@ -301,9 +302,11 @@ mod tests {
     use alloy_genesis::{Genesis, GenesisAccount};
 
     fn spec(chain_id: u64) -> ChainSpec {
-        let mut g = Genesis::default();
-        g.config = fogchain_genesis::prague_chain_config(chain_id);
-        g.gas_limit = 30_000_000;
+        let mut g = Genesis {
+            config: fogchain_genesis::prague_chain_config(chain_id),
+            gas_limit: 30_000_000,
+            ..Default::default()
+        };
         let contract = GenesisAccount::default()
             .with_balance(U256::from(5))
             .with_code(Some(Bytes::from_static(&[0x60, 0x00, 0x54, 0x00])))

@@ -15,11 +15,14 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "error: Node.js 20+ and npm are needed for the client tests: apt-get install -y nodejs npm" >&2
   exit 1
 fi
-if [ ! -d tests/js/node_modules/ethers ] || [ ! -d tests/js/node_modules/solc ] \
-   || [ tests/js/package-lock.json -nt tests/js/node_modules/.package-lock.json ]; then
-  echo "installing npm packages for the client tests ..." >&2
-  npm ci --prefix tests/js --no-audit --no-fund
-fi
+# npm packages: client libraries for the end-to-end tests, the pinned solc for contracts/.
+for dir in tests/js contracts; do
+  if [ ! -f "$dir/node_modules/.package-lock.json" ] \
+     || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    echo "installing npm packages in $dir ..." >&2
+    npm ci --prefix "$dir" --no-audit --no-fund
+  fi
+done
 # The end-to-end tests run the `fogchain` binary built here.
 cargo build --locked --workspace --all-targets
 cargo nextest run --locked --workspace "$@"

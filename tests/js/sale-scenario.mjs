@@ -1,31 +1,18 @@
 // Sales-order scenario (../../../shared/data/sale-scenario.json) with ethers.js v6 against a
-// running Fogchain devnet. Usage: node sale-scenario.mjs NETWORK_JSON SCENARIO_JSON
+// running Fogchain devnet, with the committed contract artifacts (contracts/artifacts): once with
+// a Sale deployed directly by the seller (as in the paper), once through SaleFactory.
+// Usage: node sale-scenario.mjs NETWORK_JSON SCENARIO_JSON
 // Exits non-zero with a message on the first failed expectation.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { ethers } from "ethers";
-
-const require = createRequire(import.meta.url);
-const solc = require("solc");
 
 const [networkPath, scenarioPath] = process.argv.slice(2);
 const network = JSON.parse(readFileSync(networkPath, "utf8"));
 const scenario = JSON.parse(readFileSync(scenarioPath, "utf8"));
-
-function compile() {
-  const source = readFileSync(new URL("./contracts/Sale.sol", import.meta.url), "utf8");
-  const input = {
-    language: "Solidity",
-    sources: { "Sale.sol": { content: source } },
-    settings: { evmVersion: "cancun", optimizer: { enabled: true, runs: 200 }, outputSelection: { "*": { "*": ["abi", "evm.bytecode.object"] } } },
-  };
-  const output = JSON.parse(solc.compile(JSON.stringify(input)));
-  const errors = (output.errors || []).filter((e) => e.severity === "error");
-  assert.equal(errors.length, 0, JSON.stringify(errors));
-  const c = output.contracts["Sale.sol"].Sale;
-  return { abi: c.abi, bytecode: "0x" + c.evm.bytecode.object };
-}
+const artifact = (name) => JSON.parse(readFileSync(new URL(`../../contracts/artifacts/${name}.json`, import.meta.url), "utf8"));
+const Sale = artifact("Sale");
+const SaleFactory = artifact("SaleFactory");
 
 // cacheTimeout -1: ethers otherwise answers an identical request made within 250 ms from its
 // cache, and Fogchain mints a block faster than that (the same setting Hardhat users need).
@@ -48,49 +35,83 @@ const stranger = wallet("stranger");
 const item = scenario.item;
 const price = BigInt(item.priceWei);
 
-// Table 2: the seller creates the sale contract.
-const { abi, bytecode } = compile();
-const factory = new ethers.ContractFactory(abi, bytecode, seller);
-const sale = await factory.deploy(item.make, item.model, item.year, price, item.serialNumber);
-const deployTx = sale.deploymentTransaction();
-const deployReceipt = await deployTx.wait();
-assert.equal(deployReceipt.status, 1, "deploy status");
-assert.ok(deployReceipt.contractAddress, "receipt.contractAddress");
-assert.equal(deployReceipt.contractAddress, await sale.getAddress());
-assert.ok((await provider.getCode(deployReceipt.contractAddress)).length > 2, "code deployed");
-const deployBlock = await provider.getBlock(deployReceipt.blockNumber);
-const previous = await provider.getBlock(deployReceipt.blockNumber - 1);
-assert.equal(deployBlock.parentHash, previous.hash, "block N links to block N-1");
-assert.equal(await sale.price(), price);
-assert.equal(await sale.serialNumber(), item.serialNumber);
+// Table 2, direct: the seller deploys the sale contract.
+async function deployDirect() {
+  const factory = new ethers.ContractFactory(Sale.abi, Sale.bytecode, seller);
+  const sale = await factory.deploy(item.make, item.model, item.year, price, item.serialNumber);
+  const receipt = await sale.deploymentTransaction().wait();
+  assert.equal(receipt.status, 1, "deploy status");
+  assert.ok(receipt.contractAddress, "receipt.contractAddress");
+  assert.equal(receipt.contractAddress, await sale.getAddress());
+  return { sale, receipt };
+}
 
-// Table 3: the buyer pays exactly the price.
-const sellerBefore = await provider.getBalance(seller.address);
-const buyTx = await sale.connect(buyer).buy({ value: price });
-const buyReceipt = await buyTx.wait();
-assert.equal(buyReceipt.status, 1, "buy status");
-assert.equal(buyReceipt.logs.length, 1, "one Sold log");
-const sold = sale.interface.parseLog(buyReceipt.logs[0]);
-assert.equal(sold.name, "Sold");
-assert.equal(sold.args.buyer, buyer.address);
-assert.equal(sold.args.price, price);
-assert.ok(await sale.isSold(), "isSold() after buy");
-assert.equal(await provider.getBalance(seller.address), sellerBefore + price, "seller balance +price");
-assert.ok(BigInt(buyReceipt.gasUsed) > 21000n && buyReceipt.gasPrice > 0n);
+// Table 2, through the factory: the seller calls createSale; the sale is named by SaleCreated.
+const saleFactory = await (await new ethers.ContractFactory(SaleFactory.abi, SaleFactory.bytecode, seller).deploy()).waitForDeployment();
+async function deployViaFactory() {
+  const tx = await saleFactory.connect(seller).createSale(item.make, item.model, item.year, price, item.serialNumber);
+  const receipt = await tx.wait();
+  assert.equal(receipt.status, 1, "createSale status");
+  const created = receipt.logs.map((l) => saleFactory.interface.parseLog(l)).find((e) => e && e.name === "SaleCreated");
+  assert.ok(created, "SaleCreated event");
+  assert.equal(created.args.seller, seller.address);
+  assert.equal(created.args.serialNumber, item.serialNumber);
+  const sale = new ethers.Contract(created.args.sale, Sale.abi, provider);
+  assert.equal(await sale.seller(), seller.address, "the caller is the seller");
+  return { sale, receipt };
+}
 
-// Table 4: the locker verifies ownership with eth_call.
-assert.equal(await sale.verifyOwnership(buyer.address), true, "buyer owns the item");
-assert.equal(await sale.verifyOwnership(stranger.address), false, "stranger does not");
+async function scenarioWith(deploy) {
+  const { sale, receipt: deployReceipt } = await deploy();
+  assert.ok((await provider.getCode(await sale.getAddress())).length > 2, "code deployed");
+  const deployBlock = await provider.getBlock(deployReceipt.blockNumber);
+  const previous = await provider.getBlock(deployReceipt.blockNumber - 1);
+  assert.equal(deployBlock.parentHash, previous.hash, "block N links to block N-1");
+  assert.equal(await sale.price(), price);
+  assert.equal(await sale.serialNumber(), item.serialNumber);
+  assert.equal(await sale.isSold(), false);
 
-// A second purchase reverts with the contract's reason and moves no value.
-const strangerBefore = await provider.getBalance(stranger.address);
-await assert.rejects(sale.connect(stranger).buy({ value: price }), (err) => {
-  assert.equal(err.code, "CALL_EXCEPTION");
-  assert.equal(err.reason, "already sold");
-  return true;
-});
-assert.equal(await provider.getBalance(stranger.address), strangerBefore, "no value moved");
-assert.equal(await provider.getBalance(seller.address), sellerBefore + price);
+  // Table 3: the buyer pays exactly the price.
+  const sellerBefore = await provider.getBalance(seller.address);
+  const buyTx = await sale.connect(buyer).buy({ value: price });
+  const buyReceipt = await buyTx.wait();
+  assert.equal(buyReceipt.status, 1, "buy status");
+  assert.equal(buyReceipt.logs.length, 1, "one Sold log");
+  const sold = sale.interface.parseLog(buyReceipt.logs[0]);
+  assert.equal(sold.name, "Sold");
+  assert.equal(sold.args.buyer, buyer.address);
+  assert.equal(sold.args.price, price);
+  assert.ok(await sale.isSold(), "isSold() after buy");
+  assert.equal(await provider.getBalance(seller.address), sellerBefore + price, "seller balance +price");
+  assert.ok(BigInt(buyReceipt.gasUsed) > 21000n && buyReceipt.gasPrice > 0n);
+  const got = await sale.getItem();
+  assert.deepEqual(
+    [got[0], got[1], Number(got[2]), got[3], got[4], got[5], got[6], got[7]],
+    [item.make, item.model, item.year, price, true, buyer.address, buyer.address, item.serialNumber],
+  );
+
+  // Table 4: the locker verifies ownership with eth_call.
+  assert.equal(await sale.verifyOwnership(buyer.address), true, "buyer owns the item");
+  assert.equal(await sale.verifyOwnership(stranger.address), false, "stranger does not");
+
+  // A second purchase reverts with the contract's reason and moves no value.
+  const strangerBefore = await provider.getBalance(stranger.address);
+  await assert.rejects(sale.connect(stranger).buy({ value: price }), (err) => {
+    assert.equal(err.code, "CALL_EXCEPTION");
+    assert.equal(err.reason, "already sold");
+    return true;
+  });
+  assert.equal(await provider.getBalance(stranger.address), strangerBefore, "no value moved");
+  assert.equal(await provider.getBalance(seller.address), sellerBefore + price);
+  return sale;
+}
+
+const direct = await scenarioWith(deployDirect);
+const viaFactory = await scenarioWith(deployViaFactory);
+assert.equal(await saleFactory.saleCount(), 1n);
+assert.deepEqual([...(await saleFactory.listSales(0, 10))], [await viaFactory.getAddress()]);
+assert.deepEqual([...(await saleFactory.listSales(1, 10))], []);
+const sale = direct;
 
 // Every block links to its parent.
 const head = await provider.getBlockNumber();

@@ -14,6 +14,30 @@ alloy_sol_types::sol!(
     "artifacts/DangerIndex.json"
 );
 
+alloy_sol_types::sol!(
+    #[derive(Debug, PartialEq, Eq)]
+    DeviceRegistry,
+    "artifacts/DeviceRegistry.json"
+);
+
+alloy_sol_types::sol!(
+    #[derive(Debug, PartialEq, Eq)]
+    SensorRegistry,
+    "artifacts/SensorRegistry.json"
+);
+
+alloy_sol_types::sol!(
+    #[derive(Debug, PartialEq, Eq)]
+    Sale,
+    "artifacts/Sale.json"
+);
+
+alloy_sol_types::sol!(
+    #[derive(Debug, PartialEq, Eq)]
+    SaleFactory,
+    "artifacts/SaleFactory.json"
+);
+
 /// Risk classes of [`DangerIndex`], as the contract encodes them.
 pub mod risk {
     /// DI < 60.

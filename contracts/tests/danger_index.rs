@@ -1,105 +1,18 @@
 //! DangerIndex against ../shared/data/danger-index-vectors.json (every case exact) and its
 //! gateway-only submit flow, executed with revm over real RocksDB state.
 
-use alloy_consensus::{transaction::Recovered, Header, SignableTransaction, TxEip1559, TxEnvelope};
-use alloy_genesis::{Genesis, GenesisAccount};
-use alloy_network::TxSignerSync;
-use alloy_primitives::{keccak256, Address, Bytes, TxKind, B256, U256};
-use alloy_signer_local::PrivateKeySigner;
-use alloy_sol_types::{SolCall, SolError, SolEvent};
-use fogchain_contracts::{risk, DangerIndex};
-use fogchain_evm::{call, execute_block, next_base_fee, CallOutcome, CallParams, Mode};
-use fogchain_genesis::{prague_chain_config, ChainSpec};
-use fogchain_storage::{BlockWrite, ChainReader, Storage, StoredBody};
+mod common;
 
-const CHAIN_ID: u64 = 1337;
+use alloy_primitives::{Address, Bytes, TxKind, B256, U256};
+use alloy_sol_types::{SolCall, SolError, SolEvent};
+use common::Chain;
+use fogchain_contracts::{risk, DangerIndex};
+use fogchain_evm::CallOutcome;
+
 const PREDEPLOYED: Address = Address::repeat_byte(0xd1);
 
 fn vectors() -> serde_json::Value {
-    let dir = match std::env::var_os("FOGCHAIN_SHARED_DIR") {
-        Some(d) => std::path::PathBuf::from(d),
-        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
-    };
-    let text = std::fs::read_to_string(dir.join("data/danger-index-vectors.json")).expect("shared data");
-    serde_json::from_str(&text).unwrap()
-}
-
-struct Chain {
-    _dir: tempfile::TempDir,
-    spec: ChainSpec,
-    storage: Storage,
-    keys: Vec<PrivateKeySigner>,
-    nonces: Vec<u64>,
-}
-
-impl Chain {
-    fn new() -> Self {
-        let keys: Vec<PrivateKeySigner> =
-            (1..=2u64).map(|i| PrivateKeySigner::from_bytes(&keccak256(i.to_be_bytes())).unwrap()).collect();
-        let mut genesis =
-            Genesis { config: prague_chain_config(CHAIN_ID), gas_limit: 30_000_000, ..Default::default() };
-        for k in &keys {
-            genesis
-                .alloc
-                .insert(k.address(), GenesisAccount::default().with_balance(U256::from(10u128.pow(21))));
-        }
-        let code = Bytes::from(DangerIndex::DEPLOYED_BYTECODE.to_vec());
-        genesis.alloc.insert(PREDEPLOYED, GenesisAccount::default().with_code(Some(code)));
-        let spec = ChainSpec::new(genesis, Default::default()).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let storage = Storage::open(dir.path(), &spec).unwrap();
-        Self { _dir: dir, spec, storage, keys, nonces: vec![0; 2] }
-    }
-
-    fn call(&self, to: Address, input: Vec<u8>) -> CallOutcome {
-        let (_, head) = self.storage.head().unwrap();
-        let params = CallParams { to: Some(to), input: input.into(), ..Default::default() };
-        call(&self.spec, &self.storage, &head, &params, 50_000_000).unwrap()
-    }
-
-    /// Executes one transaction from key `k` in its own block; returns (status, logs, gas used).
-    fn send(&mut self, k: usize, to: TxKind, input: Vec<u8>) -> (bool, Vec<alloy_primitives::Log>, u64) {
-        let mut tx = TxEip1559 {
-            chain_id: CHAIN_ID,
-            nonce: self.nonces[k],
-            gas_limit: 3_000_000,
-            max_fee_per_gas: 10_000_000_000,
-            max_priority_fee_per_gas: 1,
-            to,
-            value: U256::ZERO,
-            access_list: Default::default(),
-            input: input.into(),
-        };
-        self.nonces[k] += 1;
-        let sig = self.keys[k].sign_transaction_sync(&mut tx).unwrap();
-        let tx = Recovered::new_unchecked(TxEnvelope::from(tx.into_signed(sig)), self.keys[k].address());
-        let (hash, parent) = self.storage.head().unwrap();
-        let template = Header {
-            parent_hash: hash,
-            number: parent.number + 1,
-            gas_limit: parent.gas_limit,
-            timestamp: parent.timestamp + 1,
-            base_fee_per_gas: next_base_fee(&self.spec, &parent),
-            ..Default::default()
-        };
-        let out = execute_block(&self.spec, &self.storage, &parent, template, [tx], Mode::Validate).unwrap();
-        let body = StoredBody {
-            transactions: out.transactions.iter().map(|t| t.inner().clone()).collect(),
-            senders: out.transactions.iter().map(|t| t.signer()).collect(),
-        };
-        let receipt = out.receipts[0].clone();
-        self.storage
-            .write_block(&BlockWrite {
-                hash: out.header.hash_slow(),
-                header: out.header,
-                body,
-                receipts: out.receipts,
-                state: out.state,
-                applied_index: None,
-            })
-            .unwrap();
-        (receipt.status(), receipt.logs().to_vec(), receipt.cumulative_gas_used())
-    }
+    common::shared_data("danger-index-vectors.json")
 }
 
 fn h5(case: &serde_json::Value) -> [U256; 5] {
@@ -110,7 +23,7 @@ fn h5(case: &serde_json::Value) -> [U256; 5] {
 
 #[test]
 fn compute_matches_every_vector_exactly() {
-    let chain = Chain::new();
+    let chain = Chain::new(&[(PREDEPLOYED, Bytes::from(DangerIndex::DEPLOYED_BYTECODE.to_vec()))]);
     let vectors = vectors();
     let cases = vectors["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 200);
@@ -149,7 +62,7 @@ fn compute_matches_every_vector_exactly() {
 
 #[test]
 fn submit_is_gateway_only_and_records_the_latest_reading() {
-    let mut chain = Chain::new();
+    let mut chain = Chain::new(&[]);
     let (ok, _, gas) = chain.send(0, TxKind::Create, DangerIndex::BYTECODE.to_vec());
     assert!(ok);
     println!("gas: deploy {gas}");

@@ -13,6 +13,8 @@ contract DeviceRegistry {
     }
 
     mapping(address => bool) public isAdmin;
+    /// @notice Number of admins (never drops to zero).
+    uint256 public adminCount;
     mapping(bytes32 => Device) private devices;
 
     event AdminAdded(address indexed admin);
@@ -23,6 +25,7 @@ contract DeviceRegistry {
 
     constructor() {
         isAdmin[msg.sender] = true;
+        adminCount = 1;
         emit AdminAdded(msg.sender);
     }
 
@@ -34,6 +37,7 @@ contract DeviceRegistry {
     function addAdmin(address admin) external onlyAdmin {
         require(!isAdmin[admin], "already an admin");
         isAdmin[admin] = true;
+        adminCount += 1;
         emit AdminAdded(admin);
     }
 
@@ -41,7 +45,16 @@ contract DeviceRegistry {
         require(isAdmin[admin], "not an admin");
         require(admin != msg.sender, "cannot remove yourself");
         isAdmin[admin] = false;
+        adminCount -= 1;
         emit AdminRemoved(admin);
+    }
+
+    /// @notice The caller gives up its admin role, provided another admin remains.
+    function renounceAdmin() external onlyAdmin {
+        require(adminCount > 1, "last admin cannot renounce");
+        isAdmin[msg.sender] = false;
+        adminCount -= 1;
+        emit AdminRemoved(msg.sender);
     }
 
     /// @notice Registers a new device (an id is never reused, even after revocation).

@@ -37,7 +37,12 @@ pub fn spec_for(spec: &ChainSpec, header: &Header) -> SpecId {
 
 /// Chain configuration for revm with the mainnet gas parameters of `spec_id`.
 pub fn cfg_env(chain: &ChainSpec, spec_id: SpecId) -> CfgEnv {
-    let mut cfg = CfgEnv::new_with_spec(spec_id).with_chain_id(chain.chain_id());
+    cfg_env_for(chain.chain_id(), spec_id)
+}
+
+/// [`cfg_env`] for a bare chain id.
+pub fn cfg_env_for(chain_id: u64, spec_id: SpecId) -> CfgEnv {
+    let mut cfg = CfgEnv::new_with_spec(spec_id).with_chain_id(chain_id);
     cfg.set_spec_and_mainnet_gas_params(spec_id);
     cfg
 }

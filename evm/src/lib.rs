@@ -11,11 +11,13 @@
 mod block;
 mod call;
 mod env;
+mod predeploy;
 mod state;
 
 pub use block::*;
 pub use call::*;
 pub use env::*;
+pub use predeploy::*;
 pub use state::*;
 
 pub use revm;

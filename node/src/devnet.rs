@@ -7,7 +7,7 @@
 //! with 10,000 ETH each.
 
 use alloy_genesis::{Genesis, GenesisAccount};
-use alloy_primitives::{Address, U256};
+use alloy_primitives::{Address, B256, U256};
 use alloy_signer_local::{coins_bip39::English, MnemonicBuilder, PrivateKeySigner};
 use clap::Args;
 use eyre::{bail, eyre, WrapErr};
@@ -24,6 +24,53 @@ use std::{
     time::{Duration, Instant},
 };
 use tokio::process::{Child, Command};
+
+/// Keyless account that "deploys" the IoT contracts in the devnet genesis: they sit at
+/// `GENESIS_DEPLOYER.create(i)` in [`IOT_CONTRACTS`] order.
+const GENESIS_DEPLOYER: Address = alloy_primitives::address!("0xF0C0000000000000000000000000000000000000");
+/// The predeployed contracts, in creation order.
+const IOT_CONTRACTS: [&str; 4] = ["DeviceRegistry", "SensorRegistry", "DangerIndex", "SaleFactory"];
+
+/// Address of predeployed contract `name`.
+fn iot_contract(name: &str) -> Address {
+    let index = IOT_CONTRACTS.iter().position(|n| *n == name).expect("known contract");
+    GENESIS_DEPLOYER.create(index as u64)
+}
+
+/// Genesis alloc entries of the IoT contracts: constructors and setup calls run in memory, so the
+/// state is what deploying them would give. Dev account 0 (`operator`) becomes the admin of
+/// every contract and a gateway of SensorRegistry and DangerIndex.
+fn iot_predeploys(chain_id: u64, operator: Address) -> eyre::Result<Vec<(Address, GenesisAccount)>> {
+    use alloy_sol_types::{SolCall, SolConstructor};
+    use fogchain_contracts::{DangerIndex, DeviceRegistry, SaleFactory, SensorRegistry};
+    use fogchain_evm::SetupTx;
+    let create = |code: Vec<u8>| SetupTx { to: None, input: code.into() };
+    let call = |name: &str, input: Vec<u8>| SetupTx { to: Some(iot_contract(name)), input: input.into() };
+    let mut sensor_init = SensorRegistry::BYTECODE.to_vec();
+    sensor_init
+        .extend(SensorRegistry::constructorCall { devices_: iot_contract("DeviceRegistry") }.abi_encode());
+    let txs = [
+        create(DeviceRegistry::BYTECODE.to_vec()),
+        create(sensor_init),
+        create(DangerIndex::BYTECODE.to_vec()),
+        create(SaleFactory::BYTECODE.to_vec()),
+        call("DeviceRegistry", DeviceRegistry::addAdminCall { admin: operator }.abi_encode()),
+        call("DeviceRegistry", DeviceRegistry::renounceAdminCall {}.abi_encode()),
+        call("SensorRegistry", SensorRegistry::addGatewayCall { gateway: operator }.abi_encode()),
+        call("SensorRegistry", SensorRegistry::transferAdminCall { newAdmin: operator }.abi_encode()),
+        call("DangerIndex", DangerIndex::addGatewayCall { gateway: operator }.abi_encode()),
+        call("DangerIndex", DangerIndex::transferAdminCall { newAdmin: operator }.abi_encode()),
+    ];
+    let deployed = fogchain_evm::predeploy(chain_id, GENESIS_DEPLOYER, &txs)
+        .map_err(|e| eyre!("predeploying the IoT contracts: {e}"))?;
+    Ok(deployed
+        .into_iter()
+        .map(|(address, p)| {
+            let storage = p.storage.iter().map(|(k, v)| (B256::from(*k), B256::from(*v))).collect();
+            (address, GenesisAccount::default().with_code(Some(p.code)).with_storage(Some(storage)))
+        })
+        .collect())
+}
 
 /// Hardhat's and Anvil's test mnemonic.
 pub(crate) const TEST_MNEMONIC: &str = "test test test test test test test test test test test junk";
@@ -104,6 +151,7 @@ fn prepare(args: &DevnetArgs, accounts: &[PrivateKeySigner]) -> eyre::Result<Cha
             .alloc
             .insert(account.address(), GenesisAccount::default().with_balance(U256::from(BALANCE_WEI)));
     }
+    genesis.alloc.extend(iot_predeploys(args.chain_id, accounts[0].address())?);
     let spec = ChainSpec::new(genesis, FogchainConfig { members, ..Default::default() })?;
     std::fs::write(&genesis_path, spec.to_json()?)?;
     Ok(spec)
@@ -233,6 +281,7 @@ pub(crate) async fn run(args: DevnetArgs) -> eyre::Result<()> {
         "chainId": spec.chain_id(),
         "genesisHash": spec.genesis_hash,
         "nodes": nodes,
+        "contracts": IOT_CONTRACTS.iter().map(|n| (n.to_string(), json!(iot_contract(n)))).collect::<serde_json::Map<_, _>>(),
         "accounts": accounts.iter().map(|a| json!({
             "address": a.address(),
             "privateKey": format!("0x{}", hex::encode(a.to_bytes())),
@@ -279,6 +328,10 @@ fn print_banner(spec: &ChainSpec, network: &serde_json::Value, accounts: &[Priva
                 node["ws"].as_str().unwrap_or_default()
             ));
         }
+    }
+    out.push_str("\nContracts (account 0 is admin and gateway)\n");
+    for name in IOT_CONTRACTS {
+        out.push_str(&format!("{name:<15}{}\n", iot_contract(name)));
     }
     out.push_str(&format!("\nAccounts (10,000 ETH each; mnemonic \"{TEST_MNEMONIC}\")\n"));
     for (i, a) in accounts.iter().enumerate() {

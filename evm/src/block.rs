@@ -9,7 +9,7 @@ use alloy_eips::{eip7685::EMPTY_REQUESTS_HASH, Encodable2718};
 use alloy_primitives::{Bloom, B256};
 use alloy_trie::EMPTY_ROOT_HASH;
 use fogchain_genesis::ChainSpec;
-use fogchain_storage::{KvRead, StateChanges};
+use fogchain_storage::{BlockWrite, KvRead, StateChanges, StoredBody};
 use revm::{
     context::result::{EVMError, InvalidTransaction},
     primitives::hardfork::SpecId,
@@ -54,6 +54,23 @@ pub struct ExecutedBlock {
     pub state: StateChanges,
     /// Transactions left out ([`Mode::Build`] only).
     pub skipped: Vec<Skipped>,
+}
+
+impl ExecutedBlock {
+    /// Everything to persist for this block (whose hash is `hash`), recording the consensus log
+    /// index `applied_index` with it.
+    pub fn into_block_write(self, hash: B256, applied_index: Option<u64>) -> BlockWrite {
+        let senders = self.transactions.iter().map(|t| t.signer()).collect();
+        let transactions = self.transactions.into_iter().map(|t| t.into_inner()).collect();
+        BlockWrite {
+            hash,
+            header: self.header,
+            body: StoredBody { transactions, senders },
+            receipts: self.receipts,
+            state: self.state,
+            applied_index,
+        }
+    }
 }
 
 /// Whether a revm validation error can never be cured by later blocks.

@@ -10,7 +10,7 @@ use fogchain_evm::{
     execute_block, next_base_fee, validate_block, CallOutcome, CallParams, ExecError, ExecutedBlock, Mode,
 };
 use fogchain_genesis::{prague_chain_config, ChainSpec};
-use fogchain_storage::{BlockWrite, ChainReader, Storage, StoredBody};
+use fogchain_storage::{ChainReader, Storage};
 
 const CHAIN_ID: u64 = 1337;
 /// slot0 += 1; LOG1(topic 0xc0, data = new value).
@@ -88,25 +88,10 @@ fn template(net: &Net) -> (Header, Header) {
 }
 
 fn write(net: &Net, executed: &ExecutedBlock) {
-    let body = StoredBody {
-        transactions: executed.transactions.iter().map(|t| t.inner().clone()).collect(),
-        senders: executed.transactions.iter().map(|t| t.signer()).collect(),
-    };
-    net.storage
-        .write_block(&BlockWrite {
-            hash: executed.header.hash_slow(),
-            header: executed.header.clone(),
-            body,
-            receipts: executed.receipts.clone(),
-            state: executed.state.clone(),
-            applied_index: None,
-        })
-        .unwrap();
-    assert_eq!(
-        net.storage.state_root_from_scratch().unwrap(),
-        executed.header.state_root,
-        "incremental root"
-    );
+    let executed = executed.clone();
+    let root = executed.header.state_root;
+    net.storage.write_block(&executed.clone().into_block_write(executed.header.hash_slow(), None)).unwrap();
+    assert_eq!(net.storage.state_root_from_scratch().unwrap(), root, "incremental root");
 }
 
 #[test]

@@ -14,7 +14,7 @@ use alloy_consensus::{
 use alloy_primitives::{Address, B256};
 use fogchain_evm::{next_base_fee, validate_block, ExecError, ExecutedBlock};
 use fogchain_genesis::ChainSpec;
-use fogchain_storage::{BlockWrite, ChainReader, Storage, StorageError, StoredBody};
+use fogchain_storage::{ChainReader, Storage, StorageError};
 use parking_lot::Mutex;
 use std::{collections::HashSet, sync::Arc};
 use tokio::sync::watch;
@@ -172,17 +172,10 @@ impl Chain {
             Some(e) => e,
             None => validate_block(&self.spec, &self.storage, &head, &block.header, recover()?)?,
         };
-        let senders = executed.transactions.iter().map(|t| t.signer()).collect();
-        let write = BlockWrite {
-            hash,
-            header: block.header.clone(),
-            body: StoredBody { transactions: block.body.transactions.clone(), senders },
-            receipts: executed.receipts,
-            state: executed.state,
-            applied_index,
-        };
+        let transactions = executed.transactions.clone();
+        let write = executed.into_block_write(hash, applied_index);
         self.storage.write_block(&write)?;
         self.head.send_replace((block.header.number, hash));
-        Ok(Applied::Head { hash, number: block.header.number, transactions: executed.transactions })
+        Ok(Applied::Head { hash, number: block.header.number, transactions })
     }
 }

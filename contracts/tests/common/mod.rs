@@ -9,7 +9,7 @@ use alloy_primitives::{keccak256, Address, Bytes, TxKind, U256};
 use alloy_signer_local::PrivateKeySigner;
 use fogchain_evm::{call, execute_block, next_base_fee, CallOutcome, CallParams, Mode};
 use fogchain_genesis::{prague_chain_config, ChainSpec};
-use fogchain_storage::{BlockWrite, ChainReader, Storage, StoredBody};
+use fogchain_storage::{ChainReader, Storage};
 
 pub const CHAIN_ID: u64 = 1337;
 
@@ -86,21 +86,9 @@ impl Chain {
             ..Default::default()
         };
         let out = execute_block(&self.spec, &self.storage, &parent, template, [tx], Mode::Validate).unwrap();
-        let body = StoredBody {
-            transactions: out.transactions.iter().map(|t| t.inner().clone()).collect(),
-            senders: out.transactions.iter().map(|t| t.signer()).collect(),
-        };
         let receipt = out.receipts[0].clone();
-        self.storage
-            .write_block(&BlockWrite {
-                hash: out.header.hash_slow(),
-                header: out.header,
-                body,
-                receipts: out.receipts,
-                state: out.state,
-                applied_index: None,
-            })
-            .unwrap();
+        let hash = out.header.hash_slow();
+        self.storage.write_block(&out.into_block_write(hash, None)).unwrap();
         (receipt.status(), receipt.logs().to_vec(), receipt.cumulative_gas_used())
     }
 }

@@ -72,15 +72,8 @@ fn signed(f: &Fixture, to: Address, gas: u64) -> Vec<Recovered<TxEnvelope>> {
 
 fn template(f: &Fixture) -> (Header, Header) {
     let (hash, parent) = f.storage.head().unwrap();
-    let header = Header {
-        parent_hash: hash,
-        number: 1,
-        gas_limit: parent.gas_limit,
-        timestamp: parent.timestamp + 1,
-        beneficiary: Address::repeat_byte(0xbe),
-        base_fee_per_gas: fogchain_evm::next_base_fee(&f.spec, &parent),
-        ..Default::default()
-    };
+    let header =
+        fogchain_evm::child_header(&f.spec, hash, &parent, parent.timestamp + 1, Address::repeat_byte(0xbe));
     (parent, header)
 }
 

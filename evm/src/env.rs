@@ -132,3 +132,25 @@ pub fn next_base_fee(chain: &ChainSpec, parent: &Header) -> Option<u64> {
         ),
     })
 }
+
+/// The header a child of `parent` (hash `parent_hash`) starts from: number, gas limit (constant),
+/// base fee, `timestamp` (seconds, never below the parent's) and `beneficiary`; roots, bloom and
+/// gas used are filled in by [`crate::execute_block`], the seal by the minter.
+pub fn child_header(
+    chain: &ChainSpec,
+    parent_hash: alloy_primitives::B256,
+    parent: &Header,
+    timestamp: u64,
+    beneficiary: Address,
+) -> Header {
+    Header {
+        parent_hash,
+        ommers_hash: alloy_consensus::constants::EMPTY_OMMER_ROOT_HASH,
+        beneficiary,
+        number: parent.number + 1,
+        gas_limit: parent.gas_limit,
+        timestamp: timestamp.max(parent.timestamp),
+        base_fee_per_gas: next_base_fee(chain, parent),
+        ..Default::default()
+    }
+}

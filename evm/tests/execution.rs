@@ -6,9 +6,7 @@ use alloy_genesis::{Genesis, GenesisAccount};
 use alloy_network::TxSignerSync;
 use alloy_primitives::{keccak256, Address, Bytes, TxKind, B256, U256};
 use alloy_signer_local::PrivateKeySigner;
-use fogchain_evm::{
-    execute_block, next_base_fee, validate_block, CallOutcome, CallParams, ExecError, ExecutedBlock, Mode,
-};
+use fogchain_evm::{execute_block, validate_block, CallOutcome, CallParams, ExecError, ExecutedBlock, Mode};
 use fogchain_genesis::{prague_chain_config, ChainSpec};
 use fogchain_storage::{ChainReader, Storage};
 
@@ -75,15 +73,13 @@ fn tx(
 
 fn template(net: &Net) -> (Header, Header) {
     let (hash, parent) = net.storage.head().unwrap();
-    let header = Header {
-        parent_hash: hash,
-        number: parent.number + 1,
-        gas_limit: parent.gas_limit,
-        timestamp: parent.timestamp + 1,
-        beneficiary: Address::repeat_byte(0xbe),
-        base_fee_per_gas: next_base_fee(&net.spec, &parent),
-        ..Default::default()
-    };
+    let header = fogchain_evm::child_header(
+        &net.spec,
+        hash,
+        &parent,
+        parent.timestamp + 1,
+        Address::repeat_byte(0xbe),
+    );
     (parent, header)
 }
 

@@ -12,10 +12,10 @@ use crate::{
     pool::TxPool,
     seal::seal,
 };
-use alloy_consensus::{constants::EMPTY_OMMER_ROOT_HASH, BlockBody, Header};
-use alloy_primitives::{Bytes, B256, B64, U256};
+use alloy_consensus::BlockBody;
+use alloy_primitives::B256;
 use alloy_signer_local::PrivateKeySigner;
-use fogchain_evm::{execute_block, next_base_fee, Mode};
+use fogchain_evm::{child_header, execute_block, Mode};
 use fogchain_storage::ChainReader;
 use std::{
     sync::{
@@ -31,30 +31,6 @@ pub struct Miner {
     pool: Arc<TxPool>,
     key: PrivateKeySigner,
     shutdown: Arc<AtomicBool>,
-}
-
-/// The header fields a new block on top of `parent` starts from (roots are filled by execution).
-pub fn block_template(
-    chain: &Chain,
-    parent_hash: B256,
-    parent: &Header,
-    beneficiary: alloy_primitives::Address,
-) -> Header {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    Header {
-        parent_hash,
-        ommers_hash: EMPTY_OMMER_ROOT_HASH,
-        beneficiary,
-        difficulty: U256::ZERO,
-        number: parent.number + 1,
-        gas_limit: parent.gas_limit,
-        timestamp: now.max(parent.timestamp),
-        extra_data: Bytes::new(),
-        mix_hash: B256::ZERO,
-        nonce: B64::ZERO,
-        base_fee_per_gas: next_base_fee(chain.spec(), parent),
-        ..Default::default()
-    }
 }
 
 impl Miner {
@@ -98,7 +74,8 @@ impl Miner {
         if txs.is_empty() {
             return Ok(false);
         }
-        let template = block_template(&self.chain, head_hash, &head, self.key.address());
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let template = child_header(&spec, head_hash, &head, now, self.key.address());
         let mode = Mode::Build { max_transactions: spec.fogchain.max_block_transactions };
         let mut executed = execute_block(&spec, self.chain.storage(), &head, template, txs, mode)?;
         let invalid: Vec<B256> = executed.skipped.iter().filter(|s| s.permanent).map(|s| s.hash).collect();

@@ -2,12 +2,12 @@
 //! `fogchain_evm::execute_block` (one transaction per block) and `eth_call`.
 #![allow(dead_code, unreachable_pub)]
 
-use alloy_consensus::{transaction::Recovered, Header, SignableTransaction, TxEip1559, TxEnvelope};
+use alloy_consensus::{transaction::Recovered, SignableTransaction, TxEip1559, TxEnvelope};
 use alloy_genesis::{Genesis, GenesisAccount};
 use alloy_network::TxSignerSync;
 use alloy_primitives::{keccak256, Address, Bytes, TxKind, U256};
 use alloy_signer_local::PrivateKeySigner;
-use fogchain_evm::{call, execute_block, next_base_fee, CallOutcome, CallParams, Mode};
+use fogchain_evm::{call, execute_block, CallOutcome, CallParams, Mode};
 use fogchain_genesis::{prague_chain_config, ChainSpec};
 use fogchain_storage::{ChainReader, Storage};
 
@@ -77,14 +77,8 @@ impl Chain {
         let sig = self.keys[k].sign_transaction_sync(&mut tx).unwrap();
         let tx = Recovered::new_unchecked(TxEnvelope::from(tx.into_signed(sig)), self.keys[k].address());
         let (hash, parent) = self.storage.head().unwrap();
-        let template = Header {
-            parent_hash: hash,
-            number: parent.number + 1,
-            gas_limit: parent.gas_limit,
-            timestamp: parent.timestamp + 1,
-            base_fee_per_gas: next_base_fee(&self.spec, &parent),
-            ..Default::default()
-        };
+        let template =
+            fogchain_evm::child_header(&self.spec, hash, &parent, parent.timestamp + 1, Address::ZERO);
         let out = execute_block(&self.spec, &self.storage, &parent, template, [tx], Mode::Validate).unwrap();
         let receipt = out.receipts[0].clone();
         let hash = out.header.hash_slow();

@@ -21,6 +21,15 @@ fn h5(case: &serde_json::Value) -> [U256; 5] {
     h.try_into().unwrap()
 }
 
+/// `compute(p, h, cs)` for one vector case.
+fn compute_call(case: &serde_json::Value) -> DangerIndex::computeCall {
+    DangerIndex::computeCall {
+        p: U256::from(case["p"].as_u64().unwrap()),
+        h: h5(case),
+        cs: U256::from(case["cs"].as_u64().unwrap()),
+    }
+}
+
 #[test]
 fn compute_matches_every_vector_exactly() {
     let chain = Chain::new(&[(PREDEPLOYED, Bytes::from(DangerIndex::DEPLOYED_BYTECODE.to_vec()))]);
@@ -28,11 +37,7 @@ fn compute_matches_every_vector_exactly() {
     let cases = vectors["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 200);
     for case in cases {
-        let input = DangerIndex::computeCall {
-            p: U256::from(case["p"].as_u64().unwrap()),
-            h: h5(case),
-            cs: U256::from(case["cs"].as_u64().unwrap()),
-        };
+        let input = compute_call(case);
         let CallOutcome::Success { output, .. } = chain.call(PREDEPLOYED, input.abi_encode()) else {
             panic!("compute reverted for {case}");
         };
@@ -42,11 +47,7 @@ fn compute_matches_every_vector_exactly() {
         assert_eq!(risk::name(out.risk), case["risk"].as_str().unwrap(), "{case}");
     }
     for case in vectors["invalid"].as_array().unwrap() {
-        let input = DangerIndex::computeCall {
-            p: U256::from(case["p"].as_u64().unwrap()),
-            h: h5(case),
-            cs: U256::from(case["cs"].as_u64().unwrap()),
-        };
+        let input = compute_call(case);
         let CallOutcome::Revert { output, .. } = chain.call(PREDEPLOYED, input.abi_encode()) else {
             panic!("{case} must revert");
         };

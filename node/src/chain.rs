@@ -53,8 +53,8 @@ pub enum Applied {
         hash: B256,
         /// Its number.
         number: u64,
-        /// Its transactions with senders.
-        transactions: Vec<Recovered<TxEnvelope>>,
+        /// Sender of each included transaction (for the pool to drop used nonces).
+        senders: Vec<Address>,
     },
     /// The block does not extend the head: nothing changed; its transactions are returned.
     Stale(Vec<Recovered<TxEnvelope>>),
@@ -172,10 +172,9 @@ impl Chain {
             Some(e) => e,
             None => validate_block(&self.spec, &self.storage, &head, &block.header, recover()?)?,
         };
-        let transactions = executed.transactions.clone();
         let write = executed.into_block_write(hash, applied_index);
         self.storage.write_block(&write)?;
         self.head.send_replace((block.header.number, hash));
-        Ok(Applied::Head { hash, number: block.header.number, transactions })
+        Ok(Applied::Head { hash, number: block.header.number, senders: write.body.senders })
     }
 }

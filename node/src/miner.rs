@@ -96,9 +96,9 @@ impl Miner {
         };
         let block = FogBlock { header, body };
         match self.chain.apply_block(&block, Some(executed), None)? {
-            Applied::Head { number, hash, transactions } => {
-                tracing::info!(number, %hash, txs = transactions.len(), "minted block");
-                self.pool.on_block(&transactions, &invalid);
+            Applied::Head { number, hash, senders } => {
+                tracing::info!(number, %hash, txs = senders.len(), "minted block");
+                self.pool.on_block(&senders, &invalid);
                 Ok(true)
             }
             Applied::Stale(txs) => {

@@ -265,11 +265,12 @@ impl TxPool {
         out
     }
 
-    /// After a block: drops the included transactions, every pooled transaction whose nonce is
-    /// now used, and those the builder found permanently invalid.
-    pub fn on_block(&self, included: &[Recovered<TxEnvelope>], invalid: &[B256]) {
+    /// After a block: drops the included transactions and every other pooled transaction whose
+    /// nonce is now used (by looking at the senders of the included ones), and those the builder
+    /// found permanently invalid.
+    pub fn on_block(&self, included_senders: &[Address], invalid: &[B256]) {
         let mut inner = self.inner.lock();
-        let mut senders: Vec<Address> = included.iter().map(|t| t.signer()).collect();
+        let mut senders = included_senders.to_vec();
         senders.sort_unstable();
         senders.dedup();
         for sender in senders {

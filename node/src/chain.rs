@@ -15,7 +15,7 @@ use alloy_primitives::{Address, B256};
 use fogchain_evm::{next_base_fee, validate_block, ExecError, ExecutedBlock};
 use fogchain_genesis::ChainSpec;
 use fogchain_storage::{ChainReader, Storage, StorageError};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use std::{collections::HashSet, sync::Arc};
 use tokio::sync::watch;
 
@@ -64,7 +64,8 @@ pub enum Applied {
 pub struct Chain {
     spec: Arc<ChainSpec>,
     storage: Storage,
-    sealers: HashSet<Address>,
+    /// Addresses allowed to seal blocks: the members (updated by configuration changes).
+    sealers: RwLock<HashSet<Address>>,
     /// Serialises block application.
     apply_lock: Mutex<()>,
     head: watch::Sender<(u64, B256)>,
@@ -82,7 +83,7 @@ impl Chain {
         let (hash, header) = storage.head()?;
         let sealers = spec.sealers().collect();
         let (head, _) = watch::channel((header.number, hash));
-        Ok(Self { spec, storage, sealers, apply_lock: Mutex::new(()), head })
+        Ok(Self { spec, storage, sealers: RwLock::new(sealers), apply_lock: Mutex::new(()), head })
     }
 
     /// The chain spec.
@@ -93,6 +94,32 @@ impl Chain {
     /// The storage.
     pub fn storage(&self) -> &Storage {
         &self.storage
+    }
+
+    /// Replaces the set of addresses that may seal blocks (after a membership change).
+    pub fn set_sealers(&self, sealers: impl IntoIterator<Item = Address>) {
+        *self.sealers.write() = sealers.into_iter().collect();
+    }
+
+    /// The head (number, hash) as last applied.
+    pub fn head(&self) -> (u64, B256) {
+        *self.head.borrow()
+    }
+
+    /// Canonical block `number` as RLP, if stored.
+    pub fn encoded_block(&self, number: u64) -> Result<Option<Vec<u8>>, ChainError> {
+        let Some((hash, header)) = self.storage.header_by_number(number)? else { return Ok(None) };
+        let body = self.storage.body(&hash)?.ok_or_else(|| {
+            StorageError::Corrupt(format!("block {number} ({hash}) has a header but no body"))
+        })?;
+        let withdrawals = header.withdrawals_root.map(|_| Default::default());
+        let block = FogBlock {
+            header,
+            body: alloy_consensus::BlockBody { transactions: body.transactions, ommers: vec![], withdrawals },
+        };
+        let mut out = Vec::with_capacity(1024);
+        alloy_rlp::Encodable::encode(&block, &mut out);
+        Ok(Some(out))
     }
 
     /// Head (number, hash) updates, for waiters and subscriptions.
@@ -122,7 +149,8 @@ impl Chain {
             )));
         }
         let signer = sealer(header)?;
-        if !self.sealers.is_empty() && !self.sealers.contains(&signer) {
+        let sealers = self.sealers.read();
+        if !sealers.is_empty() && !sealers.contains(&signer) {
             return Err(invalid(format!("sealed by {signer}, not a member")));
         }
         if header.beneficiary != signer {

@@ -10,6 +10,18 @@
 //! addr = "127.0.0.1:8545"       # HTTP and WebSocket; port 0 picks a free port
 //! gas-cap = 50000000            # eth_call / eth_estimateGas gas cap
 //!
+//! admin-token = "..."          # bearer token for admin_ and raft_ membership methods
+//!
+//! [p2p]
+//! listen = "/ip4/0.0.0.0/tcp/30400"   # libp2p (TCP + Noise + Yamux); members only
+//!
+//! [raft]
+//! tick-ms = 50                  # Raft tick
+//! election-ticks = 10           # election timeout: 10..20 ticks (0.5-1 s)
+//! heartbeat-ticks = 2
+//! log-retention = 1024          # applied entries kept for lagging followers
+//! join-existing = 4             # only for a node added at runtime: its Raft id
+//!
 //! [txpool]
 //! max-transactions = 50000
 //! max-per-sender = 5000
@@ -38,6 +50,9 @@ pub struct RpcSection {
     pub max_batch_len: u32,
     /// Request body limit, bytes.
     pub max_request_body_size: u32,
+    /// Bearer token for `admin_` and the `raft_` membership methods; unset disables them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_token: Option<String>,
 }
 
 impl Default for RpcSection {
@@ -49,6 +64,7 @@ impl Default for RpcSection {
             max_connections: d.max_connections,
             max_batch_len: d.max_batch_len,
             max_request_body_size: d.max_request_body_size,
+            admin_token: None,
         }
     }
 }
@@ -62,8 +78,52 @@ impl RpcSection {
             max_connections: self.max_connections,
             max_batch_len: self.max_batch_len,
             max_request_body_size: self.max_request_body_size,
+            admin_token: self.admin_token.clone(),
             ..RpcConfig::default()
         }
+    }
+}
+
+/// `[p2p]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default, deny_unknown_fields)]
+pub struct P2pSection {
+    /// libp2p listen multiaddr.
+    pub listen: String,
+    /// Test-only fault switch: a file listing Raft ids (whitespace separated) this node must
+    /// neither send to nor accept messages from, as if the network to them were cut.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault_file: Option<PathBuf>,
+}
+
+impl Default for P2pSection {
+    fn default() -> Self {
+        Self { listen: "/ip4/0.0.0.0/tcp/30400".into(), fault_file: None }
+    }
+}
+
+/// `[raft]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default, deny_unknown_fields)]
+pub struct RaftSection {
+    /// Raft tick, milliseconds.
+    pub tick_ms: u64,
+    /// Election timeout in ticks (randomised between n and 2n).
+    pub election_ticks: usize,
+    /// Leader heartbeat interval in ticks.
+    pub heartbeat_ticks: usize,
+    /// Applied log entries kept for lagging followers; older ones are compacted and such a
+    /// follower catches up by snapshot + block sync.
+    pub log_retention: u64,
+    /// Raft id of a node that joins a running network (given by `raft_addPeer`); initial
+    /// members take theirs from genesis.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub join_existing: Option<u64>,
+}
+
+impl Default for RaftSection {
+    fn default() -> Self {
+        Self { tick_ms: 50, election_ticks: 10, heartbeat_ticks: 2, log_retention: 1024, join_existing: None }
     }
 }
 
@@ -87,6 +147,12 @@ pub struct NodeConfig {
     /// Transaction pool.
     #[serde(default)]
     pub txpool: PoolConfig,
+    /// p2p transport.
+    #[serde(default)]
+    pub p2p: P2pSection,
+    /// Raft.
+    #[serde(default)]
+    pub raft: RaftSection,
 }
 
 /// Errors reading a config file.
@@ -127,6 +193,7 @@ impl NodeConfig {
         resolve(&mut config.genesis);
         config.node_key.as_mut().map(resolve);
         config.rpc_addr_file.as_mut().map(resolve);
+        config.p2p.fault_file.as_mut().map(resolve);
         Ok(config)
     }
 

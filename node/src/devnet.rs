@@ -13,7 +13,7 @@ use clap::Args;
 use eyre::{bail, eyre, WrapErr};
 use fogchain_genesis::{prague_chain_config, ChainSpec, FogchainConfig, Member};
 use fogchain_node::{
-    config::{NodeConfig, RpcSection},
+    config::{NodeConfig, P2pSection, RaftSection, RpcSection},
     seal::load_or_create_key,
 };
 use jsonrpsee::core::client::ClientT;
@@ -85,12 +85,22 @@ pub(crate) struct DevnetArgs {
     /// Directory for the network's genesis, keys, databases and logs.
     #[arg(long, default_value = "devnet")]
     dir: PathBuf,
-    /// Number of nodes.
-    #[arg(long, default_value_t = 1)]
+    /// Number of nodes (each a separate process with its own datadir).
+    #[arg(long, default_value_t = 3)]
     nodes: usize,
     /// RPC port of the first node; node i listens on base + i. 0 picks free ports.
     #[arg(long, default_value_t = 8545)]
     base_port: u16,
+    /// p2p (libp2p) port of the first node; node i listens on base + i. 0 picks free ports
+    /// when the network is created (they are fixed in genesis afterwards).
+    #[arg(long, default_value_t = 30400)]
+    p2p_base_port: u16,
+    /// Applied Raft log entries each node keeps for lagging followers.
+    #[arg(long, default_value_t = 1024)]
+    log_retention: u64,
+    /// Enable each node's test-only fault switch (`nodeI/partition`: Raft ids to cut off).
+    #[arg(long, hide = true)]
+    fault_injection: bool,
     /// Chain id of a new network (1337, as geth --dev).
     #[arg(long, default_value_t = 1337)]
     chain_id: u64,
@@ -132,13 +142,8 @@ fn prepare(args: &DevnetArgs, accounts: &[PrivateKeySigner]) -> eyre::Result<Cha
     }
     let mut members = Vec::new();
     for i in 0..args.nodes {
-        let key = load_or_create_key(&node_dir(&args.dir, i).join("nodekey"))?;
-        members.push(Member {
-            raft_id: i as u64 + 1,
-            address: key.address(),
-            peer_id: String::new(),
-            p2p: String::new(),
-        });
+        let port = if args.p2p_base_port == 0 { free_port()? } else { args.p2p_base_port + i as u16 };
+        members.push(new_member(&node_dir(&args.dir, i), i as u64 + 1, &format!("/ip4/127.0.0.1/tcp/{port}"))?);
     }
     let mut genesis = Genesis {
         config: prague_chain_config(args.chain_id),
@@ -157,16 +162,56 @@ fn prepare(args: &DevnetArgs, accounts: &[PrivateKeySigner]) -> eyre::Result<Cha
     Ok(spec)
 }
 
-fn write_config(args: &DevnetArgs, i: usize) -> eyre::Result<PathBuf> {
+/// A free TCP port on 127.0.0.1 (bound and released; used once when a network is created).
+pub(crate) fn free_port() -> eyre::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// 32 random bytes, hex: admin bearer tokens.
+pub(crate) fn random_token() -> String {
+    hex::encode(rand::random::<[u8; 32]>())
+}
+
+/// Creates (or loads) the node key in `dir` and returns the member record of a node listening
+/// on `p2p` with Raft id `raft_id`.
+pub(crate) fn new_member(dir: &Path, raft_id: u64, p2p: &str) -> eyre::Result<Member> {
+    let key = load_or_create_key(&dir.join("nodekey"))?;
+    let peer_id = fogchain_consensus::peer_id(key.to_bytes().0)?;
+    Ok(Member { raft_id, address: key.address(), peer_id: peer_id.to_string(), p2p: p2p.to_string() })
+}
+
+/// The network's admin token (created once, kept in `DIR/admin.token`).
+fn admin_token(dir: &Path) -> eyre::Result<String> {
+    let path = dir.join("admin.token");
+    if let Ok(token) = std::fs::read_to_string(&path) {
+        return Ok(token.trim().to_string());
+    }
+    let token = random_token();
+    fogchain_node::seal::write_private(&path, &token)?;
+    Ok(token)
+}
+
+fn write_config(args: &DevnetArgs, spec: &ChainSpec, token: &str, i: usize) -> eyre::Result<PathBuf> {
     let dir = node_dir(&args.dir, i);
     let port = if args.base_port == 0 { 0 } else { args.base_port + i as u16 };
+    let member = spec.fogchain.members.get(i);
+    let listen = member.map(|m| m.p2p.clone()).filter(|p| !p.is_empty());
     let config = NodeConfig {
         datadir: "data".into(),
         genesis: "../genesis.json".into(),
         node_key: Some("nodekey".into()),
         rpc_addr_file: Some("rpc.addr".into()),
-        rpc: RpcSection { addr: SocketAddr::from(([127, 0, 0, 1], port)), ..Default::default() },
+        rpc: RpcSection {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            admin_token: Some(token.to_string()),
+            ..Default::default()
+        },
         txpool: Default::default(),
+        p2p: P2pSection {
+            listen: listen.unwrap_or_else(|| "/ip4/127.0.0.1/tcp/0".into()),
+            fault_file: args.fault_injection.then(|| "partition".into()),
+        },
+        raft: RaftSection { log_retention: args.log_retention, ..Default::default() },
     };
     let path = dir.join("config.toml");
     std::fs::write(&path, config.to_toml())?;
@@ -217,6 +262,27 @@ async fn wait_ready(dir: &Path, child: &mut Child, chain_id: u64) -> eyre::Resul
     }
 }
 
+/// Waits until every node knows the same Raft leader.
+async fn wait_leader(nodes: &[serde_json::Value]) -> eyre::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let mut leaders = Vec::new();
+        for node in nodes {
+            let url = node["rpc"].as_str().unwrap_or_default();
+            let client = jsonrpsee::http_client::HttpClientBuilder::default().build(url)?;
+            let leader: Result<String, _> = client.request("raft_leader", jsonrpsee::rpc_params![]).await;
+            leaders.push(leader.ok());
+        }
+        if leaders.iter().all(|l| l.is_some() && *l == leaders[0]) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the nodes did not agree on a Raft leader within 120 s (leaders seen: {leaders:?}); see the node.log files");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The last lines of a node's log, for error messages.
 fn log_tail(dir: &Path) -> String {
     let path = dir.join("node.log");
@@ -245,18 +311,15 @@ pub(crate) async fn run(args: DevnetArgs) -> eyre::Result<()> {
     if args.nodes == 0 {
         bail!("--nodes must be at least 1");
     }
-    if args.nodes > 1 {
-        // Without consensus every node would mint its own chain from the same genesis.
-        bail!("--nodes {}: networks of more than one node need the Raft cluster, which this build does not have yet; use --nodes 1", args.nodes);
-    }
     std::fs::create_dir_all(&args.dir).wrap_err_with(|| format!("creating {}", args.dir.display()))?;
     let dir = args.dir.canonicalize()?;
     let args = DevnetArgs { dir, ..args };
     let accounts = dev_accounts()?;
     let spec = prepare(&args, &accounts)?;
+    let token = admin_token(&args.dir)?;
     let mut children = Vec::new();
     for i in 0..args.nodes {
-        let config = write_config(&args, i)?;
+        let config = write_config(&args, &spec, &token, i)?;
         children.push(spawn_node(&args, i, &config)?);
     }
     let mut nodes = Vec::new();
@@ -269,18 +332,28 @@ pub(crate) async fn run(args: DevnetArgs) -> eyre::Result<()> {
                 return Err(e);
             }
         };
+        let member = spec.fogchain.members.get(i);
         nodes.push(json!({
             "name": format!("node{i}"),
             "rpc": format!("http://{addr}"),
             "ws": format!("ws://{addr}"),
             "pid": child.id(),
             "datadir": dir.join("data"),
+            "raftId": i as u64 + 1,
+            "peerId": member.map(|m| m.peer_id.clone()),
+            "p2p": member.map(|m| format!("{}/p2p/{}", m.p2p, m.peer_id)),
+            "address": member.map(|m| m.address),
         }));
+    }
+    if let Err(e) = wait_leader(&nodes).await {
+        stop_all(&mut children).await;
+        return Err(e);
     }
     let network = json!({
         "chainId": spec.chain_id(),
         "genesisHash": spec.genesis_hash,
         "nodes": nodes,
+        "adminToken": token,
         "contracts": IOT_CONTRACTS.iter().map(|n| (n.to_string(), json!(iot_contract(n)))).collect::<serde_json::Map<_, _>>(),
         "accounts": accounts.iter().map(|a| json!({
             "address": a.address(),
@@ -294,12 +367,28 @@ pub(crate) async fn run(args: DevnetArgs) -> eyre::Result<()> {
     print_banner(&spec, &network, &accounts, &network_path);
 
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let exited = async {
+    // A node that exits (crash, kill -9) is reported; the others keep running, as a Raft cluster
+    // tolerates a minority down. The launcher ends on Ctrl-C / SIGTERM or when every node is gone.
+    let watch = async {
+        let mut gone = vec![false; children.len()];
         loop {
             for (i, child) in children.iter_mut().enumerate() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    return (i, status);
+                if gone[i] {
+                    continue;
                 }
+                if let Ok(Some(status)) = child.try_wait() {
+                    gone[i] = true;
+                    let dir = node_dir(&args.dir, i);
+                    eprintln!(
+                        "node{i} exited with {status}; the others keep running. Log: {}. Restart it with: {} node --config {}",
+                        dir.join("node.log").display(),
+                        std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "fogchain".into()),
+                        dir.join("config.toml").display()
+                    );
+                }
+            }
+            if gone.iter().all(|g| *g) {
+                return;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -307,7 +396,7 @@ pub(crate) async fn run(args: DevnetArgs) -> eyre::Result<()> {
     let result = tokio::select! {
         _ = tokio::signal::ctrl_c() => Ok(()),
         _ = sigterm.recv() => Ok(()),
-        (i, status) = exited => Err(eyre!("node{i} exited with {status}; see {}", node_dir(&args.dir, i).join("node.log").display())),
+        _ = watch => Err(eyre!("every node exited; see the node.log files in {}", args.dir.display())),
     };
     eprintln!("stopping devnet ...");
     stop_all(&mut children).await;
@@ -319,6 +408,7 @@ fn print_banner(spec: &ChainSpec, network: &serde_json::Value, accounts: &[Priva
     let mut out = String::new();
     out.push_str("\nFogchain devnet is running\n\n");
     out.push_str(&format!("Chain id       {}\n", spec.chain_id()));
+    out.push_str(&format!("Admin token    {} (Authorization: Bearer ... for admin_ and raft_ membership methods)\n", network["adminToken"].as_str().unwrap_or_default()));
     if let Some(nodes) = network["nodes"].as_array() {
         for node in nodes {
             out.push_str(&format!(

@@ -1,19 +1,24 @@
 //! The Fogchain node: transaction pool, block minting, block application and RPC wiring, plus
 //! the local-network launcher behind `fogchain devnet`.
 //!
-//! [`Node::start`] opens the datadir (resuming from its head), starts the minter on its own
-//! thread and serves JSON-RPC. Block application ([`chain::Chain::apply_block`]) is the single
-//! code path by which any block enters the database.
+//! [`Node::start`] opens the datadir (resuming from its head), joins the Raft cluster
+//! (`fogchain-consensus`), starts the minter (active while this node leads) and the pool
+//! forwarder (active while it follows) on their own threads, and serves JSON-RPC. Committed
+//! Raft entries are blocks, applied by [`replica::Replica`] through
+//! [`chain::Chain::apply_block`], the single code path by which any block enters the database.
 
 pub mod chain;
+pub mod cluster;
 pub mod config;
 pub mod miner;
 pub mod pool;
+pub mod replica;
 pub mod seal;
 
-use crate::{chain::Chain, config::NodeConfig, miner::Miner, pool::TxPool};
+use crate::{chain::Chain, config::NodeConfig, miner::Miner, pool::TxPool, replica::Replica};
+use fogchain_consensus::{Consensus, ConsensusConfig, DriverConfig};
 use fogchain_genesis::ChainSpec;
-use fogchain_rpc::{EthRpc, NetRpc};
+use fogchain_rpc::{ClusterRpc, EthRpc, NetRpc};
 use fogchain_storage::Storage;
 use jsonrpsee::server::ServerHandle;
 use std::{
@@ -40,6 +45,12 @@ pub enum NodeError {
     /// Node key problem.
     #[error(transparent)]
     Seal(#[from] seal::SealError),
+    /// Consensus could not start.
+    #[error(transparent)]
+    Consensus(#[from] fogchain_consensus::ConsensusError),
+    /// The configuration does not fit the network.
+    #[error("{0}")]
+    Config(String),
     /// RPC server or file I/O.
     #[error("{context}: {source}")]
     Io {
@@ -56,7 +67,8 @@ pub struct Node {
     pool: Arc<TxPool>,
     rpc: ServerHandle,
     rpc_addr: SocketAddr,
-    miner: Option<JoinHandle<()>>,
+    consensus: Arc<Consensus>,
+    threads: Vec<JoinHandle<()>>,
     shutdown: Arc<AtomicBool>,
 }
 
@@ -78,22 +90,62 @@ impl Node {
         let storage = Storage::open(&config.datadir.join("db"), &spec)?;
         let chain = Arc::new(Chain::new(spec.clone(), storage.clone())?);
         let pool = Arc::new(TxPool::new(spec.clone(), storage.clone(), config.txpool.clone()));
-        let head = *chain.subscribe_head().borrow();
-        tracing::info!(chain_id = spec.chain_id(), head = head.0, sealer = %key.address(), "node starting");
+        let head = chain.head();
+        let members = &spec.fogchain.members;
+        let raft_id = match (members.iter().find(|m| m.address == key.address()), config.raft.join_existing) {
+            (Some(member), _) => member.raft_id,
+            (None, Some(id)) => id,
+            (None, None) => {
+                return Err(NodeError::Config(format!(
+                    "this node ({}) is not a member in the genesis file; to join a running network, \
+                     add it on a member with raft_addPeer (or raft_addLearner) and set [raft] \
+                     join-existing = <the returned Raft id>",
+                    key.address()
+                )))
+            }
+        };
+        tracing::info!(chain_id = spec.chain_id(), head = head.0, raft_id, sealer = %key.address(), "node starting");
+
+        let replica = Arc::new(Replica::new(chain.clone(), pool.clone()));
+        let listen = config.p2p.listen.parse().map_err(|e| {
+            NodeError::Config(format!("[p2p] listen = {:?} is not a multiaddr: {e}", config.p2p.listen))
+        })?;
+        let consensus_config = ConsensusConfig {
+            raft_id,
+            node_key: key.to_bytes().0,
+            listen,
+            driver: DriverConfig {
+                tick: std::time::Duration::from_millis(config.raft.tick_ms.max(1)),
+                election_ticks: config.raft.election_ticks,
+                heartbeat_ticks: config.raft.heartbeat_ticks,
+                log_retention: config.raft.log_retention.max(1),
+            },
+            fault_file: config.p2p.fault_file.clone(),
+        };
+        let consensus = Arc::new(Consensus::start(consensus_config, members, replica.clone()).await?);
 
         let shutdown = Arc::new(AtomicBool::new(false));
-        let miner = Miner::new(chain.clone(), pool.clone(), key, shutdown.clone());
-        let miner = std::thread::Builder::new()
-            .name("miner".into())
-            .spawn(move || miner.run())
-            .map_err(|source| NodeError::Io { context: "spawning the minter".into(), source })?;
+        let sealer = key.address();
+        let miner =
+            Miner::new(chain.clone(), pool.clone(), replica, consensus.clone(), key, shutdown.clone());
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(f)
+                .map_err(|source| NodeError::Io { context: format!("spawning {name}"), source })
+        };
+        let mut threads = vec![spawn("miner", Box::new(move || miner.run()))?];
+        let (p, c, s) = (pool.clone(), consensus.clone(), shutdown.clone());
+        threads.push(spawn("forwarder", Box::new(move || miner::forward_pool(p, c, s)))?);
 
         let rpc_config = config.rpc.to_rpc_config();
         let eth = EthRpc::new(spec.clone(), storage, pool.clone(), rpc_config.clone());
-        let (rpc, rpc_addr) =
-            fogchain_rpc::start_server(&rpc_config, eth, NetRpc::new(spec.chain_id())).await.map_err(
-                |source| NodeError::Io { context: format!("serving RPC on {}", rpc_config.addr), source },
-            )?;
+        let view: Arc<dyn fogchain_rpc::ClusterApi> =
+            Arc::new(cluster::ClusterView { consensus: consensus.clone(), chain: chain.clone(), sealer });
+        let net = NetRpc::new(spec.chain_id(), view.clone());
+        let (rpc, rpc_addr) = fogchain_rpc::start_server(&rpc_config, eth, net, ClusterRpc::new(view))
+            .await
+            .map_err(|source| NodeError::Io { context: format!("serving RPC on {}", rpc_config.addr), source })?;
         tracing::info!(%rpc_addr, "JSON-RPC (HTTP and WebSocket) listening");
         if let Some(path) = &config.rpc_addr_file {
             // Written atomically (rename) so a reader never sees a partial address.
@@ -102,7 +154,7 @@ impl Node {
                 .and_then(|_| std::fs::rename(&tmp, path))
                 .map_err(|source| NodeError::Io { context: format!("writing {}", path.display()), source })?;
         }
-        Ok(Self { chain, pool, rpc, rpc_addr, miner: Some(miner), shutdown })
+        Ok(Self { chain, pool, rpc, rpc_addr, consensus, threads, shutdown })
     }
 
     /// The bound RPC address.
@@ -120,15 +172,22 @@ impl Node {
         &self.pool
     }
 
-    /// Stops RPC, lets the minter finish its current block, and closes the database.
+    /// The consensus participant.
+    pub fn consensus(&self) -> &Arc<Consensus> {
+        &self.consensus
+    }
+
+    /// Stops RPC and the minter, hands Raft leadership over if this node leads, and closes the
+    /// database.
     pub async fn stop(mut self) {
         let _ = self.rpc.stop();
         self.rpc.clone().stopped().await;
         self.shutdown.store(true, Ordering::Release);
         self.pool.wake();
-        if let Some(miner) = self.miner.take() {
-            let _ = tokio::task::spawn_blocking(move || miner.join()).await;
+        for thread in self.threads.drain(..) {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
+        self.consensus.shutdown().await;
         tracing::info!("node stopped");
     }
 }

@@ -1,20 +1,27 @@
-//! Block minting: builds, seals and hands over blocks when transactions are pending.
+//! Block minting on the Raft leader.
 //!
-//! The minter never builds an empty block and never waits for a timer: when the pool has pending
-//! transactions it mints at once on top of the head, so at low load each transaction gets its
-//! own block immediately and under load blocks grow (up to the gas limit and
-//! `maxBlockTransactions`). Timestamps are in seconds and never decrease: `max(parent, now)`.
-//! On a single node the minted block is committed at once; the Raft driver of a cluster
-//! proposes it instead and applies it when committed.
+//! Only the leader mints. It never builds an empty block and never waits for a timer: when the
+//! pool has pending transactions it builds on top of the applied head at once, seals the block
+//! and proposes it to Raft as one entry; every node (the leader too) applies it when it is
+//! committed. At low load each transaction gets its own block immediately; under load the
+//! pool fills while a block is in flight and the next block grows (up to the gas limit and
+//! `maxBlockTransactions`). Timestamps are in seconds and never decrease:
+//! `max(parent, now)`.
+//!
+//! One block is in flight at a time (it is built on the applied state, so it cannot conflict
+//! with an uncommitted predecessor); `maxInflightBlocks` > 1 (speculative building on
+//! uncommitted blocks) is not used yet.
 
 use crate::{
-    chain::{Applied, Chain, ChainError, FogBlock},
+    chain::{Chain, ChainError, FogBlock},
     pool::TxPool,
+    replica::Replica,
     seal::seal,
 };
 use alloy_consensus::BlockBody;
 use alloy_primitives::B256;
 use alloy_signer_local::PrivateKeySigner;
+use fogchain_consensus::{Consensus, ConsensusError, Role};
 use fogchain_evm::{child_header, execute_block, Mode};
 use fogchain_storage::ChainReader;
 use std::{
@@ -22,15 +29,40 @@ use std::{
         atomic::{AtomicBool, Ordering},
         Arc,
     },
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-/// Mints blocks from the pool and applies them through [`Chain::apply_block`].
+/// A proposed block not yet applied.
+#[derive(Debug, Clone, Copy)]
+struct Inflight {
+    number: u64,
+    term: u64,
+    since: Instant,
+}
+
+/// How long a proposal may stay uncommitted before the minter assumes it was lost (a leader
+/// change dropped it) and builds again.
+const PROPOSAL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Mints blocks from the pool when this node leads.
 pub struct Miner {
     chain: Arc<Chain>,
     pool: Arc<TxPool>,
+    replica: Arc<Replica>,
+    consensus: Arc<Consensus>,
     key: PrivateKeySigner,
     shutdown: Arc<AtomicBool>,
+}
+
+/// Errors of one minting round.
+#[derive(Debug, thiserror::Error)]
+pub enum MintError {
+    /// Building the block failed.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// Proposing failed.
+    #[error(transparent)]
+    Consensus(#[from] ConsensusError),
 }
 
 impl Miner {
@@ -38,10 +70,12 @@ impl Miner {
     pub fn new(
         chain: Arc<Chain>,
         pool: Arc<TxPool>,
+        replica: Arc<Replica>,
+        consensus: Arc<Consensus>,
         key: PrivateKeySigner,
         shutdown: Arc<AtomicBool>,
     ) -> Self {
-        Self { chain, pool, key, shutdown }
+        Self { chain, pool, replica, consensus, key, shutdown }
     }
 
     /// Runs until shutdown. Blocking: run it on its own thread.
@@ -49,15 +83,36 @@ impl Miner {
         // Generation of the pool at the last attempt that minted nothing: do not retry until the
         // pool changes (avoids spinning on transactions that cannot be included yet).
         let mut idle_at: Option<u64> = None;
+        let mut inflight: Option<Inflight> = None;
         while !self.shutdown.load(Ordering::Acquire) {
+            // Applying a block changes the pool (its transactions leave), which wakes this loop.
             let generation = self.pool.generation();
-            if self.pool.is_empty() || idle_at == Some(generation) {
-                self.pool.wait_for_change(generation, Duration::from_millis(500));
+            let status = self.consensus.status();
+            if status.role != Role::Leader {
+                inflight = None;
+                self.pool.wait_for_change(generation, Duration::from_millis(100));
                 continue;
             }
-            match self.mint_once() {
-                Ok(true) => idle_at = None,
-                Ok(false) => idle_at = Some(generation),
+            if let Some(f) = inflight {
+                let applied = self.chain.head().0 >= f.number;
+                if applied || f.term != status.term || f.since.elapsed() > PROPOSAL_TIMEOUT {
+                    inflight = None;
+                } else {
+                    self.pool.wait_for_change(generation, Duration::from_millis(20));
+                    continue;
+                }
+            }
+            if self.pool.is_empty() || idle_at == Some(generation) {
+                self.pool.wait_for_change(generation, Duration::from_millis(200));
+                continue;
+            }
+            match self.mint_once(status.term) {
+                Ok(Some(f)) => {
+                    inflight = Some(f);
+                    idle_at = None;
+                }
+                Ok(None) => idle_at = Some(generation),
+                Err(MintError::Consensus(ConsensusError::NotLeader { .. })) => {}
                 Err(e) => {
                     tracing::error!(error = %e, "minting failed");
                     idle_at = Some(generation);
@@ -66,28 +121,31 @@ impl Miner {
         }
     }
 
-    /// Builds, seals and applies one block. Returns whether a block was added.
-    pub fn mint_once(&self) -> Result<bool, ChainError> {
+    /// Builds, seals and proposes one block on the applied head.
+    fn mint_once(&self, term: u64) -> Result<Option<Inflight>, MintError> {
         let spec = self.chain.spec().clone();
-        let (head_hash, head) = self.chain.storage().head()?;
+        let (head_hash, head) = self.chain.storage().head().map_err(ChainError::from)?;
         let txs = self.pool.best(spec.fogchain.max_block_transactions, head.gas_limit);
         if txs.is_empty() {
-            return Ok(false);
+            return Ok(None);
         }
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let template = child_header(&spec, head_hash, &head, now, self.key.address());
         let mode = Mode::Build { max_transactions: spec.fogchain.max_block_transactions };
-        let mut executed = execute_block(&spec, self.chain.storage(), &head, template, txs, mode)?;
+        let mut executed =
+            execute_block(&spec, self.chain.storage(), &head, template, txs, mode).map_err(ChainError::from)?;
         let invalid: Vec<B256> = executed.skipped.iter().filter(|s| s.permanent).map(|s| s.hash).collect();
         for skipped in executed.skipped.iter().filter(|s| s.permanent) {
             tracing::info!(tx = %skipped.hash, reason = %skipped.reason, "dropping invalid transaction");
         }
-        if executed.transactions.is_empty() {
+        if !invalid.is_empty() {
             self.pool.on_block(&[], &invalid);
-            return Ok(false);
+        }
+        if executed.transactions.is_empty() {
+            return Ok(None);
         }
         let mut header = executed.header.clone();
-        seal(&mut header, &self.key)?;
+        seal(&mut header, &self.key).map_err(ChainError::from)?;
         executed.header = header.clone();
         let body = BlockBody {
             transactions: executed.transactions.iter().map(|t| t.inner().clone()).collect(),
@@ -95,16 +153,44 @@ impl Miner {
             withdrawals: header.withdrawals_root.map(|_| Default::default()),
         };
         let block = FogBlock { header, body };
-        match self.chain.apply_block(&block, Some(executed), None)? {
-            Applied::Head { number, hash, senders } => {
-                tracing::info!(number, %hash, txs = senders.len(), "minted block");
-                self.pool.on_block(&senders, &invalid);
-                Ok(true)
-            }
-            Applied::Stale(txs) => {
-                self.pool.reinsert(txs);
-                Ok(false)
-            }
+        let hash = block.header.hash_slow();
+        let number = block.header.number;
+        let txs = block.body.transactions.len();
+        let mut data = Vec::with_capacity(txs * 128 + 1024);
+        alloy_rlp::Encodable::encode(&block, &mut data);
+        self.replica.set_minted(hash, executed);
+        self.consensus.propose_block(data)?;
+        tracing::debug!(number, %hash, txs, "proposed block");
+        Ok(Some(Inflight { number, term, since: Instant::now() }))
+    }
+}
+
+/// Forwards this node's pool to the leader while it is a follower.
+///
+/// Transactions stay in the follower's pool until a committed block uses their nonce, so a
+/// leader change loses nothing: the new leader gets the whole pool again. Every 2 s the pool is
+/// re-sent (a batch may have been lost with a connection); the leader skips the ones it has.
+pub(crate) fn forward_pool(pool: Arc<TxPool>, consensus: Arc<Consensus>, shutdown: Arc<AtomicBool>) {
+    use alloy_eips::eip2718::Encodable2718;
+    const RESEND: Duration = Duration::from_secs(2);
+    let mut sent_up_to = 0u64;
+    let mut leader = 0u64;
+    let mut last_full = Instant::now();
+    while !shutdown.load(Ordering::Acquire) {
+        let generation = pool.generation();
+        let status = consensus.status();
+        if status.leader_id != leader || last_full.elapsed() > RESEND {
+            leader = status.leader_id;
+            sent_up_to = 0;
+            last_full = Instant::now();
         }
+        if leader != 0 && leader != status.id && !pool.is_empty() {
+            let (max, txs) = pool.arrived_after(sent_up_to);
+            for chunk in txs.chunks(2_000) {
+                consensus.forward_txs(chunk.iter().map(|tx| tx.encoded_2718()).collect());
+            }
+            sent_up_to = max;
+        }
+        pool.wait_for_change(generation, Duration::from_millis(250));
     }
 }

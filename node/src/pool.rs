@@ -194,8 +194,8 @@ impl TxPool {
         }
         let nonce = tx.nonce();
         inner.remove(sender, nonce);
-        let seq = inner.next_seq;
         inner.next_seq += 1;
+        let seq = inner.next_seq;
         inner.by_hash.insert(hash, (sender, nonce));
         let pooled = PooledTx { tx: Recovered::new_unchecked(tx, sender), hash, seq };
         inner.by_sender.entry(sender).or_default().insert(nonce, pooled);
@@ -305,14 +305,29 @@ impl TxPool {
             {
                 continue;
             }
-            let seq = inner.next_seq;
             inner.next_seq += 1;
+            let seq = inner.next_seq;
             inner.by_hash.insert(hash, (sender, nonce));
             inner.by_sender.entry(sender).or_default().insert(nonce, PooledTx { tx, hash, seq });
         }
         inner.generation += 1;
         drop(inner);
         self.changed.notify_all();
+    }
+
+    /// Pooled transactions that arrived after arrival number `seq` (0: all; numbers start at 1), and the highest
+    /// arrival number seen. Used to forward the pool to the leader.
+    pub fn arrived_after(&self, seq: u64) -> (u64, Vec<TxEnvelope>) {
+        let inner = self.inner.lock();
+        let mut max = seq;
+        let mut txs = Vec::new();
+        for pooled in inner.by_sender.values().flat_map(|t| t.values()) {
+            if pooled.seq > seq {
+                max = max.max(pooled.seq);
+                txs.push(pooled.tx.inner().clone());
+            }
+        }
+        (max, txs)
     }
 
     /// Current change counter.

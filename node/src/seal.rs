@@ -76,7 +76,7 @@ pub fn load_or_create_key(path: &Path) -> Result<PrivateKeySigner, SealError> {
 }
 
 /// Writes a file readable by its owner only (keys).
-pub(crate) fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut file =
         std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;

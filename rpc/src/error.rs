@@ -25,7 +25,13 @@ pub enum RpcError {
     /// Internal failure (-32603).
     #[error("internal error: {0}")]
     Internal(String),
+    /// An admin method without the admin bearer token ([`UNAUTHORIZED_CODE`]).
+    #[error("unauthorized: admin_ and raft_ membership methods need 'Authorization: Bearer <admin token>' (the node's [rpc] admin-token)")]
+    Unauthorized,
 }
+
+/// Code of [`RpcError::Unauthorized`].
+pub const UNAUTHORIZED_CODE: i32 = -32001;
 
 /// `execution reverted` plus the reason of an `Error(string)` or `Panic(uint256)` revert, as
 /// geth words it; other revert data (custom errors) gives plain `execution reverted`.
@@ -49,6 +55,7 @@ impl From<RpcError> for ErrorObjectOwned {
             RpcError::Server(_) => ErrorObjectOwned::owned(SERVER_ERROR_CODE, message, None::<()>),
             RpcError::Reverted(data) => ErrorObjectOwned::owned(EXECUTION_REVERTED_CODE, message, Some(data)),
             RpcError::Internal(_) => ErrorObjectOwned::owned(-32603, message, None::<()>),
+            RpcError::Unauthorized => ErrorObjectOwned::owned(UNAUTHORIZED_CODE, message, None::<()>),
         }
     }
 }

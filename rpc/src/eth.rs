@@ -87,6 +87,12 @@ pub trait NetApi {
     /// Network id (the chain id, as a decimal string).
     #[method(name = "version")]
     fn version(&self) -> RpcResult<String>;
+    /// Connected members (hex quantity).
+    #[method(name = "peerCount")]
+    fn peer_count(&self) -> RpcResult<alloy_primitives::U64>;
+    /// Whether the node accepts p2p connections (always true).
+    #[method(name = "listening")]
+    fn listening(&self) -> RpcResult<bool>;
 }
 
 /// `web3_` namespace.
@@ -429,21 +435,34 @@ fn block_rewards<R: KvRead + ?Sized>(
 }
 
 /// Implementation of `net_`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct NetRpc {
     chain_id: u64,
+    cluster: Arc<dyn crate::ClusterApi>,
+}
+
+impl std::fmt::Debug for NetRpc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetRpc").field("chain_id", &self.chain_id).finish()
+    }
 }
 
 impl NetRpc {
-    /// For the chain with this id.
-    pub fn new(chain_id: u64) -> Self {
-        Self { chain_id }
+    /// For the chain with this id; peers are counted by `cluster`.
+    pub fn new(chain_id: u64, cluster: Arc<dyn crate::ClusterApi>) -> Self {
+        Self { chain_id, cluster }
     }
 }
 
 impl NetApiServer for NetRpc {
     fn version(&self) -> RpcResult<String> {
         Ok(self.chain_id.to_string())
+    }
+    fn peer_count(&self) -> RpcResult<alloy_primitives::U64> {
+        Ok(alloy_primitives::U64::from(self.cluster.peer_count()))
+    }
+    fn listening(&self) -> RpcResult<bool> {
+        Ok(true)
     }
 }
 

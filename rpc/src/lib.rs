@@ -6,10 +6,12 @@
 //! blocking pool behind a semaphore. Transactions go to the node's pool through [`TxPoolApi`],
 //! so this crate does not depend on the node.
 
+mod cluster;
 mod convert;
 mod error;
 mod eth;
 
+pub use cluster::*;
 pub use error::*;
 pub use eth::*;
 
@@ -49,6 +51,8 @@ pub struct RpcConfig {
     pub max_concurrent_calls: usize,
     /// Tip in wei suggested by `eth_maxPriorityFeePerGas` (1 gwei, as Anvil).
     pub suggested_tip: u128,
+    /// Bearer token for `admin_` and the `raft_` membership methods (`None`: disabled).
+    pub admin_token: Option<String>,
 }
 
 impl Default for RpcConfig {
@@ -62,6 +66,7 @@ impl Default for RpcConfig {
             gas_cap: fogchain_evm::DEFAULT_RPC_GAS_CAP,
             max_concurrent_calls: 16,
             suggested_tip: 1_000_000_000,
+            admin_token: None,
         }
     }
 }
@@ -81,6 +86,7 @@ pub async fn start_server(
     config: &RpcConfig,
     eth: EthRpc,
     net: NetRpc,
+    cluster: ClusterRpc,
 ) -> std::io::Result<(ServerHandle, SocketAddr)> {
     let server_config = ServerConfig::builder()
         .max_request_body_size(config.max_request_body_size)
@@ -89,7 +95,9 @@ pub async fn start_server(
         .set_batch_request_config(BatchRequestConfig::Limit(config.max_batch_len))
         .build();
     // CORS: any origin may call, as browser dapps on other origins need (geth --http.corsdomain '*').
-    let http_middleware = tower::ServiceBuilder::new().layer(CorsLayer::permissive());
+    let http_middleware = tower::ServiceBuilder::new()
+        .layer(CorsLayer::permissive())
+        .layer(AdminAuthLayer::new(config.admin_token.clone()));
     let server = Server::builder()
         .set_config(server_config)
         .set_http_middleware(http_middleware)
@@ -100,5 +108,7 @@ pub async fn start_server(
     module.merge(EthApiServer::into_rpc(eth)).map_err(std::io::Error::other)?;
     module.merge(NetApiServer::into_rpc(net)).map_err(std::io::Error::other)?;
     module.merge(Web3ApiServer::into_rpc(Web3Rpc)).map_err(std::io::Error::other)?;
+    module.merge(RaftApiServer::into_rpc(cluster.clone())).map_err(std::io::Error::other)?;
+    module.merge(AdminApiServer::into_rpc(cluster)).map_err(std::io::Error::other)?;
     Ok((server.start(module), addr))
 }

@@ -64,6 +64,17 @@ pub struct BlockWrite {
     pub applied_index: Option<u64>,
 }
 
+/// One raw write of [`Storage::write_raw`].
+#[derive(Debug, Clone)]
+pub enum RawOp {
+    /// Set `key` to `value`.
+    Put(Table, Vec<u8>, Vec<u8>),
+    /// Remove `key`.
+    Delete(Table, Vec<u8>),
+    /// Remove keys in `[from, to)`.
+    DeleteRange(Table, Vec<u8>, Vec<u8>),
+}
+
 /// Handle to a node's database. Cheap to clone; safe to share between threads.
 #[derive(Clone)]
 pub struct Storage {
@@ -270,6 +281,37 @@ impl Storage {
             accounts.push((address, account));
         }
         Ok(alloy_trie::root::state_root_unhashed(accounts))
+    }
+
+    /// Applies raw writes in one `WriteBatch`, fsynced when `sync`. Used by the consensus crate
+    /// for the Raft tables and the applied index; block data goes through [`Self::write_block`].
+    pub fn write_raw(&self, ops: &[RawOp], sync: bool) -> Result<()> {
+        let mut batch = WriteBatch::default();
+        for op in ops {
+            match op {
+                RawOp::Put(table, key, value) => batch.put_cf(self.cf(*table), key, value),
+                RawOp::Delete(table, key) => batch.delete_cf(self.cf(*table), key),
+                RawOp::DeleteRange(table, from, to) => batch.delete_range_cf(self.cf(*table), from, to),
+            }
+        }
+        let mut opts = WriteOptions::default();
+        opts.set_sync(sync && self.sync_writes);
+        self.db.write_opt(batch, &opts)?;
+        Ok(())
+    }
+
+    /// Every `(key, value)` of `table` in key order (for loading the Raft log at start).
+    pub fn scan(&self, table: Table) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.db
+            .iterator_cf(self.cf(table), rocksdb::IteratorMode::Start)
+            .map(|item| item.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(Into::into))
+            .collect()
+    }
+
+    /// Records `index` as applied without a block (stale or invalid block entries, empty
+    /// entries); not fsynced: re-applying such an entry after a crash is a no-op.
+    pub fn set_applied_index(&self, index: u64) -> Result<()> {
+        self.write_raw(&[RawOp::Put(Table::Meta, meta_keys::APPLIED_INDEX.to_vec(), index.to_be_bytes().to_vec())], false)
     }
 
     /// A consistent read-only view of the database as of now.

@@ -27,11 +27,16 @@ pub enum Table {
     TrieNodes,
     /// fixed keys -> values: genesis hash, head, schema version, consensus metadata.
     Meta,
+    /// Raft log: entry index (BE u64) -> protobuf `eraftpb.Entry`.
+    RaftLog,
+    /// Raft state: fixed keys ([`raft_keys`]) -> HardState, ConfState, snapshot metadata,
+    /// membership directory.
+    RaftState,
 }
 
 impl Table {
     /// Every table, in creation order.
-    pub const ALL: [Table; 10] = [
+    pub const ALL: [Table; 12] = [
         Table::Headers,
         Table::Bodies,
         Table::Receipts,
@@ -42,6 +47,8 @@ impl Table {
         Table::Code,
         Table::TrieNodes,
         Table::Meta,
+        Table::RaftLog,
+        Table::RaftState,
     ];
 
     /// The column family name.
@@ -57,6 +64,8 @@ impl Table {
             Table::Code => "code",
             Table::TrieNodes => "trie_nodes",
             Table::Meta => "meta",
+            Table::RaftLog => "raft_log",
+            Table::RaftState => "raft_state",
         }
     }
 }
@@ -73,6 +82,18 @@ pub mod meta_keys {
     pub const SCHEMA_VERSION: &[u8] = b"schema_version";
     /// Last consensus log index applied (u64 BE), written with the block it produced.
     pub const APPLIED_INDEX: &[u8] = b"applied_index";
+}
+
+/// Keys of the [`Table::RaftState`] table (values are owned by the consensus crate).
+pub mod raft_keys {
+    /// protobuf `eraftpb.HardState` (term, vote, commit).
+    pub const HARD_STATE: &[u8] = b"hard_state";
+    /// protobuf `eraftpb.ConfState` (voters, learners) as of the applied index.
+    pub const CONF_STATE: &[u8] = b"conf_state";
+    /// protobuf `eraftpb.SnapshotMetadata` of the log's compaction point (index, term).
+    pub const SNAPSHOT_META: &[u8] = b"snapshot_meta";
+    /// JSON membership directory (raft id -> PeerId, p2p address, sealing address).
+    pub const MEMBERS: &[u8] = b"members";
 }
 
 /// Current storage schema version.

@@ -62,8 +62,14 @@ pub struct Devnet {
 }
 
 impl Devnet {
-    /// Starts `fogchain devnet --dir DIR --base-port 0` and waits until it wrote network.json.
+    /// Starts `fogchain devnet --dir DIR --base-port 0 --p2p-base-port 0` (3 nodes) and waits
+    /// until it wrote network.json (every node serving, a leader elected).
     pub fn start(dir: &Path) -> Self {
+        Self::start_with(dir, &[])
+    }
+
+    /// As [`Self::start`] with extra `fogchain devnet` arguments.
+    pub fn start_with(dir: &Path, extra: &[&str]) -> Self {
         let network_path = dir.join("network.json");
         let _ = std::fs::remove_file(&network_path);
         std::fs::create_dir_all(dir).unwrap();
@@ -71,7 +77,8 @@ impl Devnet {
         let mut launcher = Command::new(fogchain_bin())
             .args(["devnet", "--dir"])
             .arg(dir)
-            .args(["--base-port", "0"])
+            .args(["--base-port", "0", "--p2p-base-port", "0"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -87,6 +94,38 @@ impl Devnet {
             serde_json::from_str::<Value>(&text).ok()
         });
         Self { dir: dir.to_path_buf(), launcher, network }
+    }
+
+    /// Number of nodes.
+    pub fn node_count(&self) -> usize {
+        self.network["nodes"].as_array().unwrap().len()
+    }
+
+    /// A client for node `i` that sends the admin bearer token.
+    pub fn admin_rpc(&self, i: usize) -> Rpc {
+        Rpc::new(&self.rpc_url(i)).with_token(self.network["adminToken"].as_str().unwrap())
+    }
+
+    /// Index of the node that is Raft leader now, as node `asked` sees it (waits for one).
+    pub fn leader_index(&self, asked: usize) -> usize {
+        let rpc = self.rpc(asked);
+        wait_for("a Raft leader", || {
+            let cluster = rpc.try_call("raft_cluster", json!([])).ok()?;
+            let leader = cluster.as_array()?.iter().find(|m| m["role"] == "minter")?;
+            let raft_id = leader["raftId"].as_u64()?;
+            Some(raft_id as usize - 1)
+        })
+    }
+
+    /// Config file of node `i`.
+    pub fn node_config(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("node{i}/config.toml"))
+    }
+
+    /// Starts node `i` again as its own process (`fogchain node --config ...`), logging to its
+    /// node.log; returns the process.
+    pub fn restart_node(&self, i: usize) -> NodeProcess {
+        NodeProcess::start(&self.node_config(i), &self.dir.join(format!("node{i}")))
     }
 
     /// HTTP RPC URL of node `i`.
@@ -152,6 +191,51 @@ impl Drop for Devnet {
     }
 }
 
+/// A `fogchain node` process started by a test; SIGKILLed when dropped.
+pub struct NodeProcess {
+    /// The process.
+    pub child: Child,
+    /// Its directory (holds rpc.addr and node.log).
+    pub dir: PathBuf,
+}
+
+impl NodeProcess {
+    /// Runs `fogchain node --config CONFIG`, appending to `DIR/node.log`.
+    pub fn start(config: &Path, dir: &Path) -> Self {
+        let _ = std::fs::remove_file(dir.join("rpc.addr"));
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("node.log")).unwrap();
+        let child = Command::new(fogchain_bin())
+            .args(["node", "--config"])
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start fogchain node");
+        Self { child, dir: dir.to_path_buf() }
+    }
+
+    /// A client once the node serves RPC.
+    pub fn rpc(&mut self) -> Rpc {
+        let addr = wait_for("node RPC address", || {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let log = std::fs::read_to_string(self.dir.join("node.log")).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(20).collect();
+                panic!("node exited with {status}: {tail:#?}");
+            }
+            std::fs::read_to_string(self.dir.join("rpc.addr")).ok()
+        });
+        Rpc::new(&format!("http://{}", addr.trim()))
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Sends a signal to a process.
 pub fn kill(pid: i32, signal: i32) {
     // SAFETY: kill(2) with a pid this test started.
@@ -179,6 +263,7 @@ pub struct RpcErr {
 pub struct Rpc {
     url: String,
     agent: reqwest::blocking::Client,
+    token: Option<String>,
 }
 
 impl Rpc {
@@ -187,13 +272,29 @@ impl Rpc {
         Self {
             url: url.to_string(),
             agent: reqwest::blocking::Client::builder().timeout(TIMEOUT).build().unwrap(),
+            token: None,
         }
+    }
+
+    /// Sends `Authorization: Bearer TOKEN` with every call.
+    pub fn with_token(mut self, token: &str) -> Self {
+        self.token = Some(token.to_string());
+        self
+    }
+
+    /// The URL.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// Calls `method`; returns the result or the JSON-RPC error.
     pub fn try_call(&self, method: &str, params: Value) -> Result<Value, RpcErr> {
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        let response: Value = self.agent.post(&self.url).json(&body).send().unwrap().json().unwrap();
+        let mut request = self.agent.post(&self.url).json(&body);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response: Value = request.send().unwrap().json().unwrap();
         if let Some(err) = response.get("error") {
             return Err(RpcErr {
                 code: err["code"].as_i64().unwrap_or_default(),
@@ -214,6 +315,17 @@ impl Rpc {
         u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
     }
 
+    /// The head block number.
+    pub fn block_number(&self) -> u64 {
+        self.quantity("eth_blockNumber", json!([]))
+    }
+
+    /// Block hash at `number` (None when not there yet).
+    pub fn block_hash(&self, number: u64) -> Option<String> {
+        let block = self.call("eth_getBlockByNumber", json!([format!("0x{number:x}"), false]));
+        block["hash"].as_str().map(str::to_string)
+    }
+
     /// Waits for the receipt of `hash`.
     pub fn wait_receipt(&self, hash: &str) -> Value {
         wait_for(&format!("receipt of {hash}"), || {
@@ -224,3 +336,37 @@ impl Rpc {
 }
 
 pub mod tx;
+
+/// Waits until every client reports the same head (number and hash); returns the number.
+pub fn wait_converged(rpcs: &[&Rpc]) -> u64 {
+    wait_for("all nodes at the same head", || {
+        let heads: Vec<(u64, Option<String>)> = rpcs
+            .iter()
+            .map(|r| {
+                let n = r.block_number();
+                (n, r.block_hash(n))
+            })
+            .collect();
+        heads.iter().all(|h| *h == heads[0]).then_some(heads[0].0)
+    })
+}
+
+/// Asserts that every client has the same block hash and state root at every height up to
+/// `head`.
+pub fn assert_one_chain(rpcs: &[&Rpc], head: u64) {
+    for number in 0..=head {
+        let blocks: Vec<Value> = rpcs
+            .iter()
+            .map(|r| r.call("eth_getBlockByNumber", json!([format!("0x{number:x}"), false])))
+            .collect();
+        for (i, block) in blocks.iter().enumerate() {
+            assert_eq!(block["hash"], blocks[0]["hash"], "block {number} hash differs on client {i}");
+            assert_eq!(block["stateRoot"], blocks[0]["stateRoot"], "block {number} state root differs on client {i}");
+        }
+    }
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}

@@ -1,0 +1,439 @@
+//! The thread that owns the `RawNode` and drives it exactly as raft-rs prescribes (its crate
+//! docs, "Processing the Ready State"): tick on a timer, step peer messages, propose; then for
+//! each `Ready`: send messages, install a snapshot, apply committed entries, persist entries and
+//! HardState (fsync when `must_sync`), send persisted messages, advance, and the same for the
+//! `LightReady`.
+
+use crate::{
+    log_store::LogStore,
+    members::Directory,
+    transport::{Command, TransportHandle},
+    ConsensusError, RaftStatus, Role, SnapshotData, StateMachine,
+};
+use alloy_primitives::B256;
+use fogchain_genesis::Member;
+use fogchain_storage::{raft_keys, RawOp, Table};
+use parking_lot::RwLock;
+use protobuf::Message as _;
+use raft::{
+    eraftpb::{ConfChange, ConfChangeType, Entry, EntryType, Message, MessageType, Snapshot},
+    RawNode, SnapshotStatus, StateRole,
+};
+use serde_bytes::ByteBuf;
+use std::{
+    collections::BTreeMap,
+    sync::{mpsc, Arc},
+    time::{Duration, Instant},
+};
+use tokio::sync::{oneshot, watch};
+
+/// Inputs of the driver thread.
+pub(crate) enum Input {
+    Raft { from: u64, msgs: Vec<ByteBuf> },
+    Unreachable { to: u64, snapshot: bool },
+    Propose { data: Vec<u8>, reply: oneshot::Sender<Result<(), ConsensusError>> },
+    ConfChange { cc: ConfChange, reply: oneshot::Sender<Result<(), ConsensusError>> },
+    Shutdown { reply: oneshot::Sender<()> },
+}
+
+/// Timing and log-retention settings of the driver.
+#[derive(Debug, Clone)]
+pub struct DriverConfig {
+    /// Raft tick.
+    pub tick: Duration,
+    /// Election timeout in ticks (randomised in [n, 2n)).
+    pub election_ticks: usize,
+    /// Heartbeat interval in ticks.
+    pub heartbeat_ticks: usize,
+    /// Applied entries kept in the log for lagging followers before compaction; a follower
+    /// further behind gets a snapshot and syncs blocks.
+    pub log_retention: u64,
+}
+
+pub(crate) struct Driver {
+    pub(crate) node: RawNode<LogStore>,
+    pub(crate) inputs: mpsc::Receiver<Input>,
+    pub(crate) transport: TransportHandle,
+    pub(crate) machine: Arc<dyn StateMachine>,
+    pub(crate) directory: Arc<RwLock<Directory>>,
+    pub(crate) status: watch::Sender<RaftStatus>,
+    pub(crate) config: DriverConfig,
+    pub(crate) pending_conf: Option<(Vec<u8>, oneshot::Sender<Result<(), ConsensusError>>)>,
+}
+
+fn encode(m: &impl protobuf::Message) -> Vec<u8> {
+    m.write_to_bytes().unwrap_or_default()
+}
+
+impl Driver {
+    pub(crate) fn run(mut self) {
+        let mut next_tick = Instant::now() + self.config.tick;
+        let mut shutdown: Option<(Instant, oneshot::Sender<()>)> = None;
+        loop {
+            let wait = next_tick.saturating_duration_since(Instant::now());
+            let first = match self.inputs.recv_timeout(wait) {
+                Ok(input) => Some(input),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
+            // Take everything queued, so one Ready (one fsync) covers a whole batch.
+            let mut batch: Vec<Input> = first.into_iter().collect();
+            while let Ok(input) = self.inputs.try_recv() {
+                batch.push(input);
+            }
+            for input in batch {
+                if let Input::Shutdown { reply } = input {
+                    shutdown = Some((Instant::now() + Duration::from_secs(3), reply));
+                    self.hand_over_leadership();
+                } else {
+                    self.input(input);
+                }
+            }
+            if Instant::now() >= next_tick {
+                self.node.tick();
+                next_tick += self.config.tick;
+                if next_tick < Instant::now() {
+                    next_tick = Instant::now() + self.config.tick;
+                }
+            }
+            if let Err(e) = self.on_ready() {
+                // Storage failed: this node cannot safely take part any more.
+                tracing::error!(error = %e, "consensus stopped: {e}");
+                self.publish_status();
+                return;
+            }
+            self.publish_status();
+            if let Some((deadline, _)) = &shutdown {
+                let id = self.node.raft.id;
+                if self.node.raft.state != StateRole::Leader || Instant::now() > *deadline {
+                    if self.node.raft.leader_id != id && self.node.raft.leader_id != 0 {
+                        tracing::info!(leader = self.node.raft.leader_id, "leadership handed over");
+                    }
+                    if let Some((_, reply)) = shutdown.take() {
+                        let _ = reply.send(());
+                    }
+                    break;
+                }
+            }
+        }
+        tracing::debug!("Raft driver stopped");
+    }
+
+    /// A leader that is shutting down transfers leadership to its most up-to-date voter first,
+    /// so the cluster does not wait for an election timeout.
+    fn hand_over_leadership(&mut self) {
+        if self.node.raft.state != StateRole::Leader {
+            return;
+        }
+        let id = self.node.raft.id;
+        let voters: Vec<u64> = self.node.raft.prs().conf().voters().ids().iter().collect();
+        let best = voters
+            .into_iter()
+            .filter(|v| *v != id)
+            .filter_map(|v| self.node.raft.prs().get(v).map(|p| (p.matched, v)))
+            .max();
+        if let Some((_, to)) = best {
+            tracing::info!(to, "shutting down: transferring leadership");
+            self.node.transfer_leader(to);
+        }
+    }
+
+    fn input(&mut self, input: Input) {
+        match input {
+            Input::Raft { from, msgs } => {
+                for bytes in msgs {
+                    let msg = match Message::parse_from_bytes(&bytes) {
+                        Ok(m) => m,
+                        Err(e) => {
+                            tracing::warn!(from, error = %e, "undecodable Raft message dropped");
+                            continue;
+                        }
+                    };
+                    if msg.from != from || msg.to != self.node.raft.id {
+                        tracing::warn!(from, claimed = msg.from, to = msg.to, "Raft message with a wrong sender or recipient dropped");
+                        continue;
+                    }
+                    if let Err(e) = self.node.step(msg) {
+                        tracing::debug!(from, error = %e, "Raft step");
+                    }
+                }
+            }
+            Input::Unreachable { to, snapshot } => {
+                if snapshot {
+                    self.node.report_snapshot(to, SnapshotStatus::Failure);
+                }
+                self.node.report_unreachable(to);
+            }
+            Input::Propose { data, reply } => {
+                let result = if self.node.raft.state != StateRole::Leader {
+                    Err(ConsensusError::NotLeader { leader: self.node.raft.leader_id })
+                } else {
+                    self.node.propose(vec![], data).map_err(|e| ConsensusError::Raft(e.to_string()))
+                };
+                let _ = reply.send(result);
+            }
+            Input::ConfChange { cc, reply } => {
+                let raft = &self.node.raft;
+                let result = if raft.state != StateRole::Leader {
+                    Err(ConsensusError::NotLeader { leader: raft.leader_id })
+                } else if raft.pending_conf_index > raft.raft_log.applied || self.pending_conf.is_some() {
+                    Err(ConsensusError::ConfChangePending)
+                } else {
+                    let context = cc.context.to_vec();
+                    match self.node.propose_conf_change(context.clone(), cc) {
+                        Ok(()) => {
+                            self.pending_conf = Some((context, reply));
+                            return;
+                        }
+                        Err(e) => Err(ConsensusError::Raft(e.to_string())),
+                    }
+                };
+                let _ = reply.send(result);
+            }
+            Input::Shutdown { .. } => {}
+        }
+    }
+
+    fn send(&self, msgs: Vec<Message>) {
+        let mut by_peer: BTreeMap<u64, (Vec<ByteBuf>, bool)> = BTreeMap::new();
+        for msg in msgs {
+            let slot = by_peer.entry(msg.to).or_default();
+            slot.1 |= msg.get_msg_type() == MessageType::MsgSnapshot;
+            slot.0.push(ByteBuf::from(encode(&msg)));
+        }
+        for (to, (msgs, snapshot)) in by_peer {
+            self.transport.send(Command::Raft { to, msgs, snapshot });
+        }
+    }
+
+    fn on_ready(&mut self) -> Result<(), ConsensusError> {
+        if !self.node.has_ready() {
+            return Ok(());
+        }
+        let mut rd = self.node.ready();
+        self.send(rd.take_messages());
+        if !rd.snapshot().is_empty() {
+            let snapshot = rd.snapshot().clone();
+            self.install_snapshot(&snapshot)?;
+        }
+        self.apply(rd.take_committed_entries())?;
+        self.node.mut_store().append(rd.entries(), rd.hs(), rd.must_sync())?;
+        self.send(rd.take_persisted_messages());
+        let mut light = self.node.advance(rd);
+        if let Some(commit) = light.commit_index() {
+            self.node.mut_store().set_commit(commit)?;
+        }
+        self.send(light.take_messages());
+        self.apply(light.take_committed_entries())?;
+        self.node.advance_apply();
+        self.compact()?;
+        Ok(())
+    }
+
+    fn snapshot_data(&self) -> Vec<u8> {
+        let (head_number, head_hash) = self.machine.head();
+        let data = SnapshotData { head_number, head_hash, directory: self.directory.read().clone() };
+        serde_json::to_vec(&data).unwrap_or_default()
+    }
+
+    fn apply(&mut self, entries: Vec<Entry>) -> Result<(), ConsensusError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut last = 0;
+        for entry in entries {
+            last = entry.index;
+            match entry.get_entry_type() {
+                EntryType::EntryNormal if entry.data.is_empty() => {
+                    // A new leader's empty entry.
+                    self.machine.storage().set_applied_index(entry.index)?;
+                }
+                EntryType::EntryNormal => {
+                    self.machine.apply_block(entry.index, &entry.data).map_err(ConsensusError::Apply)?
+                }
+                EntryType::EntryConfChange => {
+                    let cc = ConfChange::parse_from_bytes(&entry.data)
+                        .map_err(|e| ConsensusError::Raft(format!("undecodable conf change: {e}")))?;
+                    self.apply_conf_change(entry.index, cc)?;
+                }
+                EntryType::EntryConfChangeV2 => {
+                    // Never proposed by Fogchain.
+                    tracing::warn!(index = entry.index, "ignoring a joint configuration change");
+                    self.machine.storage().set_applied_index(entry.index)?;
+                }
+            }
+        }
+        let data = self.snapshot_data();
+        self.node.mut_store().set_applied(last, data);
+        Ok(())
+    }
+
+    fn apply_conf_change(&mut self, index: u64, cc: ConfChange) -> Result<(), ConsensusError> {
+        let outcome = match self.node.apply_conf_change(&cc) {
+            Ok(conf_state) => {
+                let mut directory = self.directory.read().clone();
+                match cc.get_change_type() {
+                    ConfChangeType::AddNode | ConfChangeType::AddLearnerNode => {
+                        if let Ok(member) = serde_json::from_slice::<Member>(&cc.context) {
+                            if member.raft_id == cc.node_id {
+                                directory.members.insert(member.raft_id, member);
+                            }
+                        }
+                        directory.removed.remove(&cc.node_id);
+                    }
+                    ConfChangeType::RemoveNode => {
+                        directory.removed.insert(cc.node_id);
+                    }
+                }
+                let members = serde_json::to_vec(&directory).unwrap_or_default();
+                self.machine.storage().write_raw(
+                    &[
+                        LogStore::conf_state_op(&conf_state),
+                        RawOp::Put(Table::RaftState, raft_keys::MEMBERS.to_vec(), members),
+                        RawOp::Put(
+                            Table::Meta,
+                            fogchain_storage::meta_keys::APPLIED_INDEX.to_vec(),
+                            index.to_be_bytes().to_vec(),
+                        ),
+                    ],
+                    true,
+                )?;
+                tracing::info!(index, change = ?cc.get_change_type(), node = cc.node_id, voters = ?conf_state.voters, learners = ?conf_state.learners, "configuration changed");
+                self.node.mut_store().set_conf_state(conf_state);
+                self.set_directory(directory);
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(index, error = %e, "configuration change rejected");
+                self.machine.storage().set_applied_index(index)?;
+                Err(ConsensusError::Raft(e.to_string()))
+            }
+        };
+        if self.pending_conf.as_ref().is_some_and(|(context, _)| context[..] == cc.context[..]) {
+            if let Some((_, reply)) = self.pending_conf.take() {
+                let _ = reply.send(outcome);
+            }
+        }
+        Ok(())
+    }
+
+    fn set_directory(&mut self, directory: Directory) {
+        self.machine.members_changed(&directory);
+        self.transport.send(Command::Members(directory.clone()));
+        *self.directory.write() = directory;
+    }
+
+    /// Installs the leader's snapshot: the log restarts after it, then the blocks up to the
+    /// snapshot's head are fetched from members, verified and applied (block sync).
+    fn install_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), ConsensusError> {
+        let meta = snapshot.get_metadata();
+        let data: SnapshotData = serde_json::from_slice(&snapshot.data)
+            .map_err(|e| ConsensusError::Raft(format!("undecodable snapshot: {e}")))?;
+        tracing::info!(index = meta.index, term = meta.term, head = data.head_number, "installing snapshot");
+        self.node.mut_store().apply_snapshot(snapshot)?;
+        self.sync_blocks(data.head_number, data.head_hash)?;
+        let members = serde_json::to_vec(&data.directory).unwrap_or_default();
+        self.machine.storage().write_raw(
+            &[
+                RawOp::Put(Table::RaftState, raft_keys::MEMBERS.to_vec(), members),
+                RawOp::Put(
+                    Table::Meta,
+                    fogchain_storage::meta_keys::APPLIED_INDEX.to_vec(),
+                    meta.index.to_be_bytes().to_vec(),
+                ),
+            ],
+            true,
+        )?;
+        self.set_directory(data.directory);
+        let data = self.snapshot_data();
+        self.node.mut_store().set_applied(meta.index, data);
+        Ok(())
+    }
+
+    fn sync_blocks(&mut self, number: u64, hash: B256) -> Result<(), ConsensusError> {
+        let started = Instant::now();
+        let mut attempt = 0u64;
+        loop {
+            let (head, head_hash) = self.machine.head();
+            if head >= number {
+                if head == number && head_hash != hash {
+                    return Err(ConsensusError::Sync(format!(
+                        "block {number} is {head_hash} here but {hash} in the snapshot"
+                    )));
+                }
+                tracing::info!(blocks = number, elapsed_ms = started.elapsed().as_millis() as u64, "block sync done");
+                return Ok(());
+            }
+            // Ask the leader first, then the other members in turn.
+            let mut candidates: Vec<u64> = vec![self.node.raft.leader_id];
+            candidates.extend(self.directory.read().current().map(|m| m.raft_id));
+            candidates.retain(|id| *id != 0 && *id != self.node.raft.id);
+            candidates.dedup();
+            if candidates.is_empty() {
+                return Err(ConsensusError::Sync("no member to sync blocks from".into()));
+            }
+            let from = candidates[(attempt as usize) % candidates.len()];
+            let (reply, answer) = oneshot::channel();
+            self.transport.send(Command::Blocks { to: from, from: head + 1, reply });
+            match answer.blocking_recv() {
+                Ok(Ok(blocks)) if !blocks.is_empty() => {
+                    for block in blocks {
+                        let (n, _) = self.machine.import_block(&block).map_err(ConsensusError::Sync)?;
+                        if n >= number {
+                            break;
+                        }
+                    }
+                    attempt = 0;
+                    continue;
+                }
+                Ok(Ok(_)) => tracing::debug!(from, "member has no blocks after {head}"),
+                Ok(Err(e)) => tracing::debug!(from, error = %e, "block sync request failed"),
+                Err(_) => return Err(ConsensusError::Sync("transport stopped".into())),
+            }
+            attempt += 1;
+            std::thread::sleep(Duration::from_millis(200.min(50 * attempt)));
+        }
+    }
+
+    fn compact(&mut self) -> Result<(), ConsensusError> {
+        let store = self.node.mut_store();
+        let applied = store.applied();
+        let first = store.first_index_now();
+        let retention = self.config.log_retention;
+        if applied > first + 2 * retention {
+            let dropped = store.compact(applied - retention)?;
+            tracing::debug!(dropped, first_index = applied - retention, "Raft log compacted");
+        }
+        Ok(())
+    }
+
+    fn publish_status(&self) {
+        let raft = &self.node.raft;
+        let conf = self.node.store().conf_state();
+        let role = match raft.state {
+            StateRole::Leader => Role::Leader,
+            StateRole::Follower if conf.learners.contains(&raft.id) => Role::Learner,
+            StateRole::Follower => Role::Follower,
+            StateRole::Candidate | StateRole::PreCandidate => Role::Candidate,
+        };
+        let status = RaftStatus {
+            id: raft.id,
+            role,
+            leader_id: raft.leader_id,
+            term: raft.term,
+            commit: raft.raft_log.committed,
+            applied: self.node.store().applied(),
+            first_index: self.node.store().first_index_now(),
+            voters: conf.voters.clone(),
+            learners: conf.learners.clone(),
+        };
+        self.status.send_if_modified(|old| {
+            if *old != status {
+                *old = status;
+                true
+            } else {
+                false
+            }
+        });
+    }
+}

@@ -413,7 +413,8 @@ impl Driver {
         let role = match raft.state {
             StateRole::Leader => Role::Leader,
             StateRole::Follower if conf.learners.contains(&raft.id) => Role::Learner,
-            StateRole::Follower => Role::Follower,
+            StateRole::Follower if conf.voters.contains(&raft.id) => Role::Follower,
+            StateRole::Follower => Role::Outsider,
             StateRole::Candidate | StateRole::PreCandidate => Role::Candidate,
         };
         let status = RaftStatus {

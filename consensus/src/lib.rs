@@ -121,6 +121,8 @@ pub enum Role {
     Candidate,
     /// Non-voting member.
     Learner,
+    /// Not (yet) in the configuration: a node waiting to be added.
+    Outsider,
 }
 
 /// A snapshot of the Raft state.
@@ -214,7 +216,12 @@ impl Consensus {
                 .map_err(|e| StorageError::Corrupt(format!("membership directory: {e}")))?,
             None => Directory::from_genesis(genesis_members),
         };
-        let initial = genesis_members.iter().any(|m| m.raft_id == config.raft_id);
+        // An initial member is in genesis under this Raft id *and* this node key; a node that
+        // only claims the id (join-existing) starts empty.
+        let own_peer = peer_id(config.node_key).map_err(|e| ConsensusError::Transport(e.to_string()))?.to_string();
+        let initial = genesis_members
+            .iter()
+            .any(|m| m.raft_id == config.raft_id && (m.peer_id == own_peer || m.peer_id.is_empty()));
         let voters: Vec<u64> = if initial { genesis_members.iter().map(|m| m.raft_id).collect() } else { vec![] };
         let store = LogStore::open(db, &voters)?;
         let applied = store.applied();

@@ -47,7 +47,7 @@ impl ClusterApi for ClusterView {
             Role::Leader => "minter",
             Role::Follower => "verifier",
             Role::Learner => "learner",
-            Role::Candidate => "",
+            Role::Candidate | Role::Outsider => "",
         }
         .to_string()
     }

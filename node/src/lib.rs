@@ -87,7 +87,10 @@ impl Node {
             source,
         })?;
         let key = seal::load_or_create_key(&config.node_key_path())?;
-        let storage = Storage::open(&config.datadir.join("db"), &spec)?;
+        let mut storage = Storage::open(&config.datadir.join("db"), &spec)?;
+        // Block writes need no fsync: the Raft log (fsynced) is the durable record; see
+        // `Storage::set_sync_writes`.
+        storage.set_sync_writes(false);
         let chain = Arc::new(Chain::new(spec.clone(), storage.clone())?);
         let pool = Arc::new(TxPool::new(spec.clone(), storage.clone(), config.txpool.clone()));
         let head = chain.head();

@@ -127,7 +127,10 @@ impl Storage {
         Ok(storage)
     }
 
-    /// Whether block writes are fsynced (default true). Tests and benchmarks may turn it off.
+    /// Whether block writes are fsynced (default true). A Raft node turns it off: its fsynced
+    /// Raft log is the durable record, and RocksDB's WAL keeps writes in order, so after a power
+    /// loss the last unsynced blocks and their applied index are lost together and re-applied
+    /// from the log. [`Self::write_raw`] takes its own `sync` flag.
     pub fn set_sync_writes(&mut self, sync: bool) {
         self.sync_writes = sync;
     }
@@ -295,7 +298,7 @@ impl Storage {
             }
         }
         let mut opts = WriteOptions::default();
-        opts.set_sync(sync && self.sync_writes);
+        opts.set_sync(sync);
         self.db.write_opt(batch, &opts)?;
         Ok(())
     }

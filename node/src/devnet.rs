@@ -77,7 +77,7 @@ pub(crate) const TEST_MNEMONIC: &str = "test test test test test test test test 
 /// Prefunded accounts.
 const ACCOUNTS: u32 = 10;
 /// 10,000 ETH in wei.
-const BALANCE_WEI: u128 = 10_000 * 1_000_000_000_000_000_000;
+pub(crate) const BALANCE_WEI: u128 = 10_000 * 1_000_000_000_000_000_000;
 
 /// Options of `fogchain devnet`.
 #[derive(Debug, Args)]
@@ -145,21 +145,34 @@ fn prepare(args: &DevnetArgs, accounts: &[PrivateKeySigner]) -> eyre::Result<Cha
         let port = if args.p2p_base_port == 0 { free_port()? } else { args.p2p_base_port + i as u16 };
         members.push(new_member(&node_dir(&args.dir, i), i as u64 + 1, &format!("/ip4/127.0.0.1/tcp/{port}"))?);
     }
+    let alloc: Vec<(Address, U256)> = accounts.iter().map(|a| (a.address(), U256::from(BALANCE_WEI))).collect();
+    let spec = genesis_spec(args.chain_id, args.gas_limit, members, &alloc, Some(accounts[0].address()))?;
+    std::fs::write(&genesis_path, spec.to_json()?)?;
+    Ok(spec)
+}
+
+/// A Prague genesis with `members`, balances `alloc` (wei), and, when `iot_operator` is set, the
+/// IoT contracts predeployed with that account as admin and gateway.
+pub(crate) fn genesis_spec(
+    chain_id: u64,
+    gas_limit: u64,
+    members: Vec<Member>,
+    alloc: &[(Address, U256)],
+    iot_operator: Option<Address>,
+) -> eyre::Result<ChainSpec> {
     let mut genesis = Genesis {
-        config: prague_chain_config(args.chain_id),
-        gas_limit: args.gas_limit,
+        config: prague_chain_config(chain_id),
+        gas_limit,
         timestamp: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs(),
         ..Default::default()
     };
-    for account in accounts {
-        genesis
-            .alloc
-            .insert(account.address(), GenesisAccount::default().with_balance(U256::from(BALANCE_WEI)));
+    for (address, wei) in alloc {
+        genesis.alloc.insert(*address, GenesisAccount::default().with_balance(*wei));
     }
-    genesis.alloc.extend(iot_predeploys(args.chain_id, accounts[0].address())?);
-    let spec = ChainSpec::new(genesis, FogchainConfig { members, ..Default::default() })?;
-    std::fs::write(&genesis_path, spec.to_json()?)?;
-    Ok(spec)
+    if let Some(operator) = iot_operator {
+        genesis.alloc.extend(iot_predeploys(chain_id, operator)?);
+    }
+    Ok(ChainSpec::new(genesis, FogchainConfig { members, ..Default::default() })?)
 }
 
 /// A free TCP port on 127.0.0.1 (bound and released; used once when a network is created).

@@ -1,6 +1,7 @@
 //! `fogchain`: run a node, or a whole local network.
 
 mod devnet;
+mod network;
 
 use clap::{Parser, Subcommand};
 use fogchain_node::{config::NodeConfig, Node};
@@ -23,6 +24,15 @@ enum Command {
     },
     /// Start a local network with built-in defaults and prefunded test accounts.
     Devnet(devnet::DevnetArgs),
+    /// Network files: `fogchain genesis new --nodes N --out DIR`.
+    #[command(subcommand)]
+    Genesis(GenesisCommand),
+}
+
+#[derive(Subcommand)]
+enum GenesisCommand {
+    /// Node keys, genesis.json with the members and one config per node, for a real network.
+    New(network::NewNetworkArgs),
 }
 
 fn init_tracing() {
@@ -52,6 +62,7 @@ fn run(cli: Cli) -> eyre::Result<()> {
             runtime.block_on(run_node(config))
         }
         Command::Devnet(args) => runtime.block_on(devnet::run(args)),
+        Command::Genesis(GenesisCommand::New(args)) => network::run(args),
     }
 }
 

@@ -59,6 +59,8 @@ pub(crate) struct Driver {
     pub(crate) status: watch::Sender<RaftStatus>,
     pub(crate) config: DriverConfig,
     pub(crate) pending_conf: Option<(Vec<u8>, oneshot::Sender<Result<(), ConsensusError>>)>,
+    /// A leadership transfer for shutdown is under way.
+    pub(crate) transferring: bool,
 }
 
 fn encode(m: &impl protobuf::Message) -> Vec<u8> {
@@ -104,10 +106,13 @@ impl Driver {
             }
             self.publish_status();
             if let Some((deadline, _)) = &shutdown {
-                let id = self.node.raft.id;
-                if self.node.raft.state != StateRole::Leader || Instant::now() > *deadline {
-                    if self.node.raft.leader_id != id && self.node.raft.leader_id != 0 {
-                        tracing::info!(leader = self.node.raft.leader_id, "leadership handed over");
+                let raft = &self.node.raft;
+                // Done at once when no transfer was started (not the leader, or no voter to take
+                // over), else once another node leads, or at the deadline.
+                let handed_over = raft.leader_id != raft.id && raft.leader_id != 0;
+                if !self.transferring || handed_over || Instant::now() > *deadline {
+                    if self.transferring && handed_over {
+                        tracing::info!(leader = raft.leader_id, "leadership handed over");
                     }
                     if let Some((_, reply)) = shutdown.take() {
                         let _ = reply.send(());
@@ -135,6 +140,7 @@ impl Driver {
         if let Some((_, to)) = best {
             tracing::info!(to, "shutting down: transferring leadership");
             self.node.transfer_leader(to);
+            self.transferring = true;
         }
     }
 

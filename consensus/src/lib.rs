@@ -279,6 +279,7 @@ impl Consensus {
             status: status_tx,
             config: config.driver.clone(),
             pending_conf: None,
+            transferring: false,
         };
         let driver = std::thread::Builder::new()
             .name("raft".into())

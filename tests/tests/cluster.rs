@@ -407,3 +407,25 @@ fn a_non_member_cannot_connect_or_get_anything_applied() {
     drop(node);
     devnet.stop();
 }
+
+#[test]
+fn a_leader_stopping_gracefully_hands_over_leadership() {
+    let dir = tempfile::tempdir().unwrap();
+    let devnet = Devnet::start(dir.path());
+    let chain_id = chain_id(&devnet);
+    let leader = devnet.leader_index(0);
+    let other = (leader + 1) % 3;
+    let pid = devnet.node_pid(leader);
+    kill(pid, libc::SIGTERM);
+    let stopped_at = Instant::now();
+    wait_for("the leader to exit", || (!fogchain_e2e::process_alive(pid)).then_some(()));
+    let new = devnet.leader_index(other);
+    assert_ne!(new, leader);
+    let handover = stopped_at.elapsed();
+    println!("graceful stop of the leader -> new leader known: {handover:?}");
+    let log = std::fs::read_to_string(devnet.dir.join(format!("node{leader}/node.log"))).unwrap();
+    assert!(log.contains("transferring leadership"), "the leader did not transfer leadership");
+    assert!(log.contains("leadership handed over"));
+    send_and_wait(&devnet.rpc(other), &key(&devnet.account_key(1)), chain_id, 0);
+    devnet.stop();
+}

@@ -74,7 +74,10 @@ impl StateMachine for Replica {
             Ok(Applied::Stale(txs)) => {
                 tracing::info!(number = block.header.number, %hash, index, "stale block (deposed leader) skipped; its transactions return to the pool");
                 storage.set_applied_index(index).map_err(|e| e.to_string())?;
+                let senders: Vec<_> = txs.iter().map(|t| t.signer()).collect();
                 self.pool.reinsert(txs);
+                // Those whose nonce the head already used can never be mined: drop them.
+                self.pool.on_block(&senders, &[]);
                 Ok(())
             }
             Err(ChainError::Storage(e)) => Err(e.to_string()),
@@ -140,5 +143,142 @@ impl StateMachine for Replica {
 
     fn members_changed(&self, directory: &Directory) {
         self.chain.set_sealers(directory.sealers());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{pool::PoolConfig, seal::seal};
+    use alloy_consensus::{transaction::SignerRecoverable, BlockBody, SignableTransaction, TxEip1559, TxEnvelope};
+    use alloy_genesis::{Genesis, GenesisAccount};
+    use alloy_network::TxSignerSync;
+    use alloy_primitives::{keccak256, Address, Bytes, TxKind, U256};
+    use alloy_signer_local::PrivateKeySigner;
+    use fogchain_evm::{child_header, execute_block, Mode};
+    use fogchain_genesis::{ChainSpec, FogchainConfig, Member};
+    use fogchain_storage::ChainReader;
+
+    struct Node {
+        _dir: tempfile::TempDir,
+        replica: Replica,
+        chain: Arc<Chain>,
+        pool: Arc<TxPool>,
+    }
+
+    fn key(i: u64) -> PrivateKeySigner {
+        PrivateKeySigner::from_bytes(&keccak256(i.to_be_bytes())).unwrap()
+    }
+
+    fn spec() -> Arc<ChainSpec> {
+        let mut genesis = Genesis {
+            config: fogchain_genesis::prague_chain_config(1337),
+            gas_limit: 30_000_000,
+            ..Default::default()
+        };
+        genesis.alloc.insert(key(1).address(), GenesisAccount::default().with_balance(U256::from(10u128.pow(21))));
+        let members = vec![Member { raft_id: 1, address: key(100).address(), peer_id: String::new(), p2p: String::new() }];
+        Arc::new(ChainSpec::new(genesis, FogchainConfig { members, ..Default::default() }).unwrap())
+    }
+
+    fn node(spec: &Arc<ChainSpec>) -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(dir.path(), spec).unwrap();
+        let chain = Arc::new(Chain::new(spec.clone(), storage.clone()).unwrap());
+        let pool = Arc::new(TxPool::new(spec.clone(), storage, PoolConfig::default()));
+        Node { _dir: dir, replica: Replica::new(chain.clone(), pool.clone()), chain, pool }
+    }
+
+    fn transfer(nonce: u64, wei: u64) -> TxEnvelope {
+        let mut tx = TxEip1559 {
+            chain_id: 1337,
+            nonce,
+            gas_limit: 21_000,
+            max_fee_per_gas: 100_000_000_000,
+            max_priority_fee_per_gas: 1_000_000_000,
+            to: TxKind::Call(Address::repeat_byte(9)),
+            value: U256::from(wei),
+            access_list: Default::default(),
+            input: Bytes::new(),
+        };
+        let sig = key(1).sign_transaction_sync(&mut tx).unwrap();
+        tx.into_signed(sig).into()
+    }
+
+    /// A block on `node`'s head with `txs`, sealed by `sealer`, RLP-encoded.
+    fn mint(node: &Node, txs: Vec<TxEnvelope>, sealer: &PrivateKeySigner) -> Vec<u8> {
+        let spec = node.chain.spec();
+        let (hash, head) = node.chain.storage().head().unwrap();
+        let template = child_header(spec, hash, &head, head.timestamp + 1, sealer.address());
+        let txs = txs.into_iter().map(|t| t.try_into_recovered().unwrap());
+        let executed =
+            execute_block(spec, node.chain.storage(), &head, template, txs, Mode::Build { max_transactions: 100 })
+                .unwrap();
+        let mut header = executed.header.clone();
+        seal(&mut header, sealer).unwrap();
+        let body = BlockBody {
+            transactions: executed.transactions.iter().map(|t| t.inner().clone()).collect(),
+            ommers: vec![],
+            withdrawals: header.withdrawals_root.map(|_| Default::default()),
+        };
+        let mut out = Vec::new();
+        alloy_rlp::Encodable::encode(&FogBlock { header, body }, &mut out);
+        out
+    }
+
+    #[test]
+    fn committed_blocks_apply_stale_and_invalid_ones_are_no_ops_everywhere() {
+        let spec = spec();
+        let (a, b) = (node(&spec), node(&spec));
+        let leader = key(100);
+        // Both nodes hold the tx in their pools (a follower keeps what it forwarded).
+        for n in [&a, &b] {
+            n.pool.add(transfer(0, 1), 120).unwrap();
+        }
+        let block1 = mint(&a, vec![transfer(0, 1)], &leader);
+        // A deposed leader built another block 1 on the same parent; it is committed second.
+        let stale = mint(&a, vec![transfer(0, 2)], &leader);
+        // A block sealed by a non-member.
+        let block2_bad = {
+            let n = node(&spec);
+            n.replica.apply_block(2, &block1).unwrap();
+            mint(&n, vec![transfer(1, 1)], &key(7))
+        };
+        for n in [&a, &b] {
+            n.replica.apply_block(2, &block1).unwrap();
+            assert!(n.pool.is_empty(), "the mined tx left the pool");
+            n.replica.apply_block(3, &stale).unwrap();
+            assert!(n.pool.is_empty(), "the stale block's tx reused a mined nonce and was dropped");
+            n.replica.apply_block(4, &block2_bad).unwrap();
+            n.replica.apply_block(5, b"not a block").unwrap();
+            assert_eq!(n.chain.head().0, 1);
+            assert_eq!(n.chain.storage().applied_index().unwrap(), 5);
+        }
+        assert_eq!(a.chain.head(), b.chain.head());
+        assert_eq!(
+            a.chain.storage().head().unwrap().1.state_root,
+            b.chain.storage().head().unwrap().1.state_root
+        );
+    }
+
+    #[test]
+    fn block_sync_imports_what_another_node_serves() {
+        let spec = spec();
+        let (a, b) = (node(&spec), node(&spec));
+        let leader = key(100);
+        for nonce in 0..5 {
+            let block = mint(&a, vec![transfer(nonce, 1)], &leader);
+            a.replica.apply_block(nonce + 2, &block).unwrap();
+        }
+        let served = a.replica.encoded_blocks(1, 1 << 20);
+        assert_eq!(served.len(), 5);
+        assert_eq!(a.replica.encoded_blocks(2, 1).len(), 1, "at least one block even over the size bound");
+        for block in &served {
+            b.replica.import_block(block).unwrap();
+        }
+        assert_eq!(a.chain.head(), b.chain.head());
+        // Out of order or foreign blocks are refused.
+        assert!(b.replica.import_block(&served[0]).is_err());
+        assert!(b.replica.import_block(b"junk").is_err());
     }
 }

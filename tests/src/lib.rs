@@ -12,8 +12,12 @@ use std::{
 /// Generous bound for anything a loaded 2-core machine has to do.
 pub const TIMEOUT: Duration = Duration::from_secs(180);
 
-/// Path of the `fogchain` binary built next to this test binary.
+/// Path of the `fogchain` binary built next to this test binary, or `$FOGCHAIN_BIN` (e.g. a
+/// release build, to measure latencies printed by the tests).
 pub fn fogchain_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("FOGCHAIN_BIN") {
+        return PathBuf::from(bin);
+    }
     let exe = std::env::current_exe().expect("test binary path");
     // target/<profile>/deps/<test> -> target/<profile>/fogchain
     let bin = exe.parent().and_then(Path::parent).expect("target dir").join("fogchain");

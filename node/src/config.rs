@@ -197,6 +197,22 @@ impl NodeConfig {
         Ok(config)
     }
 
+    /// The config of a node of a generated network (`fogchain devnet`, `fogchain genesis new`):
+    /// datadir `data`, key `nodekey` and address file `rpc.addr` beside the config file,
+    /// defaults elsewhere.
+    pub fn generated(genesis: PathBuf, rpc_addr: SocketAddr, admin_token: String, p2p_listen: String) -> Self {
+        Self {
+            datadir: "data".into(),
+            genesis,
+            node_key: Some("nodekey".into()),
+            rpc_addr_file: Some("rpc.addr".into()),
+            rpc: RpcSection { addr: rpc_addr, admin_token: Some(admin_token), ..Default::default() },
+            txpool: Default::default(),
+            p2p: P2pSection { listen: p2p_listen, fault_file: None },
+            raft: RaftSection::default(),
+        }
+    }
+
     /// The node key path.
     pub fn node_key_path(&self) -> PathBuf {
         self.node_key.clone().unwrap_or_else(|| self.datadir.join("nodekey"))

@@ -13,7 +13,7 @@ use clap::Args;
 use eyre::{bail, eyre, WrapErr};
 use fogchain_genesis::{prague_chain_config, ChainSpec, FogchainConfig, Member};
 use fogchain_node::{
-    config::{NodeConfig, P2pSection, RaftSection, RpcSection},
+    config::NodeConfig,
     seal::load_or_create_key,
 };
 use jsonrpsee::core::client::ClientT;
@@ -209,23 +209,14 @@ fn write_config(args: &DevnetArgs, spec: &ChainSpec, token: &str, i: usize) -> e
     let port = if args.base_port == 0 { 0 } else { args.base_port + i as u16 };
     let member = spec.fogchain.members.get(i);
     let listen = member.map(|m| m.p2p.clone()).filter(|p| !p.is_empty());
-    let config = NodeConfig {
-        datadir: "data".into(),
-        genesis: "../genesis.json".into(),
-        node_key: Some("nodekey".into()),
-        rpc_addr_file: Some("rpc.addr".into()),
-        rpc: RpcSection {
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            admin_token: Some(token.to_string()),
-            ..Default::default()
-        },
-        txpool: Default::default(),
-        p2p: P2pSection {
-            listen: listen.unwrap_or_else(|| "/ip4/127.0.0.1/tcp/0".into()),
-            fault_file: args.fault_injection.then(|| "partition".into()),
-        },
-        raft: RaftSection { log_retention: args.log_retention, ..Default::default() },
-    };
+    let mut config = NodeConfig::generated(
+        "../genesis.json".into(),
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        token.to_string(),
+        listen.unwrap_or_else(|| "/ip4/127.0.0.1/tcp/0".into()),
+    );
+    config.p2p.fault_file = args.fault_injection.then(|| "partition".into());
+    config.raft.log_retention = args.log_retention;
     let path = dir.join("config.toml");
     std::fs::write(&path, config.to_toml())?;
     Ok(path)

@@ -142,7 +142,12 @@ impl Node {
         threads.push(spawn("forwarder", Box::new(move || miner::forward_pool(p, c, s)))?);
 
         let rpc_config = config.rpc.to_rpc_config();
-        let eth = EthRpc::new(spec.clone(), storage, pool.clone(), rpc_config.clone());
+        let mining = {
+            let consensus = consensus.clone();
+            Arc::new(move || consensus.status().role == fogchain_consensus::Role::Leader)
+        };
+        let node_info = fogchain_rpc::NodeInfo { heads: chain.subscribe_head(), coinbase: sealer, mining };
+        let eth = EthRpc::new(spec.clone(), storage, pool.clone(), rpc_config.clone(), node_info);
         let view: Arc<dyn fogchain_rpc::ClusterApi> =
             Arc::new(cluster::ClusterView { consensus: consensus.clone(), chain: chain.clone(), sealer });
         let net = NetRpc::new(spec.chain_id(), view.clone());

@@ -9,7 +9,7 @@ use crate::devnet::{dev_accounts, genesis_spec, new_member, random_token, BALANC
 use alloy_primitives::{Address, U256};
 use clap::Args;
 use eyre::{bail, WrapErr};
-use fogchain_node::config::{NodeConfig, P2pSection, RaftSection, RpcSection};
+use fogchain_node::config::NodeConfig;
 use std::{net::SocketAddr, path::PathBuf};
 
 /// Options of `fogchain genesis new`.
@@ -91,21 +91,12 @@ pub(crate) fn run(args: NewNetworkArgs) -> eyre::Result<()> {
     for (i, member) in members.iter().enumerate() {
         let dir = args.out.join(format!("node{i}"));
         std::fs::write(dir.join("genesis.json"), &genesis_json)?;
-        let token = random_token();
-        let config = NodeConfig {
-            datadir: "data".into(),
-            genesis: "genesis.json".into(),
-            node_key: Some("nodekey".into()),
-            rpc_addr_file: Some("rpc.addr".into()),
-            rpc: RpcSection {
-                addr: SocketAddr::new(args.rpc_bind, port(args.rpc_port, i)),
-                admin_token: Some(token),
-                ..Default::default()
-            },
-            txpool: Default::default(),
-            p2p: P2pSection { listen: format!("/ip4/0.0.0.0/tcp/{}", port(args.p2p_port, i)), fault_file: None },
-            raft: RaftSection::default(),
-        };
+        let config = NodeConfig::generated(
+            "genesis.json".into(),
+            SocketAddr::new(args.rpc_bind, port(args.rpc_port, i)),
+            random_token(),
+            format!("/ip4/0.0.0.0/tcp/{}", port(args.p2p_port, i)),
+        );
         fogchain_node::seal::write_private(&dir.join("config.toml"), &config.to_toml())?;
         println!(
             "node{i}: raft id {}, sealer {}, p2p {}/p2p/{}\n       copy {} to its host and run: fogchain node --config node{i}/config.toml",

@@ -79,6 +79,8 @@ pub struct TxPool {
     config: PoolConfig,
     inner: Mutex<Inner>,
     changed: Condvar,
+    /// Hashes of accepted transactions, for filters and subscriptions.
+    accepted: tokio::sync::broadcast::Sender<B256>,
 }
 
 impl std::fmt::Debug for TxPool {
@@ -94,7 +96,8 @@ fn bumped(old: u128, percent: u128) -> u128 {
 impl TxPool {
     /// An empty pool validating against the latest state in `storage`.
     pub fn new(chain: Arc<ChainSpec>, storage: Storage, config: PoolConfig) -> Self {
-        Self { chain, storage, config, inner: Mutex::new(Inner::default()), changed: Condvar::new() }
+        let (accepted, _) = tokio::sync::broadcast::channel(16_384);
+        Self { chain, storage, config, inner: Mutex::new(Inner::default()), changed: Condvar::new(), accepted }
     }
 
     /// Number of pooled transactions.
@@ -202,6 +205,7 @@ impl TxPool {
         inner.generation += 1;
         drop(inner);
         self.changed.notify_all();
+        let _ = self.accepted.send(hash);
         Ok(hash)
     }
 
@@ -330,6 +334,24 @@ impl TxPool {
         (max, txs)
     }
 
+    /// (pending: executable in nonce order from each sender's state nonce, queued: the rest).
+    pub fn content(&self) -> (Vec<Recovered<TxEnvelope>>, Vec<Recovered<TxEnvelope>>) {
+        let inner = self.inner.lock();
+        let (mut pending, mut queued) = (Vec::new(), Vec::new());
+        for (sender, txs) in &inner.by_sender {
+            let mut expected = self.storage.account(sender).ok().flatten().map_or(0, |a| a.nonce);
+            for (nonce, pooled) in txs {
+                if *nonce == expected {
+                    pending.push(pooled.tx.clone());
+                    expected += 1;
+                } else {
+                    queued.push(pooled.tx.clone());
+                }
+            }
+        }
+        (pending, queued)
+    }
+
     /// Current change counter.
     pub fn generation(&self) -> u64 {
         self.inner.lock().generation
@@ -351,6 +373,14 @@ impl TxPool {
 }
 
 impl fogchain_rpc::TxPoolApi for TxPool {
+    fn subscribe_pending(&self) -> tokio::sync::broadcast::Receiver<B256> {
+        self.accepted.subscribe()
+    }
+
+    fn content(&self) -> (Vec<Recovered<TxEnvelope>>, Vec<Recovered<TxEnvelope>>) {
+        TxPool::content(self)
+    }
+
     fn add_transaction(&self, tx: TxEnvelope, encoded_len: usize) -> Result<B256, String> {
         self.add(tx, encoded_len)
     }

@@ -76,6 +76,37 @@ fn block_size(header: &Header, body: &StoredBody) -> usize {
     alloy_rlp::length_of_length(payload) + payload
 }
 
+/// Every log of a block as RPC log objects (block, transaction and log indexes filled in), in
+/// order; `keep` selects which to return (log index counting is not affected).
+pub(crate) fn block_logs(
+    hash: B256,
+    header: &Header,
+    body: &StoredBody,
+    receipts: &[ReceiptEnvelope],
+    mut keep: impl FnMut(&alloy_primitives::Log) -> bool,
+) -> Vec<Log> {
+    let mut out = Vec::new();
+    let mut log_index = 0u64;
+    for (index, (receipt, tx)) in receipts.iter().zip(&body.transactions).enumerate() {
+        for inner in receipt.logs() {
+            if keep(inner) {
+                out.push(Log {
+                    inner: inner.clone(),
+                    block_hash: Some(hash),
+                    block_number: Some(header.number),
+                    block_timestamp: Some(header.timestamp),
+                    transaction_hash: Some(*tx.tx_hash()),
+                    transaction_index: Some(index as u64),
+                    log_index: Some(log_index),
+                    removed: false,
+                });
+            }
+            log_index += 1;
+        }
+    }
+    out
+}
+
 /// A receipt object for transaction `index` of a block.
 pub(crate) fn rpc_receipt(
     hash: B256,

@@ -6,10 +6,15 @@ use crate::{
 };
 use alloy_consensus::{transaction::Recovered, Header, Transaction as _, TxEnvelope};
 use alloy_eips::{BlockId, BlockNumberOrTag, Decodable2718};
-use alloy_primitives::{Address, Bytes, B256, U256, U64};
+use alloy_primitives::{Address, Bytes, B256, U128, U256, U64};
 use alloy_rpc_types_eth::{
-    Block, FeeHistory, SyncStatus, Transaction, TransactionReceipt, TransactionRequest,
+    Block, FeeHistory, Filter, FilterChanges, Log, SyncStatus, Transaction, TransactionReceipt,
+    TransactionRequest,
 };
+use jsonrpsee::{
+    core::SubscriptionResult, server::PendingSubscriptionSink, types::ErrorObjectOwned, SubscriptionMessage,
+};
+use tokio::sync::watch;
 use fogchain_evm::{CallOutcome, CallParams};
 use fogchain_genesis::ChainSpec;
 use fogchain_storage::{ChainReader, KvRead, StateAt, Storage};
@@ -79,6 +84,67 @@ pub trait EthApi {
     /// Sync status: a Fogchain node serves only applied, final blocks, so never syncing.
     #[method(name = "syncing")]
     fn syncing(&self) -> RpcResult<SyncStatus>;
+    /// Logs matching a filter (blockHash, or fromBlock/toBlock; addresses; topics).
+    #[method(name = "getLogs")]
+    async fn logs(&self, filter: Filter) -> RpcResult<Vec<Log>>;
+    /// Installs a log filter; returns its id.
+    #[method(name = "newFilter")]
+    fn new_filter(&self, filter: Filter) -> RpcResult<U128>;
+    /// Installs a new-block filter.
+    #[method(name = "newBlockFilter")]
+    fn new_block_filter(&self) -> RpcResult<U128>;
+    /// Installs a pending-transaction filter.
+    #[method(name = "newPendingTransactionFilter")]
+    fn new_pending_transaction_filter(&self) -> RpcResult<U128>;
+    /// Changes since the last poll: block hashes, tx hashes or logs.
+    #[method(name = "getFilterChanges")]
+    async fn filter_changes(&self, id: U128) -> RpcResult<FilterChanges>;
+    /// Every log a log filter matches.
+    #[method(name = "getFilterLogs")]
+    async fn filter_logs(&self, id: U128) -> RpcResult<Vec<Log>>;
+    /// Removes a filter; false when it did not exist.
+    #[method(name = "uninstallFilter")]
+    fn uninstall_filter(&self, id: U128) -> RpcResult<bool>;
+    /// WebSocket subscriptions: `newHeads`, `logs` (with a filter), `newPendingTransactions`.
+    #[subscription(name = "subscribe" => "subscription", unsubscribe = "unsubscribe", item = serde_json::Value)]
+    async fn subscribe(&self, kind: String, params: Option<serde_json::Value>) -> SubscriptionResult;
+    /// Transactions in a block, by hash.
+    #[method(name = "getBlockTransactionCountByHash")]
+    fn block_transaction_count_by_hash(&self, hash: B256) -> RpcResult<Option<U64>>;
+    /// Transactions in a block, by number.
+    #[method(name = "getBlockTransactionCountByNumber")]
+    fn block_transaction_count_by_number(&self, number: BlockNumberOrTag) -> RpcResult<Option<U64>>;
+    /// Transaction `index` of a block, by hash.
+    #[method(name = "getTransactionByBlockHashAndIndex")]
+    fn transaction_by_block_hash_and_index(&self, hash: B256, index: U64) -> RpcResult<Option<Transaction>>;
+    /// Transaction `index` of a block, by number.
+    #[method(name = "getTransactionByBlockNumberAndIndex")]
+    fn transaction_by_block_number_and_index(
+        &self,
+        number: BlockNumberOrTag,
+        index: U64,
+    ) -> RpcResult<Option<Transaction>>;
+    /// Every receipt of a block.
+    #[method(name = "getBlockReceipts")]
+    fn block_receipts(&self, block: BlockId) -> RpcResult<Option<Vec<TransactionReceipt>>>;
+    /// Uncles of a block: always 0 (no ommers under Raft).
+    #[method(name = "getUncleCountByBlockHash")]
+    fn uncle_count_by_hash(&self, hash: B256) -> RpcResult<Option<U64>>;
+    /// Uncles of a block: always 0.
+    #[method(name = "getUncleCountByBlockNumber")]
+    fn uncle_count_by_number(&self, number: BlockNumberOrTag) -> RpcResult<Option<U64>>;
+    /// Beneficiary of the blocks this node mints (its sealing address).
+    #[method(name = "coinbase")]
+    fn coinbase(&self) -> RpcResult<Address>;
+    /// Whether this node mints blocks (it leads the Raft cluster).
+    #[method(name = "mining")]
+    fn mining(&self) -> RpcResult<bool>;
+    /// Hash rate: 0 (no proof of work).
+    #[method(name = "hashrate")]
+    fn hashrate(&self) -> RpcResult<U64>;
+    /// Ethereum wire protocol version (geth answers "0x41", eth/65, style).
+    #[method(name = "protocolVersion")]
+    fn protocol_version(&self) -> RpcResult<U64>;
 }
 
 /// `net_` namespace.
@@ -101,6 +167,9 @@ pub trait Web3Api {
     /// `Fogchain/v<version>/<os>-<arch>/rust`.
     #[method(name = "clientVersion")]
     fn client_version(&self) -> RpcResult<String>;
+    /// keccak-256 of the given bytes.
+    #[method(name = "sha3")]
+    fn sha3(&self, data: Bytes) -> RpcResult<B256>;
 }
 
 /// Implementation of the namespaces over a node's storage, chain spec and pool.
@@ -115,6 +184,25 @@ struct Inner {
     pool: Arc<dyn TxPoolApi>,
     config: RpcConfig,
     calls: Semaphore,
+    node: NodeInfo,
+    filters: crate::logs::Filters,
+}
+
+/// What the RPC layer knows about the node it serves.
+#[derive(Clone)]
+pub struct NodeInfo {
+    /// Head (number, hash) updates, as blocks are applied.
+    pub heads: watch::Receiver<(u64, B256)>,
+    /// The node's sealing address (`eth_coinbase`).
+    pub coinbase: Address,
+    /// Whether the node mints now (`eth_mining`).
+    pub mining: Arc<dyn Fn() -> bool + Send + Sync>,
+}
+
+impl std::fmt::Debug for NodeInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeInfo").field("coinbase", &self.coinbase).finish()
+    }
 }
 
 fn not_found() -> RpcError {
@@ -123,7 +211,7 @@ fn not_found() -> RpcError {
 
 /// Resolves a block id against a view: tags latest / pending / safe / finalized all mean the
 /// head (every applied block is final under Raft).
-fn resolve<R: KvRead + ?Sized>(reader: &R, id: BlockId) -> RpcResult<(B256, Header)> {
+pub(crate) fn resolve<R: KvRead + ?Sized>(reader: &R, id: BlockId) -> RpcResult<(B256, Header)> {
     match id {
         BlockId::Hash(h) => {
             let header = reader.header(&h.block_hash)?.ok_or_else(not_found)?;
@@ -139,9 +227,137 @@ fn resolve<R: KvRead + ?Sized>(reader: &R, id: BlockId) -> RpcResult<(B256, Head
 
 impl EthRpc {
     /// Serves `storage` of the chain `chain`, submitting transactions to `pool`.
-    pub fn new(chain: Arc<ChainSpec>, storage: Storage, pool: Arc<dyn TxPoolApi>, config: RpcConfig) -> Self {
+    pub fn new(
+        chain: Arc<ChainSpec>,
+        storage: Storage,
+        pool: Arc<dyn TxPoolApi>,
+        config: RpcConfig,
+        node: NodeInfo,
+    ) -> Self {
         let calls = Semaphore::new(config.max_concurrent_calls.max(1));
-        Self { inner: Arc::new(Inner { chain, storage, pool, config, calls }) }
+        let filters = crate::logs::Filters::default();
+        Self { inner: Arc::new(Inner { chain, storage, pool, config, calls, node, filters }) }
+    }
+
+    /// The pool served.
+    pub fn pool(&self) -> Arc<dyn TxPoolApi> {
+        self.inner.pool.clone()
+    }
+
+    /// The storage served.
+    pub fn storage(&self) -> &Storage {
+        &self.inner.storage
+    }
+
+    fn block_body(&self, id: BlockId) -> RpcResult<Option<(B256, Header, fogchain_storage::StoredBody)>> {
+        let snapshot = self.inner.storage.snapshot();
+        let (hash, header) = match resolve(&snapshot, id) {
+            Ok(found) => found,
+            Err(RpcError::Server(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let body = snapshot.body(&hash)?.ok_or_else(|| RpcError::Internal("missing body".into()))?;
+        Ok(Some((hash, header, body)))
+    }
+
+    fn transaction_in_block(&self, id: BlockId, index: U64) -> RpcResult<Option<Transaction>> {
+        let Some((hash, header, body)) = self.block_body(id)? else { return Ok(None) };
+        let index = index.to::<u64>() as usize;
+        let (Some(tx), Some(sender)) = (body.transactions.get(index), body.senders.get(index)) else {
+            return Ok(None);
+        };
+        let context = TxContext::new(hash, &header, index);
+        Ok(Some(rpc_transaction(Recovered::new_unchecked(tx.clone(), *sender), Some(context))))
+    }
+
+    async fn spawn_subscription(
+        &self,
+        pending: PendingSubscriptionSink,
+        kind: String,
+        params: Option<serde_json::Value>,
+    ) -> SubscriptionResult {
+        let filter = match (kind.as_str(), params) {
+            ("logs", Some(p)) => Some(serde_json::from_value::<Filter>(p).map_err(|e| {
+                ErrorObjectOwned::from(RpcError::InvalidParams(format!("invalid logs filter: {e}")))
+            })),
+            ("logs", None) => Some(Ok(Filter::default())),
+            _ => None,
+        };
+        let filter = match filter.transpose() {
+            Ok(f) => f,
+            Err(e) => {
+                pending.reject(e).await;
+                return Ok(());
+            }
+        };
+        match kind.as_str() {
+            "newHeads" | "logs" => {
+                let sink = pending.accept().await?;
+                let this = self.clone();
+                tokio::spawn(async move {
+                    let mut heads = this.inner.node.heads.clone();
+                    let mut next = heads.borrow_and_update().0 + 1;
+                    loop {
+                        tokio::select! {
+                            _ = sink.closed() => return,
+                            changed = heads.changed() => if changed.is_err() { return },
+                        }
+                        let head = heads.borrow_and_update().0;
+                        while next <= head {
+                            let storage = this.inner.storage.clone();
+                            let (number, filter) = (next, filter.clone());
+                            // Reads run off the async workers.
+                            let items = tokio::task::spawn_blocking(move || -> RpcResult<Vec<serde_json::Value>> {
+                                match filter {
+                                    None => Ok(crate::logs::head_notification(&storage, number)?.into_iter().collect()),
+                                    Some(f) => crate::logs::block_matching_logs(&storage, &f, number)?
+                                        .into_iter()
+                                        .map(|l| serde_json::to_value(l).map_err(|e| RpcError::Internal(e.to_string())))
+                                        .collect(),
+                                }
+                            })
+                            .await;
+                            let Ok(Ok(items)) = items else { return };
+                            for item in items {
+                                let Ok(raw) = serde_json::value::to_raw_value(&item) else { return };
+                                if sink.send(SubscriptionMessage::from(raw)).await.is_err() {
+                                    return;
+                                }
+                            }
+                            next += 1;
+                        }
+                    }
+                });
+            }
+            "newPendingTransactions" => {
+                let sink = pending.accept().await?;
+                let mut rx = self.inner.pool.subscribe_pending();
+                tokio::spawn(async move {
+                    loop {
+                        let hash = tokio::select! {
+                            _ = sink.closed() => return,
+                            hash = rx.recv() => match hash {
+                                Ok(h) => h,
+                                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                                Err(_) => return,
+                            },
+                        };
+                        let Ok(raw) = serde_json::value::to_raw_value(&hash) else { return };
+                        if sink.send(SubscriptionMessage::from(raw)).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            other => {
+                pending
+                    .reject(ErrorObjectOwned::from(RpcError::InvalidParams(format!(
+                        "unsupported subscription type {other:?}; use newHeads, logs or newPendingTransactions"
+                    ))))
+                    .await;
+            }
+        }
+        Ok(())
     }
 
     /// Runs `f` on the state of block `id` (latest by default) from one consistent snapshot.
@@ -384,6 +600,97 @@ impl EthApiServer for EthRpc {
     fn syncing(&self) -> RpcResult<SyncStatus> {
         Ok(SyncStatus::None)
     }
+
+    async fn logs(&self, filter: Filter) -> RpcResult<Vec<Log>> {
+        self.blocking(move |this| crate::logs::get_logs(&this.inner.storage, &filter, &this.inner.config.logs))
+            .await
+    }
+
+    fn new_filter(&self, filter: Filter) -> RpcResult<U128> {
+        let head = self.inner.storage.head()?.1.number;
+        self.inner.filters.new_log_filter(filter, head)
+    }
+
+    fn new_block_filter(&self) -> RpcResult<U128> {
+        let head = self.inner.storage.head()?.1.number;
+        self.inner.filters.new_block_filter(head)
+    }
+
+    fn new_pending_transaction_filter(&self) -> RpcResult<U128> {
+        self.inner.filters.new_pending_filter(self.inner.pool.subscribe_pending())
+    }
+
+    async fn filter_changes(&self, id: U128) -> RpcResult<FilterChanges> {
+        self.blocking(move |this| this.inner.filters.changes(&this.inner.storage, id, &this.inner.config.logs))
+            .await
+    }
+
+    async fn filter_logs(&self, id: U128) -> RpcResult<Vec<Log>> {
+        self.blocking(move |this| this.inner.filters.logs(&this.inner.storage, id, &this.inner.config.logs)).await
+    }
+
+    fn uninstall_filter(&self, id: U128) -> RpcResult<bool> {
+        Ok(self.inner.filters.uninstall(id))
+    }
+
+    async fn subscribe(
+        &self,
+        pending: PendingSubscriptionSink,
+        kind: String,
+        params: Option<serde_json::Value>,
+    ) -> SubscriptionResult {
+        self.spawn_subscription(pending, kind, params).await
+    }
+
+    fn block_transaction_count_by_hash(&self, hash: B256) -> RpcResult<Option<U64>> {
+        Ok(self.block_body(BlockId::from(hash))?.map(|(_, _, b)| U64::from(b.transactions.len())))
+    }
+
+    fn block_transaction_count_by_number(&self, number: BlockNumberOrTag) -> RpcResult<Option<U64>> {
+        Ok(self.block_body(BlockId::Number(number))?.map(|(_, _, b)| U64::from(b.transactions.len())))
+    }
+
+    fn transaction_by_block_hash_and_index(&self, hash: B256, index: U64) -> RpcResult<Option<Transaction>> {
+        self.transaction_in_block(BlockId::from(hash), index)
+    }
+
+    fn transaction_by_block_number_and_index(
+        &self,
+        number: BlockNumberOrTag,
+        index: U64,
+    ) -> RpcResult<Option<Transaction>> {
+        self.transaction_in_block(BlockId::Number(number), index)
+    }
+
+    fn block_receipts(&self, block: BlockId) -> RpcResult<Option<Vec<TransactionReceipt>>> {
+        let Some((hash, header, body)) = self.block_body(block)? else { return Ok(None) };
+        let receipts = self.inner.storage.receipts(&hash)?.unwrap_or_default();
+        Ok(Some((0..body.transactions.len()).filter_map(|i| rpc_receipt(hash, &header, &body, &receipts, i)).collect()))
+    }
+
+    fn uncle_count_by_hash(&self, hash: B256) -> RpcResult<Option<U64>> {
+        Ok(self.block_body(BlockId::from(hash))?.map(|_| U64::ZERO))
+    }
+
+    fn uncle_count_by_number(&self, number: BlockNumberOrTag) -> RpcResult<Option<U64>> {
+        Ok(self.block_body(BlockId::Number(number))?.map(|_| U64::ZERO))
+    }
+
+    fn coinbase(&self) -> RpcResult<Address> {
+        Ok(self.inner.node.coinbase)
+    }
+
+    fn mining(&self) -> RpcResult<bool> {
+        Ok((self.inner.node.mining)())
+    }
+
+    fn hashrate(&self) -> RpcResult<U64> {
+        Ok(U64::ZERO)
+    }
+
+    fn protocol_version(&self) -> RpcResult<U64> {
+        Ok(U64::from(68))
+    }
 }
 
 /// geth's message for a call that halted.
@@ -473,5 +780,8 @@ pub struct Web3Rpc;
 impl Web3ApiServer for Web3Rpc {
     fn client_version(&self) -> RpcResult<String> {
         Ok(crate::client_version())
+    }
+    fn sha3(&self, data: Bytes) -> RpcResult<B256> {
+        Ok(alloy_primitives::keccak256(&data))
     }
 }

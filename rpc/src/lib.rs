@@ -8,11 +8,17 @@
 
 mod cluster;
 mod convert;
+mod debug;
+mod logs;
+mod txpool;
 mod error;
 mod eth;
 
 pub use cluster::*;
+pub use debug::*;
 pub use error::*;
+pub use txpool::*;
+pub use logs::{LogLimits, FILTER_TIMEOUT, MAX_FILTERS};
 pub use eth::*;
 
 use alloy_consensus::{transaction::Recovered, TxEnvelope};
@@ -30,6 +36,10 @@ pub trait TxPoolApi: Send + Sync + 'static {
     fn pending_nonce(&self, address: Address) -> Option<u64>;
     /// A pooled (not yet included) transaction.
     fn pooled_transaction(&self, hash: &B256) -> Option<Recovered<TxEnvelope>>;
+    /// Hashes of transactions as the pool accepts them.
+    fn subscribe_pending(&self) -> tokio::sync::broadcast::Receiver<B256>;
+    /// The pool: (pending: executable now in nonce order, queued: waiting for a nonce gap).
+    fn content(&self) -> (Vec<Recovered<TxEnvelope>>, Vec<Recovered<TxEnvelope>>);
 }
 
 /// RPC server settings. Defaults follow geth where geth has one.
@@ -53,6 +63,10 @@ pub struct RpcConfig {
     pub suggested_tip: u128,
     /// Bearer token for `admin_` and the `raft_` membership methods (`None`: disabled).
     pub admin_token: Option<String>,
+    /// Bounds on `eth_getLogs` and log filters.
+    pub logs: LogLimits,
+    /// Subscriptions per WebSocket connection.
+    pub max_subscriptions_per_connection: u32,
 }
 
 impl Default for RpcConfig {
@@ -67,6 +81,8 @@ impl Default for RpcConfig {
             max_concurrent_calls: 16,
             suggested_tip: 1_000_000_000,
             admin_token: None,
+            logs: LogLimits::default(),
+            max_subscriptions_per_connection: 1024,
         }
     }
 }
@@ -92,6 +108,7 @@ pub async fn start_server(
         .max_request_body_size(config.max_request_body_size)
         .max_response_body_size(config.max_response_body_size)
         .max_connections(config.max_connections)
+        .max_subscriptions_per_connection(config.max_subscriptions_per_connection)
         .set_batch_request_config(BatchRequestConfig::Limit(config.max_batch_len))
         .build();
     // CORS: any origin may call, as browser dapps on other origins need (geth --http.corsdomain '*').
@@ -105,9 +122,11 @@ pub async fn start_server(
         .await?;
     let addr = server.local_addr()?;
     let mut module = jsonrpsee::RpcModule::new(());
-    module.merge(EthApiServer::into_rpc(eth)).map_err(std::io::Error::other)?;
+    module.merge(EthApiServer::into_rpc(eth.clone())).map_err(std::io::Error::other)?;
     module.merge(NetApiServer::into_rpc(net)).map_err(std::io::Error::other)?;
     module.merge(Web3ApiServer::into_rpc(Web3Rpc)).map_err(std::io::Error::other)?;
+    module.merge(TxPoolRpcApiServer::into_rpc(TxPoolRpc::new(eth.pool()))).map_err(std::io::Error::other)?;
+    module.merge(DebugApiServer::into_rpc(DebugRpc::new(eth.storage().clone()))).map_err(std::io::Error::other)?;
     module.merge(RaftApiServer::into_rpc(cluster.clone())).map_err(std::io::Error::other)?;
     module.merge(AdminApiServer::into_rpc(cluster)).map_err(std::io::Error::other)?;
     Ok((server.start(module), addr))

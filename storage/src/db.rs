@@ -121,6 +121,19 @@ impl Storage {
                         expected: spec.chain_id(),
                     });
                 }
+                let version = storage
+                    .get(Table::Meta, meta_keys::SCHEMA_VERSION)?
+                    .and_then(|b| b.try_into().ok().map(u32::from_be_bytes))
+                    .unwrap_or(1);
+                match version {
+                    1 => storage.build_log_index()?,
+                    SCHEMA_VERSION => {}
+                    other => {
+                        return Err(StorageError::Corrupt(format!(
+                            "database schema version {other} is newer than this build's {SCHEMA_VERSION}"
+                        )))
+                    }
+                }
             }
             None => storage.init_genesis(spec)?,
         }
@@ -218,6 +231,7 @@ impl Storage {
             batch.put_cf(self.cf(Table::TxLookup), tx.tx_hash(), location.encode());
         }
         batch.put_cf(self.cf(Table::Canonical), block.header.number.to_be_bytes(), hash);
+        self.index_logs_into(batch, block.header.number, &block.receipts);
 
         let state = &block.state;
         let slots = self.cf(Table::StorageSlots);
@@ -251,6 +265,59 @@ impl Storage {
             batch.put_cf(self.cf(Table::Meta), meta_keys::APPLIED_INDEX, index.to_be_bytes());
         }
         batch.put_cf(self.cf(Table::Meta), meta_keys::HEAD, hash);
+    }
+
+    fn index_logs_into(&self, batch: &mut WriteBatch, number: u64, receipts: &StoredReceipts) {
+        let mut addresses = std::collections::BTreeSet::new();
+        let mut topics = std::collections::BTreeSet::new();
+        for log in receipts.iter().flat_map(|r| r.logs()) {
+            addresses.insert(log.address);
+            topics.extend(log.topics().iter().copied());
+        }
+        let suffix = number.to_be_bytes();
+        for address in addresses {
+            batch.put_cf(self.cf(Table::LogAddresses), [address.as_slice(), &suffix].concat(), []);
+        }
+        for topic in topics {
+            batch.put_cf(self.cf(Table::LogTopics), [topic.as_slice(), &suffix].concat(), []);
+        }
+    }
+
+    /// Builds the log index of every canonical block (opening a schema-1 database).
+    fn build_log_index(&self) -> Result<()> {
+        let head = self.head()?.1.number;
+        tracing::info!(blocks = head + 1, "building the log index (one-time upgrade)");
+        let mut batch = WriteBatch::default();
+        for number in 0..=head {
+            let Some(hash) = self.block_hash(number)? else { continue };
+            let receipts = self.receipts(&hash)?.unwrap_or_default();
+            self.index_logs_into(&mut batch, number, &receipts);
+            if batch.len() > 10_000 {
+                self.commit(std::mem::take(&mut batch))?;
+            }
+        }
+        batch.put_cf(self.cf(Table::Meta), meta_keys::SCHEMA_VERSION, SCHEMA_VERSION.to_be_bytes());
+        self.commit(batch)
+    }
+
+    /// Block numbers in `[from, to]` holding a log emitted by `key` (an address in
+    /// [`Table::LogAddresses`] or a topic in [`Table::LogTopics`]), ascending; at most `limit`.
+    pub fn indexed_blocks(&self, table: Table, key: &[u8], from: u64, to: u64, limit: usize) -> Result<Vec<u64>> {
+        let start = [key, &from.to_be_bytes()].concat();
+        let mut out = Vec::new();
+        let mode = rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward);
+        for item in self.db.iterator_cf(self.cf(table), mode) {
+            let (k, _) = item?;
+            if k.len() != key.len() + 8 || !k.starts_with(key) {
+                break;
+            }
+            let number = u64::from_be_bytes(k[key.len()..].try_into().unwrap_or_default());
+            if number > to || out.len() >= limit {
+                break;
+            }
+            out.push(number);
+        }
+        Ok(out)
     }
 
     /// Recomputes the state root from the flat `accounts` and `storage` tables from scratch

@@ -29,6 +29,10 @@ pub enum Table {
     Meta,
     /// Raft log: entry index (BE u64) -> protobuf `eraftpb.Entry`.
     RaftLog,
+    /// Log index by emitter: address (20 bytes) ++ block number (BE u64) -> empty.
+    LogAddresses,
+    /// Log index by topic (any position): topic (32 bytes) ++ block number (BE u64) -> empty.
+    LogTopics,
     /// Raft state: fixed keys ([`raft_keys`]) -> HardState, ConfState, snapshot metadata,
     /// membership directory.
     RaftState,
@@ -36,7 +40,7 @@ pub enum Table {
 
 impl Table {
     /// Every table, in creation order.
-    pub const ALL: [Table; 12] = [
+    pub const ALL: [Table; 14] = [
         Table::Headers,
         Table::Bodies,
         Table::Receipts,
@@ -49,6 +53,8 @@ impl Table {
         Table::Meta,
         Table::RaftLog,
         Table::RaftState,
+        Table::LogAddresses,
+        Table::LogTopics,
     ];
 
     /// The column family name.
@@ -66,6 +72,8 @@ impl Table {
             Table::Meta => "meta",
             Table::RaftLog => "raft_log",
             Table::RaftState => "raft_state",
+            Table::LogAddresses => "log_addresses",
+            Table::LogTopics => "log_topics",
         }
     }
 }
@@ -96,8 +104,9 @@ pub mod raft_keys {
     pub const MEMBERS: &[u8] = b"members";
 }
 
-/// Current storage schema version.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Current storage schema version. 2 added the log index ([`Table::LogAddresses`],
+/// [`Table::LogTopics`]); a version-1 database gets it built at open.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// A block body as stored: the transactions and their recovered senders (recovered once, at
 /// pool admission or block validation, never again on reads).

@@ -94,7 +94,7 @@ pub enum CallError {
     Exec(#[from] ExecError),
 }
 
-fn tx_env(params: &CallParams, gas: u64) -> TxEnv {
+fn tx_env(params: &CallParams, gas: u64, chain_id: u64) -> TxEnv {
     let eip1559 = params.max_fee_per_gas.is_some() || params.max_priority_fee_per_gas.is_some();
     let (tx_type, gas_price, priority) = if eip1559 {
         let max_fee = params.max_fee_per_gas.unwrap_or_default();
@@ -113,7 +113,9 @@ fn tx_env(params: &CallParams, gas: u64) -> TxEnv {
         value: params.value.unwrap_or_default(),
         data: params.input.clone(),
         nonce: params.nonce.unwrap_or_default(),
-        chain_id: None,
+        // Typed transactions carry the chain id (revm refuses them without); a call is always
+        // for this chain, as in geth.
+        chain_id: (tx_type != 0).then_some(chain_id),
         access_list: params.access_list.clone().unwrap_or_default(),
         gas_priority_fee: priority,
         ..Default::default()
@@ -143,7 +145,7 @@ fn run<R: KvRead + ?Sized>(
         .with_cfg(cfg)
         .with_block(block_env(header, spec_id))
         .build_mainnet();
-    let result = match evm.transact(tx_env(params, gas)) {
+    let result = match evm.transact(tx_env(params, gas, chain.chain_id())) {
         Ok(r) => r.result,
         Err(EVMError::Transaction(e)) => return Err(CallError::Invalid(describe_invalid(&e))),
         Err(EVMError::Database(DbError(e))) => return Err(ExecError::from(e).into()),

@@ -367,8 +367,17 @@ impl EthRpc {
         f: impl FnOnce(&dyn KvRead, &Header) -> RpcResult<T>,
     ) -> RpcResult<T> {
         let snapshot = self.inner.storage.snapshot();
-        let (hash, header) = resolve(&snapshot, id.unwrap_or_default())?;
-        if hash == snapshot.head_hash()? {
+        let id = id.unwrap_or_default();
+        let (hash, header) = resolve(&snapshot, id)?;
+        if id == BlockId::Number(BlockNumberOrTag::Pending) {
+            // The block the transaction would go into: the next number, timestamp now, the next
+            // base fee (contracts that store block.number see the value they will see when mined).
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let pending = fogchain_evm::child_header(&self.inner.chain, hash, &header, now, self.inner.node.coinbase);
+            f(&snapshot, &pending)
+        } else if hash == snapshot.head_hash()? {
             f(&snapshot, &header)
         } else {
             f(&StateAt::new(&snapshot, header.state_root), &header)
@@ -532,6 +541,8 @@ impl EthApiServer for EthRpc {
 
     async fn estimate_gas(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<U64> {
         let params = Self::call_params(request)?;
+        // As Hardhat and Anvil: estimate for the next block unless a block is given.
+        let block = Some(block.unwrap_or(BlockId::Number(BlockNumberOrTag::Pending)));
         self.blocking(move |this| {
             let cap = this.inner.config.gas_cap;
             this.with_state(block, |state, header| {

@@ -97,6 +97,16 @@ pub fn client_version() -> String {
     )
 }
 
+/// Subscription ids as geth makes them: `0x` and 32 hex digits.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HexIdProvider;
+
+impl jsonrpsee::core::traits::IdProvider for HexIdProvider {
+    fn next_id(&self) -> jsonrpsee::types::SubscriptionId<'static> {
+        jsonrpsee::types::SubscriptionId::Str(format!("0x{:032x}", rand::random::<u128>()).into())
+    }
+}
+
 /// Starts the server with every namespace; returns its handle and the bound address.
 pub async fn start_server(
     config: &RpcConfig,
@@ -109,6 +119,7 @@ pub async fn start_server(
         .max_response_body_size(config.max_response_body_size)
         .max_connections(config.max_connections)
         .max_subscriptions_per_connection(config.max_subscriptions_per_connection)
+        .set_id_provider(HexIdProvider)
         .set_batch_request_config(BatchRequestConfig::Limit(config.max_batch_len))
         .build();
     // CORS: any origin may call, as browser dapps on other origins need (geth --http.corsdomain '*').

@@ -94,7 +94,20 @@ pub enum CallError {
     Exec(#[from] ExecError),
 }
 
-fn tx_env(params: &CallParams, gas: u64, chain_id: u64) -> TxEnv {
+/// The EVM settings of a call, as geth's DoCall: the message is not bound by the block gas
+/// limit, the sender may be a contract, the nonce is not checked unless given, and a call that
+/// names no gas price pays no base fee.
+pub(crate) fn call_cfg(chain: &ChainSpec, spec_id: SpecId, params: &CallParams) -> revm::context::CfgEnv {
+    let mut cfg = cfg_env(chain, spec_id);
+    cfg.disable_block_gas_limit = true;
+    cfg.disable_eip3607 = true;
+    cfg.disable_nonce_check = params.nonce.is_none();
+    let priced = params.gas_price.unwrap_or_default() > 0 || params.max_fee_per_gas.unwrap_or_default() > 0;
+    cfg.disable_base_fee = !priced;
+    cfg
+}
+
+pub(crate) fn call_tx_env(params: &CallParams, gas: u64, chain_id: u64) -> TxEnv {
     let eip1559 = params.max_fee_per_gas.is_some() || params.max_priority_fee_per_gas.is_some();
     let (tx_type, gas_price, priority) = if eip1559 {
         let max_fee = params.max_fee_per_gas.unwrap_or_default();
@@ -131,21 +144,13 @@ fn run<R: KvRead + ?Sized>(
 ) -> Result<CallOutcome, CallError> {
     let spec_id = spec_for(chain, header);
     let mut db = StateDb::new(reader, spec_id.is_enabled_in(SpecId::SPURIOUS_DRAGON));
-    let mut cfg = cfg_env(chain, spec_id);
-    // As geth's DoCall: the message is not bound by the block gas limit, the sender may be a
-    // contract, the nonce is not checked unless given, and a call that names no gas price pays
-    // no base fee.
-    cfg.disable_block_gas_limit = true;
-    cfg.disable_eip3607 = true;
-    cfg.disable_nonce_check = params.nonce.is_none();
-    let priced = params.gas_price.unwrap_or_default() > 0 || params.max_fee_per_gas.unwrap_or_default() > 0;
-    cfg.disable_base_fee = !priced;
+    let cfg = call_cfg(chain, spec_id, params);
     let mut evm = Context::mainnet()
         .with_db(&mut db)
         .with_cfg(cfg)
         .with_block(block_env(header, spec_id))
         .build_mainnet();
-    let result = match evm.transact(tx_env(params, gas, chain.chain_id())) {
+    let result = match evm.transact(call_tx_env(params, gas, chain.chain_id())) {
         Ok(r) => r.result,
         Err(EVMError::Transaction(e)) => return Err(CallError::Invalid(describe_invalid(&e))),
         Err(EVMError::Database(DbError(e))) => return Err(ExecError::from(e).into()),

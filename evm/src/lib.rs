@@ -6,19 +6,22 @@
 //! ([`Mode::Build`]) and validates them on every node ([`validate_block`]), so all nodes apply a
 //! block with the same code. The state root is updated incrementally through the stored trie
 //! (see `fogchain_storage::trie`). [`call`] and [`estimate_gas`] serve `eth_call` and
-//! `eth_estimateGas`; callers run them off the async runtime.
+//! `eth_estimateGas`, [`trace_transaction`] / [`trace_call`] geth's tracers, and
+//! [`create_access_list`] `eth_createAccessList`; callers run them off the async runtime.
 
 mod block;
 mod call;
 mod env;
 mod predeploy;
 mod state;
+mod trace;
 
 pub use block::*;
 pub use call::*;
 pub use env::*;
 pub use predeploy::*;
 pub use state::*;
+pub use trace::*;
 
 pub use revm;
 

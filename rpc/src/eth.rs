@@ -8,9 +8,10 @@ use alloy_consensus::{transaction::Recovered, Header, Transaction as _, TxEnvelo
 use alloy_eips::{BlockId, BlockNumberOrTag, Decodable2718};
 use alloy_primitives::{Address, Bytes, B256, U128, U256, U64};
 use alloy_rpc_types_eth::{
-    Block, FeeHistory, Filter, FilterChanges, Log, SyncStatus, Transaction, TransactionReceipt,
+    AccessListResult, Block, FeeHistory, Filter, FilterChanges, Log, SyncStatus, Transaction, TransactionReceipt,
     TransactionRequest,
 };
+use alloy_rpc_types_trace::geth::{GethDebugTracingCallOptions, GethDebugTracingOptions, GethTrace};
 use jsonrpsee::{
     core::SubscriptionResult, server::PendingSubscriptionSink, types::ErrorObjectOwned, SubscriptionMessage,
 };
@@ -142,9 +143,80 @@ pub trait EthApi {
     /// Hash rate: 0 (no proof of work).
     #[method(name = "hashrate")]
     fn hashrate(&self) -> RpcResult<U64>;
-    /// Ethereum wire protocol version (geth answers "0x41", eth/65, style).
+    /// Ethereum wire protocol version (68, as geth's eth/68).
     #[method(name = "protocolVersion")]
     fn protocol_version(&self) -> RpcResult<U64>;
+    /// EIP-2930 access list a call would use, and its gas with that list.
+    #[method(name = "createAccessList")]
+    async fn create_access_list(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<AccessListResult>;
+}
+
+/// `debug_traceTransaction` / `debug_traceCall` (geth's tracers).
+#[rpc(server, namespace = "debug")]
+pub trait DebugTraceApi {
+    /// Re-executes an included transaction under a tracer (default: struct logger).
+    #[method(name = "traceTransaction")]
+    async fn trace_transaction(&self, hash: B256, opts: Option<GethDebugTracingOptions>) -> RpcResult<GethTrace>;
+    /// Runs a call under a tracer.
+    #[method(name = "traceCall")]
+    async fn trace_call(
+        &self,
+        request: TransactionRequest,
+        block: Option<BlockId>,
+        opts: Option<GethDebugTracingCallOptions>,
+    ) -> RpcResult<GethTrace>;
+}
+
+fn trace_error(e: fogchain_evm::TraceError) -> RpcError {
+    match e {
+        fogchain_evm::TraceError::Options(m) => RpcError::InvalidParams(m),
+        fogchain_evm::TraceError::Invalid(m) => RpcError::Server(m),
+        fogchain_evm::TraceError::Exec(e) => RpcError::Internal(e.to_string()),
+    }
+}
+
+#[async_trait]
+impl DebugTraceApiServer for EthRpc {
+    async fn trace_transaction(&self, hash: B256, opts: Option<GethDebugTracingOptions>) -> RpcResult<GethTrace> {
+        let opts = opts.unwrap_or_default();
+        self.blocking(move |this| {
+            let Some((_, header, body, index)) = this.located_transaction(hash)? else {
+                return Err(RpcError::Server(format!("transaction {hash} not found")));
+            };
+            let snapshot = this.inner.storage.snapshot();
+            let parent = snapshot.header(&header.parent_hash)?.ok_or_else(not_found)?;
+            let state = StateAt::new(&snapshot, parent.state_root);
+            let txs: Vec<Recovered<TxEnvelope>> = body
+                .transactions
+                .into_iter()
+                .zip(body.senders)
+                .map(|(tx, sender)| Recovered::new_unchecked(tx, sender))
+                .collect();
+            fogchain_evm::trace_transaction(&this.inner.chain, &state, &header, &txs, index, &opts).map_err(trace_error)
+        })
+        .await
+    }
+
+    async fn trace_call(
+        &self,
+        request: TransactionRequest,
+        block: Option<BlockId>,
+        opts: Option<GethDebugTracingCallOptions>,
+    ) -> RpcResult<GethTrace> {
+        let params = Self::call_params(request)?;
+        let opts = opts.unwrap_or_default();
+        if opts.state_overrides.is_some() || opts.block_overrides.is_some() {
+            return Err(RpcError::InvalidParams("state and block overrides are not supported".into()));
+        }
+        self.blocking(move |this| {
+            let cap = this.inner.config.gas_cap;
+            this.with_state(block, |state, header| {
+                fogchain_evm::trace_call(&this.inner.chain, state, header, &params, cap, &opts.tracing_options)
+                    .map_err(trace_error)
+            })
+        })
+        .await
+    }
 }
 
 /// `net_` namespace.
@@ -701,6 +773,20 @@ impl EthApiServer for EthRpc {
 
     fn protocol_version(&self) -> RpcResult<U64> {
         Ok(U64::from(68))
+    }
+
+    async fn create_access_list(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<AccessListResult> {
+        let params = Self::call_params(request)?;
+        let block = Some(block.unwrap_or(BlockId::Number(BlockNumberOrTag::Pending)));
+        self.blocking(move |this| {
+            let cap = this.inner.config.gas_cap;
+            this.with_state(block, |state, header| {
+                let (access_list, gas_used, error) =
+                    fogchain_evm::create_access_list(&this.inner.chain, state, header, &params, cap).map_err(trace_error)?;
+                Ok(AccessListResult { access_list, gas_used: U256::from(gas_used), error })
+            })
+        })
+        .await
     }
 }
 

@@ -138,6 +138,7 @@ pub async fn start_server(
     module.merge(Web3ApiServer::into_rpc(Web3Rpc)).map_err(std::io::Error::other)?;
     module.merge(TxPoolRpcApiServer::into_rpc(TxPoolRpc::new(eth.pool()))).map_err(std::io::Error::other)?;
     module.merge(DebugApiServer::into_rpc(DebugRpc::new(eth.storage().clone()))).map_err(std::io::Error::other)?;
+    module.merge(DebugTraceApiServer::into_rpc(eth.clone())).map_err(std::io::Error::other)?;
     module.merge(RaftApiServer::into_rpc(cluster.clone())).map_err(std::io::Error::other)?;
     module.merge(AdminApiServer::into_rpc(cluster)).map_err(std::io::Error::other)?;
     Ok((server.start(module), addr))

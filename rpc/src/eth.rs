@@ -8,9 +8,10 @@ use alloy_consensus::{transaction::Recovered, Header, Transaction as _, TxEnvelo
 use alloy_eips::{BlockId, BlockNumberOrTag, Decodable2718};
 use alloy_primitives::{Address, Bytes, B256, U128, U256, U64};
 use alloy_rpc_types_eth::{
-    AccessListResult, Block, FeeHistory, Filter, FilterChanges, Log, SyncStatus, Transaction, TransactionReceipt,
+    AccessListResult, Block, EIP1186AccountProofResponse, FeeHistory, Filter, FilterChanges, Log, SyncStatus, Transaction, TransactionReceipt,
     TransactionRequest,
 };
+use alloy_serde::JsonStorageKey;
 use alloy_rpc_types_trace::geth::{GethDebugTracingCallOptions, GethDebugTracingOptions, GethTrace};
 use jsonrpsee::{
     core::SubscriptionResult, server::PendingSubscriptionSink, types::ErrorObjectOwned, SubscriptionMessage,
@@ -146,6 +147,9 @@ pub trait EthApi {
     /// Ethereum wire protocol version (68, as geth's eth/68).
     #[method(name = "protocolVersion")]
     fn protocol_version(&self) -> RpcResult<U64>;
+    /// EIP-1186 account and storage proofs at a block.
+    #[method(name = "getProof")]
+    fn proof(&self, address: Address, keys: Vec<JsonStorageKey>, block: Option<BlockId>) -> RpcResult<EIP1186AccountProofResponse>;
     /// EIP-2930 access list a call would use, and its gas with that list.
     #[method(name = "createAccessList")]
     async fn create_access_list(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<AccessListResult>;
@@ -773,6 +777,37 @@ impl EthApiServer for EthRpc {
 
     fn protocol_version(&self) -> RpcResult<U64> {
         Ok(U64::from(68))
+    }
+
+    fn proof(&self, address: Address, keys: Vec<JsonStorageKey>, block: Option<BlockId>) -> RpcResult<EIP1186AccountProofResponse> {
+        use fogchain_storage::{trie::proof, TrieNodes};
+        if keys.len() > 1024 {
+            return Err(RpcError::InvalidParams("at most 1024 storage keys per request".into()));
+        }
+        let snapshot = self.inner.storage.snapshot();
+        let (_, header) = resolve(&snapshot, block.unwrap_or_default())?;
+        let state = StateAt::new(&snapshot, header.state_root);
+        let nodes = TrieNodes(&snapshot);
+        let bytes = |nodes: Vec<Vec<u8>>| nodes.into_iter().map(Bytes::from).collect::<Vec<_>>();
+        let account_proof = bytes(proof(&nodes, header.state_root, &alloy_primitives::keccak256(address))?);
+        let account = state.account(&address)?;
+        let storage_hash = account.as_ref().map_or(alloy_trie::EMPTY_ROOT_HASH, |a| a.storage_root);
+        let mut storage_proof = Vec::with_capacity(keys.len());
+        for key in keys {
+            let slot = U256::from_be_bytes(key.as_b256().0);
+            let value = state.storage(&address, &slot)?;
+            let nodes_on_path = bytes(proof(&nodes, storage_hash, &alloy_primitives::keccak256(key.as_b256()))?);
+            storage_proof.push(alloy_rpc_types_eth::EIP1186StorageProof { key, value, proof: nodes_on_path });
+        }
+        Ok(EIP1186AccountProofResponse {
+            address,
+            balance: account.as_ref().map(|a| a.balance).unwrap_or_default(),
+            code_hash: account.as_ref().map_or(alloy_trie::KECCAK_EMPTY, |a| a.code_hash),
+            nonce: account.as_ref().map(|a| a.nonce).unwrap_or_default(),
+            storage_hash,
+            account_proof,
+            storage_proof,
+        })
     }
 
     async fn create_access_list(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<AccessListResult> {

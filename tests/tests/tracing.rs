@@ -17,7 +17,7 @@ fn proxy_runtime(target: Address) -> Vec<u8> {
 }
 
 #[test]
-fn geth_tracers_show_nested_calls_and_prestate() {
+fn geth_tracers_access_lists_and_proofs() {
     let dir = tempfile::tempdir().unwrap();
     let devnet = Devnet::start(dir.path());
     let rpc = devnet.rpc(1);
@@ -81,6 +81,58 @@ fn geth_tracers_show_nested_calls_and_prestate() {
     assert_eq!(entries[0]["address"].as_str().unwrap(), lower(counter));
     assert_eq!(entries[0]["storageKeys"], json!([slot0]));
     assert!(u64::from_str_radix(list["gasUsed"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap() > 21_000);
+
+    // eth_getProof: the account and its slots verify against the block's state root.
+    let block = rpc.call("eth_getBlockByNumber", json!(["latest", false]));
+    let state_root: alloy_primitives::B256 = block["stateRoot"].as_str().unwrap().parse().unwrap();
+    let proof = rpc.call("eth_getProof", json!([counter, ["0x0", "0x1"], block["number"]]));
+    let nodes = |v: &serde_json::Value| -> Vec<Bytes> {
+        v.as_array().unwrap().iter().map(|n| n.as_str().unwrap().parse().unwrap()).collect()
+    };
+    let quantity = |v: &serde_json::Value| U256::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    let account = alloy_trie::TrieAccount {
+        nonce: quantity(&proof["nonce"]).to::<u64>(),
+        balance: quantity(&proof["balance"]),
+        storage_root: proof["storageHash"].as_str().unwrap().parse().unwrap(),
+        code_hash: proof["codeHash"].as_str().unwrap().parse().unwrap(),
+    };
+    assert_eq!(account.code_hash, alloy_primitives::keccak256(COUNTER_RUNTIME));
+    alloy_trie::proof::verify_proof(
+        state_root,
+        alloy_trie::Nibbles::unpack(alloy_primitives::keccak256(counter)),
+        Some(alloy_rlp::encode(account)),
+        &nodes(&proof["accountProof"]),
+    )
+    .expect("account proof");
+    let slot0 = &proof["storageProof"][0];
+    assert_eq!(quantity(&slot0["value"]), U256::from(1));
+    alloy_trie::proof::verify_proof(
+        account.storage_root,
+        alloy_trie::Nibbles::unpack(alloy_primitives::keccak256(alloy_primitives::B256::ZERO)),
+        Some(alloy_rlp::encode(U256::from(1))),
+        &nodes(&slot0["proof"]),
+    )
+    .expect("storage proof of slot 0");
+    let slot1 = &proof["storageProof"][1];
+    assert_eq!(quantity(&slot1["value"]), U256::ZERO);
+    alloy_trie::proof::verify_proof(
+        account.storage_root,
+        alloy_trie::Nibbles::unpack(alloy_primitives::keccak256(alloy_primitives::B256::with_last_byte(1))),
+        None,
+        &nodes(&slot1["proof"]),
+    )
+    .expect("absence proof of slot 1");
+    // An account that does not exist: an absence proof.
+    let nobody = Address::repeat_byte(0x77);
+    let absent = rpc.call("eth_getProof", json!([nobody, [], "latest"]));
+    assert_eq!(absent["balance"], "0x0");
+    alloy_trie::proof::verify_proof(
+        state_root,
+        alloy_trie::Nibbles::unpack(alloy_primitives::keccak256(nobody)),
+        None,
+        &nodes(&absent["accountProof"]),
+    )
+    .expect("absence proof of an account");
 
     // Errors.
     let err = rpc.try_call("debug_traceTransaction", json!([format!("0x{:064x}", 7)])).unwrap_err();

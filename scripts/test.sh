@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: unit and integration tests of all crates, and the end-to-end tests that start
-# real `fogchain` processes and drive them with real clients (ethers.js from npm).
+# real `fogchain` processes and drive them with real clients (ethers.js, viem, web3.js and
+# Hardhat from npm).
 # Extra arguments go to `cargo nextest run` (e.g. `scripts/test.sh -p fogchain-storage`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,8 +16,9 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "error: Node.js 20+ and npm are needed for the client tests: apt-get install -y nodejs npm" >&2
   exit 1
 fi
-# npm packages: client libraries for the end-to-end tests, the pinned solc for contracts/.
-for dir in tests/js contracts; do
+# npm packages: client libraries and a Hardhat project for the end-to-end tests, the pinned solc
+# for contracts/.
+for dir in tests/js tests/hardhat contracts; do
   if [ ! -f "$dir/node_modules/.package-lock.json" ] \
      || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
     echo "installing npm packages in $dir ..." >&2

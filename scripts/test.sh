@@ -25,6 +25,11 @@ for dir in tests/js tests/hardhat contracts; do
     npm ci --prefix "$dir" --no-audit --no-fund
   fi
 done
+# Python's jsonschema validates RPC results against the execution-apis schemas (tests/openrpc).
+if ! python3 -c "import jsonschema, yaml" 2>/dev/null; then
+  echo "installing Python packages for tests/openrpc ..." >&2
+  python3 -m pip install --quiet -r tests/openrpc/requirements.txt
+fi
 # The end-to-end tests run the `fogchain` binary built here.
 cargo build --locked --workspace --all-targets
 cargo nextest run --locked --workspace "$@"

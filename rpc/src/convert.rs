@@ -31,7 +31,10 @@ impl TxContext {
 
 /// A transaction object; `context` is `None` for a pending (pooled) transaction.
 pub(crate) fn rpc_transaction(tx: Recovered<TxEnvelope>, context: Option<TxContext>) -> Transaction {
-    let effective_gas_price = context.map(|c| tx.effective_gas_price(c.base_fee));
+    // Mined: the price paid. Pending: the fee cap, as geth reports `gasPrice` for a pooled
+    // EIP-1559 transaction (the execution-apis schema requires the field).
+    let effective_gas_price =
+        Some(context.map_or_else(|| tx.max_fee_per_gas(), |c| tx.effective_gas_price(c.base_fee)));
     Transaction {
         inner: tx,
         block_hash: context.map(|c| c.block_hash),

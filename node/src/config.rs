@@ -50,6 +50,16 @@ pub struct RpcSection {
     pub max_batch_len: u32,
     /// Request body limit, bytes.
     pub max_request_body_size: u32,
+    /// Response body limit, bytes.
+    pub max_response_body_size: u32,
+    /// Subscriptions per WebSocket connection.
+    pub max_subscriptions_per_connection: u32,
+    /// Wall-clock limit of one eth_call / eth_estimateGas / trace / log query, seconds.
+    pub call_timeout_secs: u64,
+    /// Most blocks one eth_getLogs may span.
+    pub logs_max_block_range: u64,
+    /// Most logs one eth_getLogs answer may hold.
+    pub logs_max_results: usize,
     /// Bearer token for `admin_` and the `raft_` membership methods; unset disables them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_token: Option<String>,
@@ -64,6 +74,11 @@ impl Default for RpcSection {
             max_connections: d.max_connections,
             max_batch_len: d.max_batch_len,
             max_request_body_size: d.max_request_body_size,
+            max_response_body_size: d.max_response_body_size,
+            max_subscriptions_per_connection: d.max_subscriptions_per_connection,
+            call_timeout_secs: d.call_timeout.as_secs(),
+            logs_max_block_range: d.logs.max_block_range,
+            logs_max_results: d.logs.max_results,
             admin_token: None,
         }
     }
@@ -78,6 +93,13 @@ impl RpcSection {
             max_connections: self.max_connections,
             max_batch_len: self.max_batch_len,
             max_request_body_size: self.max_request_body_size,
+            max_response_body_size: self.max_response_body_size,
+            max_subscriptions_per_connection: self.max_subscriptions_per_connection,
+            call_timeout: std::time::Duration::from_secs(self.call_timeout_secs.max(1)),
+            logs: fogchain_rpc::LogLimits {
+                max_block_range: self.logs_max_block_range.max(1),
+                max_results: self.logs_max_results.max(1),
+            },
             admin_token: self.admin_token.clone(),
             ..RpcConfig::default()
         }

@@ -259,7 +259,7 @@ struct Inner {
     storage: Storage,
     pool: Arc<dyn TxPoolApi>,
     config: RpcConfig,
-    calls: Semaphore,
+    calls: Arc<Semaphore>,
     node: NodeInfo,
     filters: crate::logs::Filters,
 }
@@ -310,7 +310,7 @@ impl EthRpc {
         config: RpcConfig,
         node: NodeInfo,
     ) -> Self {
-        let calls = Semaphore::new(config.max_concurrent_calls.max(1));
+        let calls = Arc::new(Semaphore::new(config.max_concurrent_calls.max(1)));
         let filters = crate::logs::Filters::default();
         Self { inner: Arc::new(Inner { chain, storage, pool, config, calls, node, filters }) }
     }
@@ -465,9 +465,20 @@ impl EthRpc {
         &self,
         f: impl FnOnce(EthRpc) -> RpcResult<T> + Send + 'static,
     ) -> RpcResult<T> {
-        let _permit = self.inner.calls.acquire().await.map_err(|e| RpcError::Internal(e.to_string()))?;
+        let permit = self.inner.calls.clone().acquire_owned().await.map_err(|e| RpcError::Internal(e.to_string()))?;
         let this = self.clone();
-        tokio::task::spawn_blocking(move || f(this)).await.map_err(|e| RpcError::Internal(e.to_string()))?
+        // The permit travels with the work: an answer given up after the timeout below still
+        // occupies its slot until the EVM finishes (bounded by the gas cap).
+        let task = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f(this)
+        });
+        let timeout = self.inner.config.call_timeout;
+        match tokio::time::timeout(timeout, task).await {
+            Ok(joined) => joined.map_err(|e| RpcError::Internal(e.to_string()))?,
+            // geth's wording (`--rpc.evmtimeout`).
+            Err(_) => Err(RpcError::Server(format!("execution aborted (timeout = {}s)", timeout.as_secs()))),
+        }
     }
 
     fn call_params(request: TransactionRequest) -> RpcResult<CallParams> {

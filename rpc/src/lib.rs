@@ -67,6 +67,9 @@ pub struct RpcConfig {
     pub logs: LogLimits,
     /// Subscriptions per WebSocket connection.
     pub max_subscriptions_per_connection: u32,
+    /// Wall-clock bound on one `eth_call`, `eth_estimateGas`, trace or log query (geth's
+    /// `--rpc.evmtimeout`, 5 s).
+    pub call_timeout: std::time::Duration,
 }
 
 impl Default for RpcConfig {
@@ -83,6 +86,7 @@ impl Default for RpcConfig {
             admin_token: None,
             logs: LogLimits::default(),
             max_subscriptions_per_connection: 1024,
+            call_timeout: std::time::Duration::from_secs(5),
         }
     }
 }

@@ -148,6 +148,21 @@ fn wallet_methods_batches_cors_and_history() {
     assert!(by_id(2)["result"].is_string());
     assert_eq!(by_id(3)["error"]["code"], -32601);
 
+    // Malformed JSON: -32700; not a request: -32600 (JSON-RPC 2.0 spec codes, as geth).
+    let raw = |body: &'static str| -> Value {
+        client
+            .post(devnet.rpc_url(0))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    assert_eq!(raw("{bad json")["error"]["code"], -32700);
+    assert_eq!(raw(r#"{"jsonrpc":"2.0","id":1}"#)["error"]["code"], -32600);
+    assert_eq!(raw("[]")["error"]["code"], -32600);
+
     // CORS for browser dapps: preflight and the header on responses.
     let preflight = client
         .request(reqwest::Method::OPTIONS, devnet.rpc_url(0))

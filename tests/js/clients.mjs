@@ -37,10 +37,13 @@ const results = {};
   const writerContract = new ethers.Contract(address, DangerIndex.abi, wallet);
   const wsContract = new ethers.Contract(address, DangerIndex.abi, ws);
   const pollContract = new ethers.Contract(address, DangerIndex.abi, new ethers.JsonRpcProvider(listener.rpc, undefined, { cacheTimeout: -1, pollingInterval: 100 }));
-  const wsEvents = [], polled = [], blocks = [];
+  const wsEvents = [], polled = [], blocks = [], pendingSeen = [];
   await wsContract.on("DangerIndexUpdated", (r, di, eh, risk, reporter, ev) => wsEvents.push({ r, di, risk, reporter, tx: ev.log.transactionHash }));
   await pollContract.on("DangerIndexUpdated", (r, di, eh, risk, reporter, ev) => polled.push(ev.log.transactionHash));
   await ws.on("block", (n) => blocks.push(n));
+  // Pending transactions are those entering a node's own pool: listen where they are sent.
+  const writerWs = new ethers.WebSocketProvider(writer.ws);
+  await writerWs.on("pending", (hash) => pendingSeen.push(hash));
   // ethers installs its HTTP filter lazily, on the first new block it polls: make one, then
   // give it a few polling intervals.
   const other = new ethers.Wallet(network.accounts[9].privateKey, http);
@@ -62,6 +65,7 @@ const results = {};
   await until("ethers WebSocket events", () => wsEvents.length >= 3);
   await until("ethers polled events", () => polled.length >= 3);
   assert.deepEqual(wsEvents.map((e) => e.tx), sent, "WebSocket events in order, once");
+  await until("pending transactions over WebSocket", () => sent.every((h) => pendingSeen.includes(h)));
   assert.deepEqual(polled, sent, "filter-polled events in order, once");
   assert.equal(wsEvents[0].reporter, wallet.address);
   const ethersA = await writerContract.queryFilter(writerContract.filters.DangerIndexUpdated(region("ethers-a")), 0);
@@ -70,10 +74,16 @@ const results = {};
   // Revert reason, decoded by ethers.
   await assert.rejects(writerContract.compute(0n, H, 0n), (e) => e.reason === "solar radiation must be positive");
   await assert.rejects(writerContract.submit.estimateGas(region("x"), 0n, H, 0n), (e) => e.reason === "solar radiation must be positive");
-  results.ethers = { events: wsEvents.length, polled: polled.length, blocks: blocks.length };
+  // EIP-1898 block parameter objects.
+  const last = await http.getBlock("latest");
+  const byHash = await http.send("eth_getBalance", [wallet.address, { blockHash: last.hash }]);
+  const byNumber = await http.send("eth_getBalance", [wallet.address, { blockNumber: ethers.toQuantity(last.number) }]);
+  assert.equal(byHash, byNumber);
+  results.ethers = { events: wsEvents.length, polled: polled.length, blocks: blocks.length, pending: pendingSeen.length };
   await wsContract.removeAllListeners();
   await pollContract.removeAllListeners();
   await ws.destroy();
+  await writerWs.destroy();
 }
 
 // ---------- viem ----------

@@ -530,14 +530,7 @@ impl EthRpc {
     }
 
     fn block(&self, id: BlockId, full: bool) -> RpcResult<Option<Block>> {
-        let snapshot = self.inner.storage.snapshot();
-        let (hash, header) = match resolve(&snapshot, id) {
-            Ok(found) => found,
-            Err(RpcError::Server(_)) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let body = snapshot.body(&hash)?.ok_or_else(|| RpcError::Internal("missing body".into()))?;
-        Ok(Some(rpc_block(hash, header, body, full)))
+        Ok(self.block_body(id)?.map(|(hash, header, body)| rpc_block(hash, header, body, full)))
     }
 }
 

@@ -27,6 +27,13 @@ use std::{
 };
 use tokio::sync::{oneshot, watch};
 
+/// A snapshot being synced (see `raft_keys::PENDING_SYNC`).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PendingSync {
+    index: u64,
+    data: SnapshotData,
+}
+
 /// Inputs of the driver thread.
 pub(crate) enum Input {
     Raft { from: u64, msgs: Vec<ByteBuf> },
@@ -69,6 +76,10 @@ fn encode(m: &impl protobuf::Message) -> Vec<u8> {
 
 impl Driver {
     pub(crate) fn run(mut self) {
+        if let Err(e) = self.resume_sync() {
+            tracing::error!(error = %e, "consensus stopped: {e}");
+            return;
+        }
         let mut next_tick = Instant::now() + self.config.tick;
         let mut shutdown: Option<(Instant, oneshot::Sender<()>)> = None;
         loop {
@@ -336,7 +347,15 @@ impl Driver {
         let data: SnapshotData = serde_json::from_slice(&snapshot.data)
             .map_err(|e| ConsensusError::Raft(format!("undecodable snapshot: {e}")))?;
         tracing::info!(index = meta.index, term = meta.term, head = data.head_number, "installing snapshot");
+        // Recorded first: a node that stops during the sync finishes it when it restarts.
+        let pending = serde_json::to_vec(&PendingSync { index: meta.index, data: data.clone() }).unwrap_or_default();
+        self.machine.storage().write_raw(&[RawOp::Put(Table::RaftState, raft_keys::PENDING_SYNC.to_vec(), pending)], true)?;
         self.node.mut_store().apply_snapshot(snapshot)?;
+        self.finish_sync(meta.index, data)
+    }
+
+    /// Fetches the blocks up to the snapshot's head, then records the snapshot index as applied.
+    fn finish_sync(&mut self, index: u64, data: SnapshotData) -> Result<(), ConsensusError> {
         self.sync_blocks(data.head_number, data.head_hash)?;
         let members = serde_json::to_vec(&data.directory).unwrap_or_default();
         self.machine.storage().write_raw(
@@ -345,15 +364,28 @@ impl Driver {
                 RawOp::Put(
                     Table::Meta,
                     fogchain_storage::meta_keys::APPLIED_INDEX.to_vec(),
-                    meta.index.to_be_bytes().to_vec(),
+                    index.to_be_bytes().to_vec(),
                 ),
+                RawOp::Delete(Table::RaftState, raft_keys::PENDING_SYNC.to_vec()),
             ],
             true,
         )?;
         self.set_directory(data.directory);
         let data = self.snapshot_data();
-        self.node.mut_store().set_applied(meta.index, data);
+        self.node.mut_store().set_applied(index, data);
         Ok(())
+    }
+
+    /// Completes a block sync a previous run of this node left unfinished.
+    fn resume_sync(&mut self) -> Result<(), ConsensusError> {
+        use fogchain_storage::KvRead;
+        let Some(bytes) = self.machine.storage().get(Table::RaftState, raft_keys::PENDING_SYNC)? else {
+            return Ok(());
+        };
+        let pending: PendingSync = serde_json::from_slice(&bytes)
+            .map_err(|e| ConsensusError::Raft(format!("undecodable pending sync: {e}")))?;
+        tracing::info!(index = pending.index, head = pending.data.head_number, "resuming an unfinished block sync");
+        self.finish_sync(pending.index, pending.data)
     }
 
     fn sync_blocks(&mut self, number: u64, hash: B256) -> Result<(), ConsensusError> {

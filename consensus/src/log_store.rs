@@ -143,6 +143,13 @@ impl LogStore {
             None => {}
         }
         core.applied = db.applied_index()?.max(core.snapshot_meta.index);
+        // Committed entries are applied before the Ready's HardState is written, so a crash in
+        // between leaves an applied index above the stored commit index. Only committed entries
+        // are ever applied, so the commit index is at least the applied one (raft-rs refuses to
+        // start with applied > commit).
+        if core.hard_state.commit < core.applied && core.applied <= core.last_index() {
+            core.hard_state.commit = core.applied;
+        }
         Ok(Self { db, core: RwLock::new(core) })
     }
 
@@ -402,6 +409,24 @@ mod tests {
         assert_eq!(store.last_index().unwrap(), 20);
         assert_eq!(store.term(20).unwrap(), 4);
         assert_eq!(store.conf_state().voters, vec![1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn an_applied_index_above_the_stored_commit_index_is_honoured() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Storage::open(dir.path(), &spec()).unwrap();
+        let store = LogStore::open(db.clone(), &[1]).unwrap();
+        let entries: Vec<Entry> = (2..=6).map(|i| entry(i, 2)).collect();
+        let mut hs = HardState::default();
+        hs.term = 2;
+        hs.commit = 3;
+        store.append(&entries, Some(&hs), true).unwrap();
+        drop(store);
+        // Entries up to 5 were applied, then the process died before the HardState was written.
+        db.set_applied_index(5).unwrap();
+        let store = LogStore::open(db, &[1]).unwrap();
+        assert_eq!(store.initial_state().unwrap().hard_state.commit, 5);
+        assert_eq!(store.applied(), 5);
     }
 
     #[test]

@@ -102,6 +102,9 @@ pub mod raft_keys {
     pub const SNAPSHOT_META: &[u8] = b"snapshot_meta";
     /// JSON membership directory (raft id -> PeerId, p2p address, sealing address).
     pub const MEMBERS: &[u8] = b"members";
+    /// JSON snapshot payload whose blocks are still being fetched (block sync in progress);
+    /// a node restarted in that state finishes the sync before anything else.
+    pub const PENDING_SYNC: &[u8] = b"pending_sync";
 }
 
 /// Current storage schema version. 2 added the log index ([`Table::LogAddresses`],

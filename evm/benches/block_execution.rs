@@ -106,6 +106,10 @@ fn bench(c: &mut Criterion) {
     group.bench_function("sender_recovery", |b| {
         b.iter(|| txs.iter().map(|t| t.inner().recover_signer().unwrap()).collect::<Vec<_>>())
     });
+    let envelopes: Vec<TxEnvelope> = txs.iter().map(|t| t.inner().clone()).collect();
+    group.bench_function("sender_recovery_parallel", |b| {
+        b.iter(|| fogchain_evm::recover_senders(&envelopes).unwrap())
+    });
     group.finish();
 }
 

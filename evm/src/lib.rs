@@ -13,6 +13,7 @@ mod block;
 mod call;
 mod env;
 mod predeploy;
+mod senders;
 mod state;
 mod trace;
 
@@ -20,6 +21,7 @@ pub use block::*;
 pub use call::*;
 pub use env::*;
 pub use predeploy::*;
+pub use senders::*;
 pub use state::*;
 pub use trace::*;
 

@@ -8,7 +8,7 @@
 
 use crate::seal::{sealer, SealError};
 use alloy_consensus::{
-    transaction::{Recovered, SignerRecoverable},
+    transaction::Recovered,
     Block, Header, TxEnvelope,
 };
 use alloy_primitives::{Address, B256};
@@ -172,21 +172,13 @@ impl Chain {
         let hash = block.header.hash_slow();
         let (head_hash, head) = self.storage.head()?;
         let recover = || -> Result<Vec<Recovered<TxEnvelope>>, ChainError> {
-            block
-                .body
-                .transactions
-                .iter()
-                .enumerate()
-                .map(|(index, tx)| {
-                    tx.clone().try_into_recovered().map_err(|_| {
-                        ChainError::Execution(ExecError::InvalidTransaction {
-                            index,
-                            hash: *tx.tx_hash(),
-                            reason: "invalid sender".into(),
-                        })
-                    })
+            fogchain_evm::recover_senders(&block.body.transactions).map_err(|index| {
+                ChainError::Execution(ExecError::InvalidTransaction {
+                    index,
+                    hash: *block.body.transactions[index].tx_hash(),
+                    reason: "invalid sender".into(),
                 })
-                .collect()
+            })
         };
         if block.header.parent_hash != head_hash {
             let txs = match executed {

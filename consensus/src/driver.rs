@@ -167,7 +167,12 @@ impl Driver {
                         }
                     };
                     if msg.from != from || msg.to != self.node.raft.id {
-                        tracing::warn!(from, claimed = msg.from, to = msg.to, "Raft message with a wrong sender or recipient dropped");
+                        tracing::warn!(
+                            from,
+                            claimed = msg.from,
+                            to = msg.to,
+                            "Raft message with a wrong sender or recipient dropped"
+                        );
                         continue;
                     }
                     if let Err(e) = self.node.step(msg) {
@@ -348,8 +353,11 @@ impl Driver {
             .map_err(|e| ConsensusError::Raft(format!("undecodable snapshot: {e}")))?;
         tracing::info!(index = meta.index, term = meta.term, head = data.head_number, "installing snapshot");
         // Recorded first: a node that stops during the sync finishes it when it restarts.
-        let pending = serde_json::to_vec(&PendingSync { index: meta.index, data: data.clone() }).unwrap_or_default();
-        self.machine.storage().write_raw(&[RawOp::Put(Table::RaftState, raft_keys::PENDING_SYNC.to_vec(), pending)], true)?;
+        let pending =
+            serde_json::to_vec(&PendingSync { index: meta.index, data: data.clone() }).unwrap_or_default();
+        self.machine
+            .storage()
+            .write_raw(&[RawOp::Put(Table::RaftState, raft_keys::PENDING_SYNC.to_vec(), pending)], true)?;
         self.node.mut_store().apply_snapshot(snapshot)?;
         self.finish_sync(meta.index, data)
     }
@@ -384,7 +392,11 @@ impl Driver {
         };
         let pending: PendingSync = serde_json::from_slice(&bytes)
             .map_err(|e| ConsensusError::Raft(format!("undecodable pending sync: {e}")))?;
-        tracing::info!(index = pending.index, head = pending.data.head_number, "resuming an unfinished block sync");
+        tracing::info!(
+            index = pending.index,
+            head = pending.data.head_number,
+            "resuming an unfinished block sync"
+        );
         self.finish_sync(pending.index, pending.data)
     }
 
@@ -399,7 +411,11 @@ impl Driver {
                         "block {number} is {head_hash} here but {hash} in the snapshot"
                     )));
                 }
-                tracing::info!(blocks = number, elapsed_ms = started.elapsed().as_millis() as u64, "block sync done");
+                tracing::info!(
+                    blocks = number,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "block sync done"
+                );
                 return Ok(());
             }
             // Ask the leader first, then the other members in turn.

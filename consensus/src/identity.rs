@@ -24,8 +24,8 @@ pub enum IdentityError {
 
 /// The libp2p keypair of a node key (32-byte secp256k1 secret).
 pub fn keypair(secret: [u8; 32]) -> Result<identity::Keypair, IdentityError> {
-    let secret =
-        identity::secp256k1::SecretKey::try_from_bytes(secret).map_err(|e| IdentityError::Key(e.to_string()))?;
+    let secret = identity::secp256k1::SecretKey::try_from_bytes(secret)
+        .map_err(|e| IdentityError::Key(e.to_string()))?;
     Ok(identity::Keypair::from(identity::secp256k1::Keypair::from(secret)))
 }
 

@@ -218,11 +218,13 @@ impl Consensus {
         };
         // An initial member is in genesis under this Raft id *and* this node key; a node that
         // only claims the id (join-existing) starts empty.
-        let own_peer = peer_id(config.node_key).map_err(|e| ConsensusError::Transport(e.to_string()))?.to_string();
+        let own_peer =
+            peer_id(config.node_key).map_err(|e| ConsensusError::Transport(e.to_string()))?.to_string();
         let initial = genesis_members
             .iter()
             .any(|m| m.raft_id == config.raft_id && (m.peer_id == own_peer || m.peer_id.is_empty()));
-        let voters: Vec<u64> = if initial { genesis_members.iter().map(|m| m.raft_id).collect() } else { vec![] };
+        let voters: Vec<u64> =
+            if initial { genesis_members.iter().map(|m| m.raft_id).collect() } else { vec![] };
         let store = LogStore::open(db, &voters)?;
         let applied = store.applied();
         let raft_config = raft::Config {
@@ -350,14 +352,20 @@ impl Consensus {
         Some(status.leader_id)
     }
 
-    async fn conf_change(&self, change: ConfChangeType, node_id: u64, context: Vec<u8>) -> Result<(), ConsensusError> {
+    async fn conf_change(
+        &self,
+        change: ConfChangeType,
+        node_id: u64,
+        context: Vec<u8>,
+    ) -> Result<(), ConsensusError> {
         let mut cc = ConfChange::default();
         cc.set_change_type(change);
         cc.node_id = node_id;
         // A unique context lets the driver match the applied entry to this request.
         let mut context = context;
         if context.is_empty() {
-            context = format!("{{\"op\":\"{change:?}\",\"id\":{node_id},\"nonce\":{}}}", rand_nonce()).into_bytes();
+            context =
+                format!("{{\"op\":\"{change:?}\",\"id\":{node_id},\"nonce\":{}}}", rand_nonce()).into_bytes();
         }
         cc.context = context.into();
         let (reply, answer) = oneshot::channel();
@@ -406,7 +414,8 @@ impl Consensus {
         }
         if raft_id == status.id {
             return Err(ConsensusError::Invalid(
-                "the leader cannot remove itself; remove it from another node after a leadership change".into(),
+                "the leader cannot remove itself; remove it from another node after a leadership change"
+                    .into(),
             ));
         }
         self.conf_change(ConfChangeType::RemoveNode, raft_id, vec![]).await

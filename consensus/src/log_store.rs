@@ -129,8 +129,16 @@ impl LogStore {
                 core.hard_state.commit = BOOTSTRAP_INDEX;
                 db.write_raw(
                     &[
-                        RawOp::Put(Table::RaftState, raft_keys::CONF_STATE.to_vec(), encode(&core.conf_state)),
-                        RawOp::Put(Table::RaftState, raft_keys::HARD_STATE.to_vec(), encode(&core.hard_state)),
+                        RawOp::Put(
+                            Table::RaftState,
+                            raft_keys::CONF_STATE.to_vec(),
+                            encode(&core.conf_state),
+                        ),
+                        RawOp::Put(
+                            Table::RaftState,
+                            raft_keys::HARD_STATE.to_vec(),
+                            encode(&core.hard_state),
+                        ),
                         RawOp::Put(
                             Table::RaftState,
                             raft_keys::SNAPSHOT_META.to_vec(),
@@ -194,7 +202,12 @@ impl LogStore {
 
     /// Appends `entries` (replacing any conflicting suffix) and persists `hard_state`, in one
     /// write, fsynced when `sync` (raft-rs's `must_sync`).
-    pub fn append(&self, entries: &[Entry], hard_state: Option<&HardState>, sync: bool) -> Result<(), StorageError> {
+    pub fn append(
+        &self,
+        entries: &[Entry],
+        hard_state: Option<&HardState>,
+        sync: bool,
+    ) -> Result<(), StorageError> {
         if entries.is_empty() && hard_state.is_none() {
             return Ok(());
         }

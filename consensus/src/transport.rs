@@ -231,8 +231,7 @@ impl Task {
     }
 
     fn set_members(&mut self, directory: Directory) {
-        let allowed: BTreeSet<PeerId> =
-            directory.current().filter_map(|m| m.peer_id.parse().ok()).collect();
+        let allowed: BTreeSet<PeerId> = directory.current().filter_map(|m| m.peer_id.parse().ok()).collect();
         let behaviour = &mut self.swarm.behaviour_mut().allowed;
         let old: Vec<PeerId> = behaviour.allowed_peers().iter().copied().collect();
         for peer in old.iter().filter(|p| !allowed.contains(p)) {

@@ -76,7 +76,11 @@ mod tests {
         let mut bad = txs.clone();
         let TxEnvelope::Legacy(signed) = &bad[250] else { unreachable!() };
         let zero = Signature::new(U256::ZERO, U256::ZERO, false);
-        bad[250] = TxEnvelope::Legacy(alloy_consensus::Signed::new_unchecked(signed.tx().clone(), zero, Default::default()));
+        bad[250] = TxEnvelope::Legacy(alloy_consensus::Signed::new_unchecked(
+            signed.tx().clone(),
+            zero,
+            Default::default(),
+        ));
         assert_eq!(recover_senders(&bad).unwrap_err(), 250);
     }
 }

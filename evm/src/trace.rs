@@ -110,7 +110,11 @@ fn trace_one<DB: DatabaseRef<Error = DbError>>(
             GethDebugBuiltInTracerType::NoopTracer => return Ok(GethTrace::NoopTracer(NoopFrame::default())),
             other => return Err(TraceError::Options(format!("tracer {other:?} is not supported"))),
         },
-        Some(other) => return Err(TraceError::Options(format!("tracer {other:?} is not supported (no JavaScript tracers)"))),
+        Some(other) => {
+            return Err(TraceError::Options(format!(
+                "tracer {other:?} is not supported (no JavaScript tracers)"
+            )))
+        }
     };
     let mut inspector = TracingInspector::new(config);
     let result = {
@@ -132,7 +136,8 @@ fn trace_one<DB: DatabaseRef<Error = DbError>>(
         }
         Some(_) => {
             let c = opts.tracer_config.clone().into_pre_state_config().map_err(options)?;
-            let frame = builder.geth_prestate_traces(&result, &c, &*db).map_err(|DbError(e)| ExecError::from(e))?;
+            let frame =
+                builder.geth_prestate_traces(&result, &c, &*db).map_err(|DbError(e)| ExecError::from(e))?;
             GethTrace::PreStateTracer(frame)
         }
     })
@@ -160,7 +165,8 @@ pub fn trace_transaction<R: KvRead + ?Sized>(
             evm.transact_commit(recovered_tx_env(tx)).map_err(evm_error)?;
         }
     }
-    let tx = txs.get(index).ok_or_else(|| TraceError::Invalid(format!("no transaction {index} in the block")))?;
+    let tx =
+        txs.get(index).ok_or_else(|| TraceError::Invalid(format!("no transaction {index} in the block")))?;
     trace_one(&mut db, cfg_env(chain, spec_id), block_env(header, spec_id), recovered_tx_env(tx), opts)
 }
 

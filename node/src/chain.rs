@@ -7,10 +7,7 @@
 //! deterministic no-op: [`Applied::Stale`] hands its transactions back to the pool.
 
 use crate::seal::{sealer, SealError};
-use alloy_consensus::{
-    transaction::Recovered,
-    Block, Header, TxEnvelope,
-};
+use alloy_consensus::{transaction::Recovered, Block, Header, TxEnvelope};
 use alloy_primitives::{Address, B256};
 use fogchain_evm::{next_base_fee, validate_block, ExecError, ExecutedBlock};
 use fogchain_genesis::ChainSpec;

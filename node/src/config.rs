@@ -222,7 +222,12 @@ impl NodeConfig {
     /// The config of a node of a generated network (`fogchain devnet`, `fogchain genesis new`):
     /// datadir `data`, key `nodekey` and address file `rpc.addr` beside the config file,
     /// defaults elsewhere.
-    pub fn generated(genesis: PathBuf, rpc_addr: SocketAddr, admin_token: String, p2p_listen: String) -> Self {
+    pub fn generated(
+        genesis: PathBuf,
+        rpc_addr: SocketAddr,
+        admin_token: String,
+        p2p_listen: String,
+    ) -> Self {
         Self {
             datadir: "data".into(),
             genesis,

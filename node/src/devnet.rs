@@ -12,10 +12,7 @@ use alloy_signer_local::{coins_bip39::English, MnemonicBuilder, PrivateKeySigner
 use clap::Args;
 use eyre::{bail, eyre, WrapErr};
 use fogchain_genesis::{prague_chain_config, ChainSpec, FogchainConfig, Member};
-use fogchain_node::{
-    config::NodeConfig,
-    seal::load_or_create_key,
-};
+use fogchain_node::{config::NodeConfig, seal::load_or_create_key};
 use jsonrpsee::core::client::ClientT;
 use serde_json::json;
 use std::{
@@ -143,9 +140,14 @@ fn prepare(args: &DevnetArgs, accounts: &[PrivateKeySigner]) -> eyre::Result<Cha
     let mut members = Vec::new();
     for i in 0..args.nodes {
         let port = if args.p2p_base_port == 0 { free_port()? } else { args.p2p_base_port + i as u16 };
-        members.push(new_member(&node_dir(&args.dir, i), i as u64 + 1, &format!("/ip4/127.0.0.1/tcp/{port}"))?);
+        members.push(new_member(
+            &node_dir(&args.dir, i),
+            i as u64 + 1,
+            &format!("/ip4/127.0.0.1/tcp/{port}"),
+        )?);
     }
-    let alloc: Vec<(Address, U256)> = accounts.iter().map(|a| (a.address(), U256::from(BALANCE_WEI))).collect();
+    let alloc: Vec<(Address, U256)> =
+        accounts.iter().map(|a| (a.address(), U256::from(BALANCE_WEI))).collect();
     let spec = genesis_spec(args.chain_id, args.gas_limit, members, &alloc, Some(accounts[0].address()))?;
     std::fs::write(&genesis_path, spec.to_json()?)?;
     Ok(spec)
@@ -412,7 +414,10 @@ fn print_banner(spec: &ChainSpec, network: &serde_json::Value, accounts: &[Priva
     let mut out = String::new();
     out.push_str("\nFogchain devnet is running\n\n");
     out.push_str(&format!("Chain id       {}\n", spec.chain_id()));
-    out.push_str(&format!("Admin token    {} (Authorization: Bearer ... for admin_ and raft_ membership methods)\n", network["adminToken"].as_str().unwrap_or_default()));
+    out.push_str(&format!(
+        "Admin token    {} (Authorization: Bearer ... for admin_ and raft_ membership methods)\n",
+        network["adminToken"].as_str().unwrap_or_default()
+    ));
     if let Some(nodes) = network["nodes"].as_array() {
         for node in nodes {
             out.push_str(&format!(

@@ -151,9 +151,10 @@ impl Node {
         let view: Arc<dyn fogchain_rpc::ClusterApi> =
             Arc::new(cluster::ClusterView { consensus: consensus.clone(), chain: chain.clone(), sealer });
         let net = NetRpc::new(spec.chain_id(), view.clone());
-        let (rpc, rpc_addr) = fogchain_rpc::start_server(&rpc_config, eth, net, ClusterRpc::new(view))
-            .await
-            .map_err(|source| NodeError::Io { context: format!("serving RPC on {}", rpc_config.addr), source })?;
+        let (rpc, rpc_addr) =
+            fogchain_rpc::start_server(&rpc_config, eth, net, ClusterRpc::new(view)).await.map_err(
+                |source| NodeError::Io { context: format!("serving RPC on {}", rpc_config.addr), source },
+            )?;
         tracing::info!(%rpc_addr, "JSON-RPC (HTTP and WebSocket) listening");
         if let Some(path) = &config.rpc_addr_file {
             // Written atomically (rename) so a reader never sees a partial address.

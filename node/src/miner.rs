@@ -132,8 +132,8 @@ impl Miner {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let template = child_header(&spec, head_hash, &head, now, self.key.address());
         let mode = Mode::Build { max_transactions: spec.fogchain.max_block_transactions };
-        let mut executed =
-            execute_block(&spec, self.chain.storage(), &head, template, txs, mode).map_err(ChainError::from)?;
+        let mut executed = execute_block(&spec, self.chain.storage(), &head, template, txs, mode)
+            .map_err(ChainError::from)?;
         let invalid: Vec<B256> = executed.skipped.iter().filter(|s| s.permanent).map(|s| s.hash).collect();
         for skipped in executed.skipped.iter().filter(|s| s.permanent) {
             tracing::info!(tx = %skipped.hash, reason = %skipped.reason, "dropping invalid transaction");

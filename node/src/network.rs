@@ -60,11 +60,18 @@ pub(crate) fn run(args: NewNetworkArgs) -> eyre::Result<()> {
         bail!("--nodes must be at least 1");
     }
     if args.hosts.len() != 1 && args.hosts.len() != args.nodes {
-        bail!("--hosts lists {} host(s); give one per node ({}) or one for all", args.hosts.len(), args.nodes);
+        bail!(
+            "--hosts lists {} host(s); give one per node ({}) or one for all",
+            args.hosts.len(),
+            args.nodes
+        );
     }
     let genesis_path = args.out.join("genesis.json");
     if genesis_path.exists() {
-        bail!("{} exists; choose another --out (keys and genesis are never overwritten)", genesis_path.display());
+        bail!(
+            "{} exists; choose another --out (keys and genesis are never overwritten)",
+            genesis_path.display()
+        );
     }
     std::fs::create_dir_all(&args.out).wrap_err_with(|| format!("creating {}", args.out.display()))?;
     let shared_host = args.hosts.len() == 1;
@@ -73,7 +80,8 @@ pub(crate) fn run(args: NewNetworkArgs) -> eyre::Result<()> {
     let port = |base: u16, i: usize| if shared_host && base != 0 { base + i as u16 } else { base };
     let mut members = Vec::new();
     for i in 0..args.nodes {
-        let ip: std::net::Ipv4Addr = host(i).parse().wrap_err_with(|| format!("host {} is not an IPv4 address", host(i)))?;
+        let ip: std::net::Ipv4Addr =
+            host(i).parse().wrap_err_with(|| format!("host {} is not an IPv4 address", host(i)))?;
         let p2p = format!("/ip4/{ip}/tcp/{}", port(args.p2p_port, i));
         members.push(new_member(&args.out.join(format!("node{i}")), i as u64 + 1, &p2p)?);
     }
@@ -87,7 +95,10 @@ pub(crate) fn run(args: NewNetworkArgs) -> eyre::Result<()> {
     let spec = genesis_spec(args.chain_id, args.gas_limit, members.clone(), &alloc, operator)?;
     let genesis_json = spec.to_json()?;
     std::fs::write(&genesis_path, &genesis_json)?;
-    println!("Network of {} node(s), chain id {}, genesis {}\n", args.nodes, args.chain_id, spec.genesis_hash);
+    println!(
+        "Network of {} node(s), chain id {}, genesis {}\n",
+        args.nodes, args.chain_id, spec.genesis_hash
+    );
     for (i, member) in members.iter().enumerate() {
         let dir = args.out.join(format!("node{i}"));
         std::fs::write(dir.join("genesis.json"), &genesis_json)?;

@@ -97,7 +97,14 @@ impl TxPool {
     /// An empty pool validating against the latest state in `storage`.
     pub fn new(chain: Arc<ChainSpec>, storage: Storage, config: PoolConfig) -> Self {
         let (accepted, _) = tokio::sync::broadcast::channel(16_384);
-        Self { chain, storage, config, inner: Mutex::new(Inner::default()), changed: Condvar::new(), accepted }
+        Self {
+            chain,
+            storage,
+            config,
+            inner: Mutex::new(Inner::default()),
+            changed: Condvar::new(),
+            accepted,
+        }
     }
 
     /// Number of pooled transactions.

@@ -150,7 +150,9 @@ impl StateMachine for Replica {
 mod tests {
     use super::*;
     use crate::{pool::PoolConfig, seal::seal};
-    use alloy_consensus::{transaction::SignerRecoverable, BlockBody, SignableTransaction, TxEip1559, TxEnvelope};
+    use alloy_consensus::{
+        transaction::SignerRecoverable, BlockBody, SignableTransaction, TxEip1559, TxEnvelope,
+    };
     use alloy_genesis::{Genesis, GenesisAccount};
     use alloy_network::TxSignerSync;
     use alloy_primitives::{keccak256, Address, Bytes, TxKind, U256};
@@ -176,8 +178,15 @@ mod tests {
             gas_limit: 30_000_000,
             ..Default::default()
         };
-        genesis.alloc.insert(key(1).address(), GenesisAccount::default().with_balance(U256::from(10u128.pow(21))));
-        let members = vec![Member { raft_id: 1, address: key(100).address(), peer_id: String::new(), p2p: String::new() }];
+        genesis
+            .alloc
+            .insert(key(1).address(), GenesisAccount::default().with_balance(U256::from(10u128.pow(21))));
+        let members = vec![Member {
+            raft_id: 1,
+            address: key(100).address(),
+            peer_id: String::new(),
+            p2p: String::new(),
+        }];
         Arc::new(ChainSpec::new(genesis, FogchainConfig { members, ..Default::default() }).unwrap())
     }
 
@@ -211,9 +220,15 @@ mod tests {
         let (hash, head) = node.chain.storage().head().unwrap();
         let template = child_header(spec, hash, &head, head.timestamp + 1, sealer.address());
         let txs = txs.into_iter().map(|t| t.try_into_recovered().unwrap());
-        let executed =
-            execute_block(spec, node.chain.storage(), &head, template, txs, Mode::Build { max_transactions: 100 })
-                .unwrap();
+        let executed = execute_block(
+            spec,
+            node.chain.storage(),
+            &head,
+            template,
+            txs,
+            Mode::Build { max_transactions: 100 },
+        )
+        .unwrap();
         let mut header = executed.header.clone();
         seal(&mut header, sealer).unwrap();
         let body = BlockBody {

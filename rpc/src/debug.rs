@@ -76,8 +76,12 @@ impl DebugApiServer for DebugRpc {
             .storage
             .header_by_number(location.block_number)?
             .ok_or_else(|| RpcError::Internal("missing header".into()))?;
-        let body = self.storage.body(&block_hash)?.ok_or_else(|| RpcError::Internal("missing body".into()))?;
-        let tx = body.transactions.get(location.index as usize).ok_or_else(|| RpcError::Internal("bad index".into()))?;
+        let body =
+            self.storage.body(&block_hash)?.ok_or_else(|| RpcError::Internal("missing body".into()))?;
+        let tx = body
+            .transactions
+            .get(location.index as usize)
+            .ok_or_else(|| RpcError::Internal("bad index".into()))?;
         Ok(tx.encoded_2718().into())
     }
 }

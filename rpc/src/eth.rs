@@ -8,20 +8,20 @@ use alloy_consensus::{transaction::Recovered, Header, Transaction as _, TxEnvelo
 use alloy_eips::{BlockId, BlockNumberOrTag, Decodable2718};
 use alloy_primitives::{Address, Bytes, B256, U128, U256, U64};
 use alloy_rpc_types_eth::{
-    AccessListResult, Block, EIP1186AccountProofResponse, FeeHistory, Filter, FilterChanges, Log, SyncStatus, Transaction, TransactionReceipt,
-    TransactionRequest,
+    AccessListResult, Block, EIP1186AccountProofResponse, FeeHistory, Filter, FilterChanges, Log, SyncStatus,
+    Transaction, TransactionReceipt, TransactionRequest,
 };
-use alloy_serde::JsonStorageKey;
 use alloy_rpc_types_trace::geth::{GethDebugTracingCallOptions, GethDebugTracingOptions, GethTrace};
-use jsonrpsee::{
-    core::SubscriptionResult, server::PendingSubscriptionSink, types::ErrorObjectOwned, SubscriptionMessage,
-};
-use tokio::sync::watch;
+use alloy_serde::JsonStorageKey;
 use fogchain_evm::{CallOutcome, CallParams};
 use fogchain_genesis::ChainSpec;
 use fogchain_storage::{ChainReader, KvRead, StateAt, Storage};
 use jsonrpsee::{core::async_trait, proc_macros::rpc};
+use jsonrpsee::{
+    core::SubscriptionResult, server::PendingSubscriptionSink, types::ErrorObjectOwned, SubscriptionMessage,
+};
 use std::sync::Arc;
+use tokio::sync::watch;
 use tokio::sync::Semaphore;
 
 /// Ethereum `eth_` namespace (the methods wallets and libraries use).
@@ -149,10 +149,19 @@ pub trait EthApi {
     fn protocol_version(&self) -> RpcResult<U64>;
     /// EIP-1186 account and storage proofs at a block.
     #[method(name = "getProof")]
-    fn proof(&self, address: Address, keys: Vec<JsonStorageKey>, block: Option<BlockId>) -> RpcResult<EIP1186AccountProofResponse>;
+    fn proof(
+        &self,
+        address: Address,
+        keys: Vec<JsonStorageKey>,
+        block: Option<BlockId>,
+    ) -> RpcResult<EIP1186AccountProofResponse>;
     /// EIP-2930 access list a call would use, and its gas with that list.
     #[method(name = "createAccessList")]
-    async fn create_access_list(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<AccessListResult>;
+    async fn create_access_list(
+        &self,
+        request: TransactionRequest,
+        block: Option<BlockId>,
+    ) -> RpcResult<AccessListResult>;
 }
 
 /// `debug_traceTransaction` / `debug_traceCall` (geth's tracers).
@@ -160,7 +169,11 @@ pub trait EthApi {
 pub trait DebugTraceApi {
     /// Re-executes an included transaction under a tracer (default: struct logger).
     #[method(name = "traceTransaction")]
-    async fn trace_transaction(&self, hash: B256, opts: Option<GethDebugTracingOptions>) -> RpcResult<GethTrace>;
+    async fn trace_transaction(
+        &self,
+        hash: B256,
+        opts: Option<GethDebugTracingOptions>,
+    ) -> RpcResult<GethTrace>;
     /// Runs a call under a tracer.
     #[method(name = "traceCall")]
     async fn trace_call(
@@ -181,7 +194,11 @@ fn trace_error(e: fogchain_evm::TraceError) -> RpcError {
 
 #[async_trait]
 impl DebugTraceApiServer for EthRpc {
-    async fn trace_transaction(&self, hash: B256, opts: Option<GethDebugTracingOptions>) -> RpcResult<GethTrace> {
+    async fn trace_transaction(
+        &self,
+        hash: B256,
+        opts: Option<GethDebugTracingOptions>,
+    ) -> RpcResult<GethTrace> {
         let opts = opts.unwrap_or_default();
         self.blocking(move |this| {
             let Some((_, header, body, index)) = this.located_transaction(hash)? else {
@@ -196,7 +213,8 @@ impl DebugTraceApiServer for EthRpc {
                 .zip(body.senders)
                 .map(|(tx, sender)| Recovered::new_unchecked(tx, sender))
                 .collect();
-            fogchain_evm::trace_transaction(&this.inner.chain, &state, &header, &txs, index, &opts).map_err(trace_error)
+            fogchain_evm::trace_transaction(&this.inner.chain, &state, &header, &txs, index, &opts)
+                .map_err(trace_error)
         })
         .await
     }
@@ -215,8 +233,15 @@ impl DebugTraceApiServer for EthRpc {
         self.blocking(move |this| {
             let cap = this.inner.config.gas_cap;
             this.with_state(block, |state, header| {
-                fogchain_evm::trace_call(&this.inner.chain, state, header, &params, cap, &opts.tracing_options)
-                    .map_err(trace_error)
+                fogchain_evm::trace_call(
+                    &this.inner.chain,
+                    state,
+                    header,
+                    &params,
+                    cap,
+                    &opts.tracing_options,
+                )
+                .map_err(trace_error)
             })
         })
         .await
@@ -383,16 +408,22 @@ impl EthRpc {
                             let storage = this.inner.storage.clone();
                             let (number, filter) = (next, filter.clone());
                             // Reads run off the async workers.
-                            let items = tokio::task::spawn_blocking(move || -> RpcResult<Vec<serde_json::Value>> {
-                                match filter {
-                                    None => Ok(crate::logs::head_notification(&storage, number)?.into_iter().collect()),
-                                    Some(f) => crate::logs::block_matching_logs(&storage, &f, number)?
-                                        .into_iter()
-                                        .map(|l| serde_json::to_value(l).map_err(|e| RpcError::Internal(e.to_string())))
-                                        .collect(),
-                                }
-                            })
-                            .await;
+                            let items =
+                                tokio::task::spawn_blocking(move || -> RpcResult<Vec<serde_json::Value>> {
+                                    match filter {
+                                        None => Ok(crate::logs::head_notification(&storage, number)?
+                                            .into_iter()
+                                            .collect()),
+                                        Some(f) => crate::logs::block_matching_logs(&storage, &f, number)?
+                                            .into_iter()
+                                            .map(|l| {
+                                                serde_json::to_value(l)
+                                                    .map_err(|e| RpcError::Internal(e.to_string()))
+                                            })
+                                            .collect(),
+                                    }
+                                })
+                                .await;
                             let Ok(Ok(items)) = items else { return };
                             for item in items {
                                 let Ok(raw) = serde_json::value::to_raw_value(&item) else { return };
@@ -448,10 +479,10 @@ impl EthRpc {
         if id == BlockId::Number(BlockNumberOrTag::Pending) {
             // The block the transaction would go into: the next number, timestamp now, the next
             // base fee (contracts that store block.number see the value they will see when mined).
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            let pending = fogchain_evm::child_header(&self.inner.chain, hash, &header, now, self.inner.node.coinbase);
+            let now =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            let pending =
+                fogchain_evm::child_header(&self.inner.chain, hash, &header, now, self.inner.node.coinbase);
             f(&snapshot, &pending)
         } else if hash == snapshot.head_hash()? {
             f(&snapshot, &header)
@@ -465,7 +496,8 @@ impl EthRpc {
         &self,
         f: impl FnOnce(EthRpc) -> RpcResult<T> + Send + 'static,
     ) -> RpcResult<T> {
-        let permit = self.inner.calls.clone().acquire_owned().await.map_err(|e| RpcError::Internal(e.to_string()))?;
+        let permit =
+            self.inner.calls.clone().acquire_owned().await.map_err(|e| RpcError::Internal(e.to_string()))?;
         let this = self.clone();
         // The permit travels with the work: an answer given up after the timeout below still
         // occupies its slot until the EVM finishes (bounded by the gas cap).
@@ -693,8 +725,10 @@ impl EthApiServer for EthRpc {
     }
 
     async fn logs(&self, filter: Filter) -> RpcResult<Vec<Log>> {
-        self.blocking(move |this| crate::logs::get_logs(&this.inner.storage, &filter, &this.inner.config.logs))
-            .await
+        self.blocking(move |this| {
+            crate::logs::get_logs(&this.inner.storage, &filter, &this.inner.config.logs)
+        })
+        .await
     }
 
     fn new_filter(&self, filter: Filter) -> RpcResult<U128> {
@@ -712,12 +746,15 @@ impl EthApiServer for EthRpc {
     }
 
     async fn filter_changes(&self, id: U128) -> RpcResult<FilterChanges> {
-        self.blocking(move |this| this.inner.filters.changes(&this.inner.storage, id, &this.inner.config.logs))
-            .await
+        self.blocking(move |this| {
+            this.inner.filters.changes(&this.inner.storage, id, &this.inner.config.logs)
+        })
+        .await
     }
 
     async fn filter_logs(&self, id: U128) -> RpcResult<Vec<Log>> {
-        self.blocking(move |this| this.inner.filters.logs(&this.inner.storage, id, &this.inner.config.logs)).await
+        self.blocking(move |this| this.inner.filters.logs(&this.inner.storage, id, &this.inner.config.logs))
+            .await
     }
 
     fn uninstall_filter(&self, id: U128) -> RpcResult<bool> {
@@ -756,7 +793,11 @@ impl EthApiServer for EthRpc {
     fn block_receipts(&self, block: BlockId) -> RpcResult<Option<Vec<TransactionReceipt>>> {
         let Some((hash, header, body)) = self.block_body(block)? else { return Ok(None) };
         let receipts = self.inner.storage.receipts(&hash)?.unwrap_or_default();
-        Ok(Some((0..body.transactions.len()).filter_map(|i| rpc_receipt(hash, &header, &body, &receipts, i)).collect()))
+        Ok(Some(
+            (0..body.transactions.len())
+                .filter_map(|i| rpc_receipt(hash, &header, &body, &receipts, i))
+                .collect(),
+        ))
     }
 
     fn uncle_count_by_hash(&self, hash: B256) -> RpcResult<Option<U64>> {
@@ -783,7 +824,12 @@ impl EthApiServer for EthRpc {
         Ok(U64::from(68))
     }
 
-    fn proof(&self, address: Address, keys: Vec<JsonStorageKey>, block: Option<BlockId>) -> RpcResult<EIP1186AccountProofResponse> {
+    fn proof(
+        &self,
+        address: Address,
+        keys: Vec<JsonStorageKey>,
+        block: Option<BlockId>,
+    ) -> RpcResult<EIP1186AccountProofResponse> {
         use fogchain_storage::{trie::proof, TrieNodes};
         if keys.len() > 1024 {
             return Err(RpcError::InvalidParams("at most 1024 storage keys per request".into()));
@@ -800,7 +846,8 @@ impl EthApiServer for EthRpc {
         for key in keys {
             let slot = U256::from_be_bytes(key.as_b256().0);
             let value = state.storage(&address, &slot)?;
-            let nodes_on_path = bytes(proof(&nodes, storage_hash, &alloy_primitives::keccak256(key.as_b256()))?);
+            let nodes_on_path =
+                bytes(proof(&nodes, storage_hash, &alloy_primitives::keccak256(key.as_b256()))?);
             storage_proof.push(alloy_rpc_types_eth::EIP1186StorageProof { key, value, proof: nodes_on_path });
         }
         Ok(EIP1186AccountProofResponse {
@@ -814,14 +861,19 @@ impl EthApiServer for EthRpc {
         })
     }
 
-    async fn create_access_list(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<AccessListResult> {
+    async fn create_access_list(
+        &self,
+        request: TransactionRequest,
+        block: Option<BlockId>,
+    ) -> RpcResult<AccessListResult> {
         let params = Self::call_params(request)?;
         let block = Some(block.unwrap_or(BlockId::Number(BlockNumberOrTag::Pending)));
         self.blocking(move |this| {
             let cap = this.inner.config.gas_cap;
             this.with_state(block, |state, header| {
                 let (access_list, gas_used, error) =
-                    fogchain_evm::create_access_list(&this.inner.chain, state, header, &params, cap).map_err(trace_error)?;
+                    fogchain_evm::create_access_list(&this.inner.chain, state, header, &params, cap)
+                        .map_err(trace_error)?;
                 Ok(AccessListResult { access_list, gas_used: U256::from(gas_used), error })
             })
         })

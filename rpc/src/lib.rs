@@ -9,17 +9,17 @@
 mod cluster;
 mod convert;
 mod debug;
-mod logs;
-mod txpool;
 mod error;
 mod eth;
+mod logs;
+mod txpool;
 
 pub use cluster::*;
 pub use debug::*;
 pub use error::*;
-pub use txpool::*;
-pub use logs::{LogLimits, FILTER_TIMEOUT, MAX_FILTERS};
 pub use eth::*;
+pub use logs::{LogLimits, FILTER_TIMEOUT, MAX_FILTERS};
+pub use txpool::*;
 
 use alloy_consensus::{transaction::Recovered, TxEnvelope};
 use alloy_primitives::{Address, B256};
@@ -141,7 +141,9 @@ pub async fn start_server(
     module.merge(NetApiServer::into_rpc(net)).map_err(std::io::Error::other)?;
     module.merge(Web3ApiServer::into_rpc(Web3Rpc)).map_err(std::io::Error::other)?;
     module.merge(TxPoolRpcApiServer::into_rpc(TxPoolRpc::new(eth.pool()))).map_err(std::io::Error::other)?;
-    module.merge(DebugApiServer::into_rpc(DebugRpc::new(eth.storage().clone()))).map_err(std::io::Error::other)?;
+    module
+        .merge(DebugApiServer::into_rpc(DebugRpc::new(eth.storage().clone())))
+        .map_err(std::io::Error::other)?;
     module.merge(DebugTraceApiServer::into_rpc(eth.clone())).map_err(std::io::Error::other)?;
     module.merge(RaftApiServer::into_rpc(cluster.clone())).map_err(std::io::Error::other)?;
     module.merge(AdminApiServer::into_rpc(cluster)).map_err(std::io::Error::other)?;

@@ -97,7 +97,13 @@ fn push_block_logs(
 }
 
 /// Logs matching `filter` in the blocks `[from, to]` (already resolved, `to` <= head).
-fn logs_in_range(storage: &Storage, filter: &Filter, from: u64, to: u64, limits: &LogLimits) -> RpcResult<Vec<Log>> {
+fn logs_in_range(
+    storage: &Storage,
+    filter: &Filter,
+    from: u64,
+    to: u64,
+    limits: &LogLimits,
+) -> RpcResult<Vec<Log>> {
     let mut out = Vec::new();
     if from > to {
         return Ok(out);
@@ -209,7 +215,12 @@ impl Filters {
     }
 
     /// What happened since the last poll.
-    pub(crate) fn changes(&self, storage: &Storage, id: U128, limits: &LogLimits) -> RpcResult<FilterChanges> {
+    pub(crate) fn changes(
+        &self,
+        storage: &Storage,
+        id: U128,
+        limits: &LogLimits,
+    ) -> RpcResult<FilterChanges> {
         let head = storage.head()?.1.number;
         let mut installed = self.installed.lock();
         let entry = installed.get_mut(&id).ok_or_else(unknown)?;
@@ -226,7 +237,10 @@ impl Filters {
                 Ok(FilterChanges::Hashes(hashes))
             }
             Kind::Logs { filter, next } => {
-                let to = filter.block_option.get_to_block().map_or(head, |t| resolve_tag(Some(*t), head).min(head));
+                let to = filter
+                    .block_option
+                    .get_to_block()
+                    .map_or(head, |t| resolve_tag(Some(*t), head).min(head));
                 let to = to.min(next.saturating_add(limits.max_block_range) - 1);
                 let logs = logs_in_range(storage, filter, *next, to, limits)?;
                 *next = (*next).max(to + 1);
@@ -264,7 +278,9 @@ impl Filters {
 /// The `newHeads` notification of block `number`: the block object without transactions.
 pub(crate) fn head_notification(storage: &Storage, number: u64) -> RpcResult<Option<serde_json::Value>> {
     let Some((hash, header)) = storage.header_by_number(number)? else { return Ok(None) };
-    let body = storage.body(&hash)?.unwrap_or(fogchain_storage::StoredBody { transactions: vec![], senders: vec![] });
+    let body = storage
+        .body(&hash)?
+        .unwrap_or(fogchain_storage::StoredBody { transactions: vec![], senders: vec![] });
     let block = rpc_block(hash, header, body, false);
     serde_json::to_value(&block.header).map(Some).map_err(|e| RpcError::Internal(e.to_string()))
 }

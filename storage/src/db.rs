@@ -302,7 +302,14 @@ impl Storage {
 
     /// Block numbers in `[from, to]` holding a log emitted by `key` (an address in
     /// [`Table::LogAddresses`] or a topic in [`Table::LogTopics`]), ascending; at most `limit`.
-    pub fn indexed_blocks(&self, table: Table, key: &[u8], from: u64, to: u64, limit: usize) -> Result<Vec<u64>> {
+    pub fn indexed_blocks(
+        &self,
+        table: Table,
+        key: &[u8],
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<u64>> {
         let start = [key, &from.to_be_bytes()].concat();
         let mut out = Vec::new();
         let mode = rocksdb::IteratorMode::From(&start, rocksdb::Direction::Forward);
@@ -381,7 +388,10 @@ impl Storage {
     /// Records `index` as applied without a block (stale or invalid block entries, empty
     /// entries); not fsynced: re-applying such an entry after a crash is a no-op.
     pub fn set_applied_index(&self, index: u64) -> Result<()> {
-        self.write_raw(&[RawOp::Put(Table::Meta, meta_keys::APPLIED_INDEX.to_vec(), index.to_be_bytes().to_vec())], false)
+        self.write_raw(
+            &[RawOp::Put(Table::Meta, meta_keys::APPLIED_INDEX.to_vec(), index.to_be_bytes().to_vec())],
+            false,
+        )
     }
 
     /// A consistent read-only view of the database as of now.

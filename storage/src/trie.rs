@@ -311,7 +311,8 @@ pub fn proof<R: NodeReader + ?Sized>(reader: &R, root: B256, key: &B256) -> Resu
     let mut rlp = load(&root)?;
     out.push(rlp.clone());
     loop {
-        let node = TrieNode::decode(&mut &rlp[..]).map_err(|e| StorageError::Corrupt(format!("trie node: {e}")))?;
+        let node =
+            TrieNode::decode(&mut &rlp[..]).map_err(|e| StorageError::Corrupt(format!("trie node: {e}")))?;
         let child = match node {
             TrieNode::Branch(branch) => {
                 let Some(nibble) = path.get(pos) else { return Ok(out) };

@@ -365,7 +365,10 @@ pub fn assert_one_chain(rpcs: &[&Rpc], head: u64) {
             .collect();
         for (i, block) in blocks.iter().enumerate() {
             assert_eq!(block["hash"], blocks[0]["hash"], "block {number} hash differs on client {i}");
-            assert_eq!(block["stateRoot"], blocks[0]["stateRoot"], "block {number} state root differs on client {i}");
+            assert_eq!(
+                block["stateRoot"], blocks[0]["stateRoot"],
+                "block {number} state root differs on client {i}"
+            );
         }
     }
 }

@@ -189,7 +189,10 @@ fn leader_sigkill_fails_over_without_losing_receipted_transactions() {
         }
     });
     println!("failover (SIGKILL of the leader -> first block committed by the new leader): {failover:?}");
-    assert!(failover < Duration::from_secs(2), "failover took {failover:?} (target: a new leader commits within 2 s)");
+    assert!(
+        failover < Duration::from_secs(2),
+        "failover took {failover:?} (target: a new leader commits within 2 s)"
+    );
 
     std::thread::sleep(Duration::from_millis(500));
     let sent = load.finish();
@@ -202,7 +205,8 @@ fn leader_sigkill_fails_over_without_losing_receipted_transactions() {
     for (hash, block) in &receipted {
         assert_eq!(&receipt(&rpc_b, hash)["blockHash"], block, "receipted tx {hash} moved");
     }
-    let nonce = rpc_a.quantity("eth_getTransactionCount", json!([key(&devnet.account_key(1)).address(), "latest"]));
+    let nonce =
+        rpc_a.quantity("eth_getTransactionCount", json!([key(&devnet.account_key(1)).address(), "latest"]));
     assert_eq!(nonce, sent.len() as u64, "every accepted tx applied exactly once");
 
     // The killed node restarts and reaches the same head.
@@ -259,7 +263,9 @@ fn raft_id(devnet: &Devnet, i: usize) -> u64 {
 }
 
 fn commit_index(devnet: &Devnet, i: usize) -> u64 {
-    devnet.admin_rpc(i).call("admin_nodeInfo", json!([]))["protocols"]["raft"]["commitIndex"].as_u64().unwrap()
+    devnet.admin_rpc(i).call("admin_nodeInfo", json!([]))["protocols"]["raft"]["commitIndex"]
+        .as_u64()
+        .unwrap()
 }
 
 fn cut(devnet: &Devnet, i: usize, from: &[u64]) {
@@ -305,7 +311,9 @@ fn a_minority_partition_commits_nothing_and_the_chain_stays_one() {
     for i in 0..3 {
         std::fs::remove_file(devnet.dir.join(format!("node{i}/partition"))).unwrap();
     }
-    let r = wait_for("the stranded tx after healing", || Some(receipt(&rpc_a, &stranded)).filter(|r| !r.is_null()));
+    let r = wait_for("the stranded tx after healing", || {
+        Some(receipt(&rpc_a, &stranded)).filter(|r| !r.is_null())
+    });
     assert_eq!(r["status"], "0x1");
     let head = wait_converged(&[&rpc_old, &rpc_a, &rpc_b]);
     assert_one_chain(&[&rpc_old, &rpc_a, &rpc_b], head);
@@ -350,11 +358,15 @@ fn learner_added_promoted_and_a_member_removed_while_committing() {
     let mut node = NodeProcess::start(&node_dir.join("config.toml"), &node_dir);
     let rpc_new = node.rpc();
     let rpc_leader = devnet.rpc(leader);
-    wait_for("the learner to catch up", || (rpc_new.block_number() >= rpc_leader.block_number().max(1)).then_some(()));
+    wait_for("the learner to catch up", || {
+        (rpc_new.block_number() >= rpc_leader.block_number().max(1)).then_some(())
+    });
     assert_eq!(rpc_new.call("raft_role", json!([])), "learner");
 
     assert_eq!(admin.call("raft_promoteToPeer", json!([id])), true);
-    wait_for("the promotion applied on the new node", || (rpc_new.call("raft_role", json!([])) == "verifier").then_some(()));
+    wait_for("the promotion applied on the new node", || {
+        (rpc_new.call("raft_role", json!([])) == "verifier").then_some(())
+    });
 
     let removed = (leader + 1) % 3;
     admin.call("raft_removePeer", json!([raft_id(&devnet, removed)]));

@@ -28,8 +28,9 @@ fn generated_network_forms_one_cluster() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
 
-    let mut nodes: Vec<NodeProcess> =
-        (0..3).map(|i| NodeProcess::start(&out.join(format!("node{i}/config.toml")), &out.join(format!("node{i}")))).collect();
+    let mut nodes: Vec<NodeProcess> = (0..3)
+        .map(|i| NodeProcess::start(&out.join(format!("node{i}/config.toml")), &out.join(format!("node{i}"))))
+        .collect();
     let rpcs: Vec<_> = nodes.iter_mut().map(|n| n.rpc()).collect();
     // Hardhat's account 0 is funded by --dev.
     let sender = key("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80");

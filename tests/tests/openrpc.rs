@@ -38,8 +38,10 @@ fn results_validate_against_the_execution_apis_schemas() {
     record("eth_newPendingTransactionFilter", json!([]));
 
     // One of each transaction type, a contract, and a log.
-    let (raw, deploy_hash) =
-        sign(&sender, eip1559(chain_id, 0, TxKind::Create, U256::ZERO, deploy_code(COUNTER_RUNTIME), 300_000));
+    let (raw, deploy_hash) = sign(
+        &sender,
+        eip1559(chain_id, 0, TxKind::Create, U256::ZERO, deploy_code(COUNTER_RUNTIME), 300_000),
+    );
     let sent = record("eth_sendRawTransaction", json!([raw]));
     assert_eq!(sent, json!(deploy_hash));
     let (raw, legacy_hash) = sign(&sender, legacy(Some(chain_id), 1, Address::repeat_byte(9), 5));
@@ -50,8 +52,10 @@ fn results_validate_against_the_execution_apis_schemas() {
         h: [U256::from(4000u64); 5],
         cs: U256::from(2000u64),
     };
-    let (raw, log_hash) =
-        sign(&gateway, eip1559(chain_id, 0, TxKind::Call(danger), U256::ZERO, submit.abi_encode().into(), 300_000));
+    let (raw, log_hash) = sign(
+        &gateway,
+        eip1559(chain_id, 0, TxKind::Call(danger), U256::ZERO, submit.abi_encode().into(), 300_000),
+    );
     rpc.call("eth_sendRawTransaction", json!([raw]));
     let counter = rpc.wait_receipt(&deploy_hash)["contractAddress"].clone();
     rpc.wait_receipt(&legacy_hash);

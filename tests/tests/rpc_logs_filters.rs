@@ -38,7 +38,14 @@ fn logs_filters_and_the_rest_of_the_surface() {
     let mut hashes = Vec::new();
     let mut raws = Vec::new();
     for (nonce, region) in regions.iter().enumerate() {
-        let tx = eip1559(chain_id, nonce as u64, TxKind::Call(contract), U256::ZERO, submit(*region).into(), 300_000);
+        let tx = eip1559(
+            chain_id,
+            nonce as u64,
+            TxKind::Call(contract),
+            U256::ZERO,
+            submit(*region).into(),
+            300_000,
+        );
         let (raw, hash) = sign(&gateway, tx);
         rpc.call("eth_sendRawTransaction", json!([raw]));
         hashes.push(hash);
@@ -62,11 +69,15 @@ fn logs_filters_and_the_rest_of_the_surface() {
     assert_eq!(wildcard_then_south.len(), 2);
     let none = logs(&rpc, json!({"fromBlock": "0x0", "address": Address::repeat_byte(1)}));
     assert!(none.is_empty());
-    let two_addresses = logs(&rpc, json!({"fromBlock": "0x0", "address": [Address::repeat_byte(1), contract]}));
+    let two_addresses =
+        logs(&rpc, json!({"fromBlock": "0x0", "address": [Address::repeat_byte(1), contract]}));
     assert_eq!(two_addresses.len(), 5);
     let by_hash = logs(&rpc, json!({"blockHash": receipts[2]["blockHash"]}));
-    let in_block: Vec<Value> =
-        receipts.iter().filter(|r| r["blockHash"] == receipts[2]["blockHash"]).map(|r| r["logs"][0].clone()).collect();
+    let in_block: Vec<Value> = receipts
+        .iter()
+        .filter(|r| r["blockHash"] == receipts[2]["blockHash"])
+        .map(|r| r["logs"][0].clone())
+        .collect();
     assert_eq!(by_hash, in_block);
     let err = rpc.try_call("eth_getLogs", json!([{"fromBlock": "0x5", "toBlock": "0x2"}])).unwrap_err();
     assert_eq!((err.code, err.message.as_str()), (-32000, "invalid block range params"));
@@ -103,13 +114,18 @@ fn logs_filters_and_the_rest_of_the_surface() {
     assert!(count.as_str().unwrap() != "0x0");
     let by_number = rpc.call("eth_getTransactionByBlockNumberAndIndex", json!([number, index]));
     assert_eq!(by_number["hash"], json!(hashes[3]));
-    assert_eq!(by_number, rpc.call("eth_getTransactionByBlockHashAndIndex", json!([receipt["blockHash"], index])));
+    assert_eq!(
+        by_number,
+        rpc.call("eth_getTransactionByBlockHashAndIndex", json!([receipt["blockHash"], index]))
+    );
     assert!(rpc.call("eth_getTransactionByBlockNumberAndIndex", json!([number, "0x99"])).is_null());
     let block_receipts = rpc.call("eth_getBlockReceipts", json!([number]));
     assert!(block_receipts.as_array().unwrap().contains(receipt));
     assert_eq!(rpc.call("eth_getUncleCountByBlockNumber", json!([number])), "0x0");
     assert_eq!(rpc.call("eth_getUncleCountByBlockHash", json!([receipt["blockHash"]])), "0x0");
-    assert!(rpc.call("eth_getBlockTransactionCountByNumber", json!([format!("0x{:x}", head + 100)])).is_null());
+    assert!(rpc
+        .call("eth_getBlockTransactionCountByNumber", json!([format!("0x{:x}", head + 100)]))
+        .is_null());
 
     // Misc.
     assert_eq!(

@@ -24,13 +24,17 @@ fn geth_tracers_access_lists_and_proofs() {
     let chain_id = devnet.network["chainId"].as_u64().unwrap();
     let sender = key(&devnet.account_key(2));
     let deploy = |nonce: u64, runtime: &[u8]| {
-        let (raw, hash) = sign(&sender, eip1559(chain_id, nonce, TxKind::Create, U256::ZERO, deploy_code(runtime), 300_000));
+        let (raw, hash) = sign(
+            &sender,
+            eip1559(chain_id, nonce, TxKind::Create, U256::ZERO, deploy_code(runtime), 300_000),
+        );
         rpc.call("eth_sendRawTransaction", json!([raw]));
         rpc.wait_receipt(&hash)["contractAddress"].as_str().unwrap().parse::<Address>().unwrap()
     };
     let counter = deploy(0, COUNTER_RUNTIME);
     let proxy = deploy(1, &proxy_runtime(counter));
-    let (raw, hash) = sign(&sender, eip1559(chain_id, 2, TxKind::Call(proxy), U256::ZERO, Bytes::new(), 200_000));
+    let (raw, hash) =
+        sign(&sender, eip1559(chain_id, 2, TxKind::Call(proxy), U256::ZERO, Bytes::new(), 200_000));
     rpc.call("eth_sendRawTransaction", json!([raw]));
     assert_eq!(rpc.wait_receipt(&hash)["status"], "0x1");
     let lower = |a: Address| a.to_string().to_lowercase();
@@ -46,7 +50,10 @@ fn geth_tracers_access_lists_and_proofs() {
     assert_eq!(inner["to"].as_str().unwrap(), lower(counter));
     assert!(inner["calls"].is_null() || inner["calls"].as_array().unwrap().is_empty());
     // withLog: the counter's LOG1 shows in its frame.
-    let with_logs = rpc.call("debug_traceTransaction", json!([hash, {"tracer": "callTracer", "tracerConfig": {"withLog": true}}]));
+    let with_logs = rpc.call(
+        "debug_traceTransaction",
+        json!([hash, {"tracer": "callTracer", "tracerConfig": {"withLog": true}}]),
+    );
     assert_eq!(with_logs["calls"][0]["logs"].as_array().unwrap().len(), 1);
 
     // Struct logger (default): opcodes with depth, gas and storage.
@@ -55,7 +62,8 @@ fn geth_tracers_access_lists_and_proofs() {
     let logs = steps["structLogs"].as_array().unwrap();
     assert!(logs.iter().any(|l| l["op"] == "CALL" && l["depth"] == 1));
     assert!(logs.iter().any(|l| l["op"] == "SSTORE" && l["depth"] == 2));
-    let disabled = rpc.call("debug_traceTransaction", json!([hash, {"disableStorage": true, "disableStack": true}]));
+    let disabled =
+        rpc.call("debug_traceTransaction", json!([hash, {"disableStorage": true, "disableStack": true}]));
     assert!(disabled["structLogs"][0].get("stack").is_none());
 
     // prestateTracer: the counter's slot 0 before the call (1, from no earlier call: 0 -> set by
@@ -65,7 +73,10 @@ fn geth_tracers_access_lists_and_proofs() {
         assert!(pre.get(lower(a)).is_some(), "{a} missing from {pre}");
     }
     assert!(pre[lower(counter)]["code"].as_str().unwrap().len() > 2);
-    let diff = rpc.call("debug_traceTransaction", json!([hash, {"tracer": "prestateTracer", "tracerConfig": {"diffMode": true}}]));
+    let diff = rpc.call(
+        "debug_traceTransaction",
+        json!([hash, {"tracer": "prestateTracer", "tracerConfig": {"diffMode": true}}]),
+    );
     let slot0 = format!("0x{:064x}", 0);
     assert_eq!(diff["post"][lower(counter)]["storage"][&slot0], format!("0x{:064x}", 1), "{diff}");
 
@@ -80,7 +91,9 @@ fn geth_tracers_access_lists_and_proofs() {
     assert_eq!(entries.len(), 1, "{list}");
     assert_eq!(entries[0]["address"].as_str().unwrap(), lower(counter));
     assert_eq!(entries[0]["storageKeys"], json!([slot0]));
-    assert!(u64::from_str_radix(list["gasUsed"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap() > 21_000);
+    assert!(
+        u64::from_str_radix(list["gasUsed"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap() > 21_000
+    );
 
     // eth_getProof: the account and its slots verify against the block's state root.
     let block = rpc.call("eth_getBlockByNumber", json!(["latest", false]));
@@ -89,7 +102,9 @@ fn geth_tracers_access_lists_and_proofs() {
     let nodes = |v: &serde_json::Value| -> Vec<Bytes> {
         v.as_array().unwrap().iter().map(|n| n.as_str().unwrap().parse().unwrap()).collect()
     };
-    let quantity = |v: &serde_json::Value| U256::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    let quantity = |v: &serde_json::Value| {
+        U256::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+    };
     let account = alloy_trie::TrieAccount {
         nonce: quantity(&proof["nonce"]).to::<u64>(),
         balance: quantity(&proof["balance"]),

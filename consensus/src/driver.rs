@@ -76,6 +76,7 @@ fn encode(m: &impl protobuf::Message) -> Vec<u8> {
 
 impl Driver {
     pub(crate) fn run(mut self) {
+        self.publish_status();
         if let Err(e) = self.resume_sync() {
             tracing::error!(error = %e, "consensus stopped: {e}");
             return;

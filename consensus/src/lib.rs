@@ -259,16 +259,24 @@ impl Consensus {
         .await
         .map_err(|e| ConsensusError::Transport(e.to_string()))?;
 
+        let conf = node.store().conf_state();
+        let role = if conf.voters.contains(&config.raft_id) {
+            Role::Follower
+        } else if conf.learners.contains(&config.raft_id) {
+            Role::Learner
+        } else {
+            Role::Outsider
+        };
         let initial_status = RaftStatus {
             id: config.raft_id,
-            role: Role::Follower,
+            role,
             leader_id: 0,
             term: 0,
             commit: 0,
             applied,
-            first_index: 0,
-            voters: vec![],
-            learners: vec![],
+            first_index: node.store().first_index_now(),
+            voters: conf.voters.clone(),
+            learners: conf.learners.clone(),
         };
         let (status_tx, status) = watch::channel(initial_status);
         let directory = Arc::new(RwLock::new(directory));

@@ -415,7 +415,8 @@ fn a_non_member_cannot_connect_or_get_anything_applied() {
         assert_eq!(devnet.rpc(i).call("net_peerCount", json!([])), "0x2");
     }
     assert_eq!(rpc_intruder.block_number(), 0, "the intruder got blocks");
-    assert_eq!(rpc_intruder.call("raft_role", json!([])), "");
+    let log = || std::fs::read_to_string(node_dir.join("node.log")).unwrap_or_default();
+    assert_eq!(rpc_intruder.call("raft_role", json!([])), "", "intruder log:\n{}", log());
     drop(node);
     devnet.stop();
 }

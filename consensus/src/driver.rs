@@ -76,6 +76,15 @@ fn encode(m: &impl protobuf::Message) -> Vec<u8> {
 
 impl Driver {
     pub(crate) fn run(mut self) {
+        // Snapshot payloads are built only when a follower needs one: the head and the
+        // directory are those of the applied index, since this thread is the only applier and
+        // raft-rs asks for snapshots from this thread.
+        let (machine, directory) = (self.machine.clone(), self.directory.clone());
+        self.node.mut_store().set_snapshot_source(Box::new(move || {
+            let (head_number, head_hash) = machine.head();
+            let data = SnapshotData { head_number, head_hash, directory: directory.read().clone() };
+            serde_json::to_vec(&data).unwrap_or_default()
+        }));
         self.publish_status();
         if let Err(e) = self.resume_sync() {
             tracing::error!(error = %e, "consensus stopped: {e}");
@@ -253,12 +262,6 @@ impl Driver {
         Ok(())
     }
 
-    fn snapshot_data(&self) -> Vec<u8> {
-        let (head_number, head_hash) = self.machine.head();
-        let data = SnapshotData { head_number, head_hash, directory: self.directory.read().clone() };
-        serde_json::to_vec(&data).unwrap_or_default()
-    }
-
     fn apply(&mut self, entries: Vec<Entry>) -> Result<(), ConsensusError> {
         if entries.is_empty() {
             return Ok(());
@@ -286,8 +289,7 @@ impl Driver {
                 }
             }
         }
-        let data = self.snapshot_data();
-        self.node.mut_store().set_applied(last, data);
+        self.node.mut_store().set_applied(last);
         Ok(())
     }
 
@@ -380,8 +382,7 @@ impl Driver {
             true,
         )?;
         self.set_directory(data.directory);
-        let data = self.snapshot_data();
-        self.node.mut_store().set_applied(index, data);
+        self.node.mut_store().set_applied(index);
         Ok(())
     }
 

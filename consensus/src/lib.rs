@@ -21,7 +21,7 @@ mod transport;
 
 pub use driver::DriverConfig;
 pub use identity::*;
-pub use log_store::{LogStore, BOOTSTRAP_INDEX};
+pub use log_store::{LogStore, SnapshotSource, BOOTSTRAP_INDEX};
 pub use members::*;
 pub use transport::{PeerInfo, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES};
 

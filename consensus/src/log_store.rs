@@ -25,9 +25,8 @@ struct Core {
     snapshot_meta: SnapshotMetadata,
     /// Entries `snapshot_meta.index + 1 ..`.
     entries: VecDeque<Entry>,
-    /// Applied index and the snapshot payload describing the state at that index.
+    /// Applied index.
     applied: u64,
-    snapshot_data: Vec<u8>,
 }
 
 impl Core {
@@ -55,7 +54,13 @@ impl Core {
 pub struct LogStore {
     db: Storage,
     core: RwLock<Core>,
+    /// Builds the snapshot payload describing the state at the applied index; called only when
+    /// a follower needs a snapshot.
+    snapshot_source: RwLock<Option<SnapshotSource>>,
 }
+
+/// Produces the payload of a snapshot at the current applied index.
+pub type SnapshotSource = Box<dyn Fn() -> Vec<u8> + Send + Sync>;
 
 impl std::fmt::Debug for LogStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -93,7 +98,6 @@ impl LogStore {
             snapshot_meta: SnapshotMetadata::default(),
             entries: VecDeque::new(),
             applied: 0,
-            snapshot_data: Vec::new(),
         };
         match load(raft_keys::CONF_STATE)? {
             Some(bytes) => {
@@ -158,7 +162,7 @@ impl LogStore {
         if core.hard_state.commit < core.applied && core.applied <= core.last_index() {
             core.hard_state.commit = core.applied;
         }
-        Ok(Self { db, core: RwLock::new(core) })
+        Ok(Self { db, core: RwLock::new(core), snapshot_source: RwLock::new(None) })
     }
 
     /// The database.
@@ -181,12 +185,15 @@ impl LogStore {
         self.core.read().conf_state.clone()
     }
 
-    /// Records the applied index and the snapshot payload describing the state at it (served to
-    /// followers that are too far behind).
-    pub fn set_applied(&self, index: u64, snapshot_data: Vec<u8>) {
-        let mut core = self.core.write();
-        core.applied = index;
-        core.snapshot_data = snapshot_data;
+    /// Records the applied index.
+    pub fn set_applied(&self, index: u64) {
+        self.core.write().applied = index;
+    }
+
+    /// Sets what builds snapshot payloads (the state at the applied index, for followers too far
+    /// behind). The applier must keep that state in step with [`Self::set_applied`].
+    pub fn set_snapshot_source(&self, source: SnapshotSource) {
+        *self.snapshot_source.write() = Some(source);
     }
 
     /// Sets the ConfState after an applied configuration change (persisted by the caller in the
@@ -338,7 +345,7 @@ impl raft::Storage for LogStore {
             return Err(raft::Error::Store(raft::StorageError::SnapshotTemporarilyUnavailable));
         }
         let mut snapshot = Snapshot::default();
-        snapshot.data = core.snapshot_data.clone().into();
+        snapshot.data = self.snapshot_source.read().as_ref().map(|f| f()).unwrap_or_default().into();
         let meta = snapshot.mut_metadata();
         meta.index = core.applied;
         meta.term = core.term(core.applied)?;
@@ -397,7 +404,8 @@ mod tests {
         assert_eq!(got.iter().map(|e| e.index).collect::<Vec<_>>(), vec![3, 4, 5]);
 
         // Compaction stops at the applied index.
-        store.set_applied(6, b"state".to_vec());
+        store.set_snapshot_source(Box::new(|| b"state".to_vec()));
+        store.set_applied(6);
         assert_eq!(store.compact(9).unwrap(), 5);
         assert_eq!(store.first_index().unwrap(), 7);
         assert_eq!(store.term(6).unwrap(), 2);

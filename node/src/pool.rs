@@ -54,16 +54,29 @@ struct PooledTx {
 struct Inner {
     by_hash: HashMap<B256, (Address, u64)>,
     by_sender: HashMap<Address, BTreeMap<u64, PooledTx>>,
+    /// Arrival number -> (sender, nonce): what arrived after a point, without a pool scan.
+    by_seq: BTreeMap<u64, (Address, u64)>,
     next_seq: u64,
     /// Bumped on every change; the block builder waits for it to move.
     generation: u64,
 }
 
 impl Inner {
+    /// Pools `tx` (its hash and nonce slot must be free) with the next arrival number.
+    fn insert(&mut self, tx: Recovered<TxEnvelope>, hash: B256) {
+        let (sender, nonce) = (tx.signer(), tx.nonce());
+        self.next_seq += 1;
+        let seq = self.next_seq;
+        self.by_hash.insert(hash, (sender, nonce));
+        self.by_seq.insert(seq, (sender, nonce));
+        self.by_sender.entry(sender).or_default().insert(nonce, PooledTx { tx, hash, seq });
+    }
+
     fn remove(&mut self, sender: Address, nonce: u64) {
         if let Some(txs) = self.by_sender.get_mut(&sender) {
             if let Some(tx) = txs.remove(&nonce) {
                 self.by_hash.remove(&tx.hash);
+                self.by_seq.remove(&tx.seq);
             }
             if txs.is_empty() {
                 self.by_sender.remove(&sender);
@@ -204,11 +217,7 @@ impl TxPool {
         }
         let nonce = tx.nonce();
         inner.remove(sender, nonce);
-        inner.next_seq += 1;
-        let seq = inner.next_seq;
-        inner.by_hash.insert(hash, (sender, nonce));
-        let pooled = PooledTx { tx: Recovered::new_unchecked(tx, sender), hash, seq };
-        inner.by_sender.entry(sender).or_default().insert(nonce, pooled);
+        inner.insert(Recovered::new_unchecked(tx, sender), hash);
         inner.generation += 1;
         drop(inner);
         self.changed.notify_all();
@@ -316,25 +325,23 @@ impl TxPool {
             {
                 continue;
             }
-            inner.next_seq += 1;
-            let seq = inner.next_seq;
-            inner.by_hash.insert(hash, (sender, nonce));
-            inner.by_sender.entry(sender).or_default().insert(nonce, PooledTx { tx, hash, seq });
+            inner.insert(tx, hash);
         }
         inner.generation += 1;
         drop(inner);
         self.changed.notify_all();
     }
 
-    /// Pooled transactions that arrived after arrival number `seq` (0: all; numbers start at 1), and the highest
-    /// arrival number seen. Used to forward the pool to the leader.
+    /// Pooled transactions that arrived after arrival number `seq` (0: all; numbers start at 1),
+    /// in arrival order, and the highest arrival number seen. Used to forward the pool to the
+    /// leader; costs O(new transactions), not O(pool).
     pub fn arrived_after(&self, seq: u64) -> (u64, Vec<TxEnvelope>) {
         let inner = self.inner.lock();
         let mut max = seq;
         let mut txs = Vec::new();
-        for pooled in inner.by_sender.values().flat_map(|t| t.values()) {
-            if pooled.seq > seq {
-                max = max.max(pooled.seq);
+        for (n, (sender, nonce)) in inner.by_seq.range(seq + 1..) {
+            if let Some(pooled) = inner.by_sender.get(sender).and_then(|t| t.get(nonce)) {
+                max = *n;
                 txs.push(pooled.tx.inner().clone());
             }
         }
@@ -453,6 +460,23 @@ mod tests {
 
     fn hashes(txs: &[Recovered<TxEnvelope>]) -> Vec<B256> {
         txs.iter().map(|t| *t.inner().tx_hash()).collect()
+    }
+
+    #[test]
+    fn arrived_after_lists_new_transactions_in_arrival_order() {
+        let f = fixture(PoolConfig::default());
+        let a = f.pool.add(signed(&f.keys[0], 0, 100), 120).unwrap();
+        let (first, all) = f.pool.arrived_after(0);
+        assert_eq!(all.iter().map(|t| *t.tx_hash()).collect::<Vec<_>>(), vec![a]);
+        let b = f.pool.add(signed(&f.keys[1], 0, 100), 120).unwrap();
+        let c = f.pool.add(signed(&f.keys[0], 1, 100), 120).unwrap();
+        let (last, new) = f.pool.arrived_after(first);
+        assert_eq!(new.iter().map(|t| *t.tx_hash()).collect::<Vec<_>>(), vec![b, c]);
+        assert!(f.pool.arrived_after(last).1.is_empty());
+        // A replacement counts as a new arrival; the replaced one is gone.
+        let b2 = f.pool.add(signed(&f.keys[1], 0, 200), 120).unwrap();
+        let (_, all) = f.pool.arrived_after(0);
+        assert_eq!(all.iter().map(|t| *t.tx_hash()).collect::<Vec<_>>(), vec![a, c, b2]);
     }
 
     #[test]

@@ -32,6 +32,15 @@ ensure_libclang() {
   fi
 }
 
+ensure_mosquitto_clients() {
+  if ! command -v mosquitto_pub >/dev/null || ! command -v mosquitto_sub >/dev/null; then
+    need_root_or_say mosquitto-clients "apt-get install -y mosquitto-clients"
+    echo "installing mosquitto-clients (the MQTT end-to-end test drives the proxy with them) ..." >&2
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto-clients >/dev/null
+  fi
+}
+
 ensure_cargo() {
   if ! command -v cargo >/dev/null; then
     echo "error: cargo is missing; install Rust with rustup (https://rustup.rs), then run this again" >&2

@@ -34,10 +34,22 @@ fn iot_contract(name: &str) -> Address {
     GENESIS_DEPLOYER.create(index as u64)
 }
 
+/// What the IoT contracts are set up with in genesis.
+pub(crate) struct IotGenesis {
+    /// Admin of every contract and a gateway (dev account 0).
+    pub(crate) operator: Address,
+    /// More gateways of SensorRegistry and DangerIndex (the proxy's account).
+    pub(crate) gateways: Vec<Address>,
+    /// Devices registered in DeviceRegistry: (id, key address, kind).
+    pub(crate) devices: Vec<(B256, Address, String)>,
+}
+
 /// Genesis alloc entries of the IoT contracts: constructors and setup calls run in memory, so the
-/// state is what deploying them would give. Dev account 0 (`operator`) becomes the admin of
-/// every contract and a gateway of SensorRegistry and DangerIndex.
-fn iot_predeploys(chain_id: u64, operator: Address) -> eyre::Result<Vec<(Address, GenesisAccount)>> {
+/// state is what deploying them would give. `iot.operator` becomes the admin of every contract
+/// and a gateway of SensorRegistry and DangerIndex, as do `iot.gateways`; `iot.devices` are
+/// registered.
+fn iot_predeploys(chain_id: u64, iot: &IotGenesis) -> eyre::Result<Vec<(Address, GenesisAccount)>> {
+    let operator = iot.operator;
     use alloy_sol_types::{SolCall, SolConstructor};
     use fogchain_contracts::{DangerIndex, DeviceRegistry, SaleFactory, SensorRegistry};
     use fogchain_evm::SetupTx;
@@ -46,7 +58,7 @@ fn iot_predeploys(chain_id: u64, operator: Address) -> eyre::Result<Vec<(Address
     let mut sensor_init = SensorRegistry::BYTECODE.to_vec();
     sensor_init
         .extend(SensorRegistry::constructorCall { devices_: iot_contract("DeviceRegistry") }.abi_encode());
-    let txs = [
+    let mut txs = vec![
         create(DeviceRegistry::BYTECODE.to_vec()),
         create(sensor_init),
         create(DangerIndex::BYTECODE.to_vec()),
@@ -58,6 +70,29 @@ fn iot_predeploys(chain_id: u64, operator: Address) -> eyre::Result<Vec<(Address
         call("DangerIndex", DangerIndex::addGatewayCall { gateway: operator }.abi_encode()),
         call("DangerIndex", DangerIndex::transferAdminCall { newAdmin: operator }.abi_encode()),
     ];
+    // Every setup call comes from the deployer, so each goes in while it is still the admin:
+    // registrations before DeviceRegistry.renounceAdmin, gateways before each transferAdmin.
+    let position = 5; // after DeviceRegistry.addAdmin(operator), before renounceAdmin
+    for (id, key, kind) in iot.devices.iter().rev() {
+        txs.insert(
+            position,
+            call(
+                "DeviceRegistry",
+                DeviceRegistry::registerCall { deviceId: *id, key: *key, kind: kind.clone() }.abi_encode(),
+            ),
+        );
+    }
+    let position = txs.len() - 3; // before SensorRegistry.transferAdmin
+    for g in iot.gateways.iter().rev() {
+        txs.insert(
+            position,
+            call("SensorRegistry", SensorRegistry::addGatewayCall { gateway: *g }.abi_encode()),
+        );
+    }
+    let position = txs.len() - 1; // before DangerIndex.transferAdmin
+    for g in iot.gateways.iter().rev() {
+        txs.insert(position, call("DangerIndex", DangerIndex::addGatewayCall { gateway: *g }.abi_encode()));
+    }
     let deployed = fogchain_evm::predeploy(chain_id, GENESIS_DEPLOYER, &txs)
         .map_err(|e| eyre!("predeploying the IoT contracts: {e}"))?;
     Ok(deployed
@@ -104,6 +139,15 @@ pub(crate) struct DevnetArgs {
     /// Block gas limit of a new network.
     #[arg(long, default_value_t = 30_000_000)]
     gas_limit: u64,
+    /// HTTP port of the IoT proxy's JSON-RPC gateway (0 picks a free port).
+    #[arg(long, default_value_t = 8080)]
+    proxy_http_port: u16,
+    /// MQTT port of the IoT proxy (0 picks a free port).
+    #[arg(long, default_value_t = 1883)]
+    proxy_mqtt_port: u16,
+    /// Do not start the IoT proxy.
+    #[arg(long)]
+    no_proxy: bool,
 }
 
 /// The test accounts m/44'/60'/0'/0/i of [`TEST_MNEMONIC`].
@@ -146,21 +190,28 @@ fn prepare(args: &DevnetArgs, accounts: &[PrivateKeySigner]) -> eyre::Result<Cha
             &format!("/ip4/127.0.0.1/tcp/{port}"),
         )?);
     }
-    let alloc: Vec<(Address, U256)> =
+    let iot = crate::devnet_proxy::load_or_create(&args.dir.join("proxy"))?;
+    let mut alloc: Vec<(Address, U256)> =
         accounts.iter().map(|a| (a.address(), U256::from(BALANCE_WEI))).collect();
-    let spec = genesis_spec(args.chain_id, args.gas_limit, members, &alloc, Some(accounts[0].address()))?;
+    alloc.push((iot.gateway, U256::from(BALANCE_WEI)));
+    let iot = IotGenesis {
+        operator: accounts[0].address(),
+        gateways: vec![iot.gateway],
+        devices: iot.registrations()?,
+    };
+    let spec = genesis_spec(args.chain_id, args.gas_limit, members, &alloc, Some(iot))?;
     std::fs::write(&genesis_path, spec.to_json()?)?;
     Ok(spec)
 }
 
-/// A Prague genesis with `members`, balances `alloc` (wei), and, when `iot_operator` is set, the
-/// IoT contracts predeployed with that account as admin and gateway.
+/// A Prague genesis with `members`, balances `alloc` (wei), and, when `iot` is set, the IoT
+/// contracts predeployed and set up.
 pub(crate) fn genesis_spec(
     chain_id: u64,
     gas_limit: u64,
     members: Vec<Member>,
     alloc: &[(Address, U256)],
-    iot_operator: Option<Address>,
+    iot: Option<IotGenesis>,
 ) -> eyre::Result<ChainSpec> {
     let mut genesis = Genesis {
         config: prague_chain_config(chain_id),
@@ -171,8 +222,8 @@ pub(crate) fn genesis_spec(
     for (address, wei) in alloc {
         genesis.alloc.insert(*address, GenesisAccount::default().with_balance(*wei));
     }
-    if let Some(operator) = iot_operator {
-        genesis.alloc.extend(iot_predeploys(chain_id, operator)?);
+    if let Some(iot) = iot {
+        genesis.alloc.extend(iot_predeploys(chain_id, &iot)?);
     }
     Ok(ChainSpec::new(genesis, FogchainConfig { members, ..Default::default() })?)
 }
@@ -355,12 +406,28 @@ pub(crate) async fn run(args: DevnetArgs) -> eyre::Result<()> {
         stop_all(&mut children).await;
         return Err(e);
     }
+    let contracts: serde_json::Map<String, serde_json::Value> =
+        IOT_CONTRACTS.iter().map(|n| (n.to_string(), json!(iot_contract(n)))).collect();
+    let mut proxy = serde_json::Value::Null;
+    if !args.no_proxy {
+        match start_proxy(&args, &spec, &nodes, &contracts).await {
+            Ok((child, section)) => {
+                children.push(child);
+                proxy = section;
+            }
+            Err(e) => {
+                stop_all(&mut children).await;
+                return Err(e);
+            }
+        }
+    }
     let network = json!({
         "chainId": spec.chain_id(),
         "genesisHash": spec.genesis_hash,
         "nodes": nodes,
         "adminToken": token,
-        "contracts": IOT_CONTRACTS.iter().map(|n| (n.to_string(), json!(iot_contract(n)))).collect::<serde_json::Map<_, _>>(),
+        "contracts": contracts,
+        "proxy": proxy,
         "accounts": accounts.iter().map(|a| json!({
             "address": a.address(),
             "privateKey": format!("0x{}", hex::encode(a.to_bytes())),
@@ -384,6 +451,18 @@ pub(crate) async fn run(args: DevnetArgs) -> eyre::Result<()> {
                 }
                 if let Ok(Some(status)) = child.try_wait() {
                     gone[i] = true;
+                    if i == args.nodes {
+                        let dir = args.dir.join("proxy");
+                        eprintln!(
+                            "the proxy exited with {status}. Log: {}. Restart it with: {} proxy --config {}",
+                            dir.join("proxy.log").display(),
+                            std::env::current_exe()
+                                .map(|p| p.display().to_string())
+                                .unwrap_or_else(|_| "fogchain".into()),
+                            dir.join("proxy.toml").display()
+                        );
+                        continue;
+                    }
                     let dir = node_dir(&args.dir, i);
                     eprintln!(
                         "node{i} exited with {status}; the others keep running. Log: {}. Restart it with: {} node --config {}",
@@ -393,7 +472,7 @@ pub(crate) async fn run(args: DevnetArgs) -> eyre::Result<()> {
                     );
                 }
             }
-            if gone.iter().all(|g| *g) {
+            if gone.iter().take(args.nodes).all(|g| *g) {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -408,6 +487,35 @@ pub(crate) async fn run(args: DevnetArgs) -> eyre::Result<()> {
     stop_all(&mut children).await;
     eprintln!("devnet stopped; start it again with the same --dir to resume");
     result
+}
+
+/// Writes the proxy config, starts the proxy and returns it with network.json's "proxy" section.
+async fn start_proxy(
+    args: &DevnetArgs,
+    spec: &ChainSpec,
+    nodes: &[serde_json::Value],
+    contracts: &serde_json::Map<String, serde_json::Value>,
+) -> eyre::Result<(Child, serde_json::Value)> {
+    let dir = args.dir.join("proxy");
+    let urls: Vec<String> = nodes.iter().filter_map(|n| n["rpc"].as_str().map(str::to_string)).collect();
+    let ports = crate::devnet_proxy::ProxyPorts { http: args.proxy_http_port, mqtt: args.proxy_mqtt_port };
+    let config = crate::devnet_proxy::write_config(
+        &dir,
+        spec.chain_id(),
+        &urls,
+        &ports,
+        &serde_json::Value::Object(contracts.clone()),
+    )?;
+    let mut child = crate::devnet_proxy::spawn(&dir, &config)?;
+    let (http, mqtt) = match crate::devnet_proxy::wait_ready(&dir, &mut child).await {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = child.kill().await;
+            return Err(e);
+        }
+    };
+    let section = crate::devnet_proxy::network_json(&dir, http, mqtt, child.id())?;
+    Ok((child, section))
 }
 
 fn print_banner(spec: &ChainSpec, network: &serde_json::Value, accounts: &[PrivateKeySigner], path: &Path) {
@@ -425,6 +533,28 @@ fn print_banner(spec: &ChainSpec, network: &serde_json::Value, accounts: &[Priva
                 node["name"].as_str().unwrap_or_default(),
                 node["rpc"].as_str().unwrap_or_default(),
                 node["ws"].as_str().unwrap_or_default()
+            ));
+        }
+    }
+    let proxy = &network["proxy"];
+    if !proxy.is_null() {
+        out.push_str(&format!(
+            "IoT proxy      JSON-RPC {}   MQTT {}   (Bearer {})\n",
+            proxy["http"].as_str().unwrap_or_default(),
+            proxy["mqtt"].as_str().unwrap_or_default(),
+            proxy["token"].as_str().unwrap_or_default()
+        ));
+        let all = proxy["devices"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(proxy["locker"].as_object().map(|_| &proxy["locker"]));
+        for d in all {
+            out.push_str(&format!(
+                "  device {:<11} password {}  key {}\n",
+                d["id"].as_str().unwrap_or_default(),
+                d["password"].as_str().unwrap_or_default(),
+                d["privateKey"].as_str().unwrap_or_default()
             ));
         }
     }

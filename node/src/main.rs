@@ -1,7 +1,9 @@
 //! `fogchain`: run a node, or a whole local network.
 
 mod devnet;
+mod devnet_proxy;
 mod network;
+mod proxy_cli;
 
 use clap::{Parser, Subcommand};
 use fogchain_node::{config::NodeConfig, Node};
@@ -27,6 +29,11 @@ enum Command {
     /// Network files: `fogchain genesis new --nodes N --out DIR`.
     #[command(subcommand)]
     Genesis(GenesisCommand),
+    /// The IoT proxy: `fogchain proxy --config FILE`; tools: certs, hash-password, token.
+    Proxy(proxy_cli::ProxyArgs),
+    /// Sales-order tools: `fogchain sale barcode`.
+    #[command(subcommand)]
+    Sale(proxy_cli::SaleCommand),
 }
 
 #[derive(Subcommand)]
@@ -35,7 +42,7 @@ enum GenesisCommand {
     New(network::NewNetworkArgs),
 }
 
-fn init_tracing() {
+pub(crate) fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
@@ -63,6 +70,8 @@ fn run(cli: Cli) -> eyre::Result<()> {
         }
         Command::Devnet(args) => runtime.block_on(devnet::run(args)),
         Command::Genesis(GenesisCommand::New(args)) => network::run(args),
+        Command::Proxy(args) => proxy_cli::run(args, &runtime),
+        Command::Sale(command) => proxy_cli::sale(command),
     }
 }
 

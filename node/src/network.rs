@@ -5,7 +5,7 @@
 //! `nodeI/` to host I and running `fogchain node --config nodeI/config.toml` there is all a
 //! host needs. Keys are created with owner-only permissions; each node gets its own admin token.
 
-use crate::devnet::{dev_accounts, genesis_spec, new_member, random_token, BALANCE_WEI};
+use crate::devnet::{dev_accounts, genesis_spec, new_member, random_token, IotGenesis, BALANCE_WEI};
 use alloy_primitives::{Address, U256};
 use clap::Args;
 use eyre::{bail, WrapErr};
@@ -89,7 +89,7 @@ pub(crate) fn run(args: NewNetworkArgs) -> eyre::Result<()> {
     let mut operator = None;
     if args.dev {
         let accounts = dev_accounts()?;
-        operator = Some(accounts[0].address());
+        operator = Some(IotGenesis { operator: accounts[0].address(), gateways: vec![], devices: vec![] });
         alloc.extend(accounts.iter().map(|a| (a.address(), U256::from(BALANCE_WEI))));
     }
     let spec = genesis_spec(args.chain_id, args.gas_limit, members.clone(), &alloc, operator)?;

@@ -105,6 +105,43 @@ impl Devnet {
         self.network["nodes"].as_array().unwrap().len()
     }
 
+    /// The proxy's section of network.json.
+    pub fn proxy(&self) -> &Value {
+        &self.network["proxy"]
+    }
+
+    /// The proxy's MQTT URL (`mqtt://host:port`).
+    pub fn proxy_mqtt(&self) -> String {
+        self.proxy()["mqtt"].as_str().unwrap().to_string()
+    }
+
+    /// The proxy's JSON-RPC gateway URL.
+    pub fn proxy_http(&self) -> String {
+        self.proxy()["http"].as_str().unwrap().to_string()
+    }
+
+    /// Demo device `i` of the proxy (`id`, `password`, `privateKey`, ...).
+    pub fn device(&self, i: usize) -> &Value {
+        &self.proxy()["devices"][i]
+    }
+
+    /// A connected MQTT client of demo device `i`.
+    pub fn mqtt_device(&self, i: usize) -> mqtt::Mqtt {
+        let d = self.device(i);
+        let id = d["id"].as_str().unwrap();
+        mqtt::Mqtt::device(&self.proxy_mqtt(), &format!("{id}-test"), id, d["password"].as_str().unwrap())
+    }
+
+    /// The proxy's config file.
+    pub fn proxy_config(&self) -> PathBuf {
+        self.dir.join("proxy/proxy.toml")
+    }
+
+    /// A contract address from network.json.
+    pub fn contract(&self, name: &str) -> String {
+        self.network["contracts"][name].as_str().unwrap().to_string()
+    }
+
     /// A client for node `i` that sends the admin bearer token.
     pub fn admin_rpc(&self, i: usize) -> Rpc {
         Rpc::new(&self.rpc_url(i)).with_token(self.network["adminToken"].as_str().unwrap())
@@ -339,6 +376,7 @@ impl Rpc {
     }
 }
 
+pub mod mqtt;
 pub mod tx;
 
 /// Waits until every client reports the same head (number and hash); returns the number.
@@ -376,4 +414,33 @@ pub fn assert_one_chain(rpcs: &[&Rpc], head: u64) {
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// (seq, topic, payload) of every Reading of `device` recorded in SensorRegistry.
+pub fn readings(rpc: &Rpc, registry: &str, device: &str) -> Vec<(u64, String, Vec<u8>)> {
+    let device_key = alloy_primitives::keccak256(device.as_bytes());
+    let logs = rpc.call(
+        "eth_getLogs",
+        json!([{"fromBlock": "0x0", "toBlock": "latest", "address": registry,
+                "topics": [<fogchain_contracts::SensorRegistry::Reading as alloy_sol_types::SolEvent>::SIGNATURE_HASH, device_key]}]),
+    );
+    logs.as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let topics: Vec<alloy_primitives::B256> = l["topics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t.as_str().unwrap().parse().unwrap())
+                .collect();
+            let data = alloy_primitives::hex::decode(l["data"].as_str().unwrap()).unwrap();
+            let e =
+                <fogchain_contracts::SensorRegistry::Reading as alloy_sol_types::SolEvent>::decode_log_data(
+                    &alloy_primitives::LogData::new_unchecked(topics, data.into()),
+                )
+                .unwrap();
+            (e.seq, e.topic, e.payload.to_vec())
+        })
+        .collect()
 }

@@ -1,0 +1,190 @@
+//! Who is calling: bearer tokens, Basic / MQTT passwords, X.509 client certificates.
+//!
+//! Tokens are random 256-bit values and stored as SHA-256 (a slow hash adds nothing to a
+//! high-entropy secret, and lets a token be looked up by its hash). Passwords are argon2id
+//! (RFC 9106) PHC strings; a successful verification is remembered in memory as the SHA-256 of
+//! the password, so a device reconnecting or an app polling does not pay argon2 every time.
+
+use crate::config::{ProxyConfig, RoleConfig};
+use argon2::{
+    password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
+    Argon2,
+};
+use parking_lot::Mutex;
+use sha2::{Digest, Sha256};
+use std::{collections::HashMap, sync::Arc};
+use subtle::ConstantTimeEq;
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// Client name or device id.
+    pub name: String,
+    /// Role name (a key of the roles table).
+    pub role: String,
+    /// Whether this is a device (MQTT topics `devices/{name}/...` are its own).
+    pub device: bool,
+}
+
+/// The credential store built from the config.
+#[derive(Debug)]
+pub struct Authenticator {
+    tokens: HashMap<[u8; 32], Identity>,
+    passwords: HashMap<String, (String, Identity)>,
+    certs: HashMap<String, Identity>,
+    verified: Mutex<HashMap<String, [u8; 32]>>,
+    roles: HashMap<String, RoleConfig>,
+}
+
+impl Authenticator {
+    /// Indexes the clients and devices of `config`.
+    pub fn new(config: &ProxyConfig) -> eyre::Result<Arc<Self>> {
+        let mut tokens = HashMap::new();
+        let mut passwords = HashMap::new();
+        let mut certs = HashMap::new();
+        for c in &config.clients {
+            let id = Identity { name: c.name.clone(), role: c.role.clone(), device: false };
+            if let Some(t) = &c.token_sha256 {
+                let mut h = [0u8; 32];
+                hex::decode_to_slice(t, &mut h)
+                    .map_err(|e| eyre::eyre!("client {}: token-sha256: {e}", c.name))?;
+                tokens.insert(h, id.clone());
+            }
+            if let Some(p) = &c.password_hash {
+                PasswordHash::new(p).map_err(|e| eyre::eyre!("client {}: password-hash: {e}", c.name))?;
+                passwords.insert(c.name.clone(), (p.clone(), id.clone()));
+            }
+            if let Some(cn) = &c.cert_cn {
+                certs.insert(cn.clone(), id);
+            }
+        }
+        for d in &config.devices {
+            let id = Identity { name: d.id.clone(), role: d.role.clone(), device: true };
+            if let Some(p) = &d.password_hash {
+                PasswordHash::new(p).map_err(|e| eyre::eyre!("device {}: password-hash: {e}", d.id))?;
+                if passwords.insert(d.id.clone(), (p.clone(), id.clone())).is_some() {
+                    eyre::bail!("device {:?} has the name of a client", d.id);
+                }
+            }
+            certs.insert(d.id.clone(), id);
+        }
+        Ok(Arc::new(Self {
+            tokens,
+            passwords,
+            certs,
+            verified: Mutex::new(HashMap::new()),
+            roles: config.roles().into_iter().collect(),
+        }))
+    }
+
+    /// The caller holding bearer `token`, if any.
+    pub fn by_token(&self, token: &str) -> Option<Identity> {
+        self.tokens.get(&sha256(token.as_bytes())).cloned()
+    }
+
+    /// The caller whose client certificate has common name `cn`.
+    pub fn by_cert(&self, cn: &str) -> Option<Identity> {
+        self.certs.get(cn).cloned()
+    }
+
+    /// Checks `username` / `password` (argon2id; CPU-heavy on a cache miss, call it from a
+    /// blocking context or through [`Self::by_password_async`]).
+    pub fn by_password(&self, username: &str, password: &str) -> Option<Identity> {
+        let (hash, id) = self.passwords.get(username)?;
+        let digest = sha256(password.as_bytes());
+        if let Some(known) = self.verified.lock().get(username) {
+            if bool::from(known.ct_eq(&digest)) {
+                return Some(id.clone());
+            }
+        }
+        let parsed = PasswordHash::new(hash).ok()?;
+        Argon2::default().verify_password(password.as_bytes(), &parsed).ok()?;
+        self.verified.lock().insert(username.to_string(), digest);
+        Some(id.clone())
+    }
+
+    /// [`Self::by_password`] on tokio's blocking pool.
+    pub async fn by_password_async(self: &Arc<Self>, username: String, password: String) -> Option<Identity> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.by_password(&username, &password)).await.ok().flatten()
+    }
+
+    /// The role `name`, if defined.
+    pub fn role(&self, name: &str) -> Option<&RoleConfig> {
+        self.roles.get(name)
+    }
+
+    /// Whether `id` may call JSON-RPC `method`.
+    pub fn may_call(&self, id: &Identity, method: &str) -> bool {
+        self.role(&id.role).is_some_and(|r| r.methods.iter().any(|m| m == "*" || m == method))
+    }
+}
+
+/// SHA-256 of `data`.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+/// An argon2id PHC string of `password` (random salt, RFC 9106 default parameters).
+pub fn hash_password(password: &str) -> eyre::Result<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Ok(Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| eyre::eyre!("hashing password: {e}"))?
+        .to_string())
+}
+
+/// A new random bearer token (`fgc_` + 64 hex digits) and its SHA-256 for the config.
+pub fn new_token() -> (String, String) {
+    let bytes: [u8; 32] = rand::random();
+    let token = format!("fgc_{}", hex::encode(bytes));
+    let hash = hex::encode(sha256(token.as_bytes()));
+    (token, hash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(password_hash: &str, token_hash: &str) -> ProxyConfig {
+        let text = format!(
+            r#"
+data-dir = "/tmp/x"
+[upstream]
+nodes = ["http://127.0.0.1:1"]
+[http]
+listen = "127.0.0.1:0"
+[chain]
+chain-id = 1
+gateway-key-file = "k"
+sensor-registry = "0x0000000000000000000000000000000000000001"
+[[clients]]
+name = "app"
+role = "admin"
+token-sha256 = "{token_hash}"
+[[devices]]
+id = "sensor-1"
+password-hash = "{password_hash}"
+"#
+        );
+        toml::from_str(&text).unwrap()
+    }
+
+    #[test]
+    fn passwords_tokens_and_certs() {
+        let (token, token_hash) = new_token();
+        let auth = Authenticator::new(&config(&hash_password("s3cret").unwrap(), &token_hash)).unwrap();
+        let dev = auth.by_password("sensor-1", "s3cret").unwrap();
+        assert!(dev.device && dev.role == "device");
+        // cached path, then a wrong password after a cached success
+        assert!(auth.by_password("sensor-1", "s3cret").is_some());
+        assert!(auth.by_password("sensor-1", "wrong").is_none());
+        assert!(auth.by_password("nobody", "s3cret").is_none());
+        let app = auth.by_token(&token).unwrap();
+        assert_eq!(app.role, "admin");
+        assert!(auth.by_token("fgc_00").is_none());
+        assert_eq!(auth.by_cert("sensor-1").unwrap().name, "sensor-1");
+        assert!(auth.may_call(&dev, "eth_call") && !auth.may_call(&dev, "admin_peers"));
+        assert!(auth.may_call(&app, "admin_peers"));
+    }
+}

@@ -1,0 +1,58 @@
+//! The buyer's barcode: a QR code (ISO/IEC 18004) of the sale's EIP-681 URI, as PNG or SVG.
+
+use crate::warehouse::Barcode;
+use qrcode::{Color, QrCode};
+
+/// Pixels per QR module in PNG output.
+const SCALE: usize = 8;
+/// Quiet zone around the code, modules (the standard asks for 4).
+const QUIET: usize = 4;
+
+/// The QR code of `barcode` as an SVG document.
+pub fn svg(barcode: &Barcode) -> eyre::Result<String> {
+    let code = QrCode::new(barcode.uri().as_bytes())?;
+    Ok(code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(256, 256).quiet_zone(true).build())
+}
+
+/// The QR code of `barcode` as an 8-bit grayscale PNG.
+pub fn png(barcode: &Barcode) -> eyre::Result<Vec<u8>> {
+    let code = QrCode::new(barcode.uri().as_bytes())?;
+    let width = code.width();
+    let colors = code.to_colors();
+    let side = (width + 2 * QUIET) * SCALE;
+    let mut pixels = vec![255u8; side * side];
+    for y in 0..width {
+        for x in 0..width {
+            if colors[y * width + x] == Color::Dark {
+                for dy in 0..SCALE {
+                    let row = (y + QUIET) * SCALE + dy;
+                    let start = row * side + (x + QUIET) * SCALE;
+                    pixels[start..start + SCALE].fill(0);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut out, side as u32, side as u32);
+        encoder.set_color(png::ColorType::Grayscale);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header()?;
+        writer.write_image_data(&pixels)?;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_primitives::Address;
+
+    #[test]
+    fn png_and_svg() {
+        let b = Barcode { chain_id: 1337, sale: Address::repeat_byte(1), buyer: Address::repeat_byte(2) };
+        let p = png(&b).unwrap();
+        assert_eq!(&p[1..4], b"PNG");
+        assert!(svg(&b).unwrap().contains("<svg"));
+    }
+}

@@ -1,0 +1,142 @@
+//! The proxy's gateway account: builds, estimates and signs its transactions (EIP-1559).
+
+use crate::upstream::{Upstream, UpstreamError};
+use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+use alloy_eips::eip2718::Encodable2718;
+use alloy_primitives::{Address, Bytes, TxKind, B256, U256};
+use alloy_signer::SignerSync;
+use alloy_signer_local::PrivateKeySigner;
+use serde_json::{json, Value};
+use std::{path::Path, sync::Arc};
+
+/// The gateway account and the nodes it talks to.
+#[derive(Debug)]
+pub struct Chain {
+    /// The nodes.
+    pub upstream: Arc<Upstream>,
+    signer: PrivateKeySigner,
+    /// Chain id.
+    pub chain_id: u64,
+}
+
+/// Fees of a new transaction, wei per gas.
+#[derive(Debug, Clone, Copy)]
+pub struct Fees {
+    /// maxFeePerGas.
+    pub max_fee: u128,
+    /// maxPriorityFeePerGas.
+    pub tip: u128,
+}
+
+impl Chain {
+    /// Loads the gateway key (hex, optional 0x, surrounding whitespace ignored).
+    pub fn new(upstream: Arc<Upstream>, key_file: &Path, chain_id: u64) -> eyre::Result<Self> {
+        let text = std::fs::read_to_string(key_file)
+            .map_err(|e| eyre::eyre!("reading gateway key {}: {e}", key_file.display()))?;
+        let signer: PrivateKeySigner = text
+            .trim()
+            .trim_start_matches("0x")
+            .parse()
+            .map_err(|e| eyre::eyre!("gateway key {}: {e}", key_file.display()))?;
+        Ok(Self { upstream, signer, chain_id })
+    }
+
+    /// The gateway account's address.
+    pub fn address(&self) -> Address {
+        self.signer.address()
+    }
+
+    /// Checks that the nodes serve `chain_id`.
+    pub async fn check_chain_id(&self) -> Result<(), String> {
+        let v = self.upstream.call("eth_chainId", json!([])).await.map_err(|e| e.to_string())?;
+        let got = quantity(&v).ok_or("bad eth_chainId answer")?;
+        if got != self.chain_id {
+            return Err(format!("the nodes serve chain id {got}, the proxy config says {}", self.chain_id));
+        }
+        Ok(())
+    }
+
+    /// The account's next nonce counting pending transactions.
+    pub async fn pending_nonce(&self) -> Result<u64, UpstreamError> {
+        self.nonce_at("pending").await
+    }
+
+    /// The account's nonce at `block` ("latest", "pending").
+    pub async fn nonce_at(&self, block: &str) -> Result<u64, UpstreamError> {
+        let v = self.upstream.call("eth_getTransactionCount", json!([self.address(), block])).await?;
+        quantity(&v).ok_or_else(|| UpstreamError::BadAnswer("eth_getTransactionCount".into()))
+    }
+
+    /// Current fees: maxFee = 2 x eth_gasPrice + tip (room for base-fee growth), tip =
+    /// eth_maxPriorityFeePerGas.
+    pub async fn fees(&self) -> Result<Fees, UpstreamError> {
+        let answers = self
+            .upstream
+            .batch(&[("eth_gasPrice", json!([])), ("eth_maxPriorityFeePerGas", json!([]))])
+            .await?;
+        let mut it = answers.into_iter();
+        let price = it.next().expect("two answers")?;
+        let tip = it.next().expect("two answers")?;
+        let price = quantity_u128(&price).ok_or_else(|| UpstreamError::BadAnswer("eth_gasPrice".into()))?;
+        let tip = quantity_u128(&tip).unwrap_or(0);
+        Ok(Fees { max_fee: price.saturating_mul(2).saturating_add(tip), tip })
+    }
+
+    /// eth_estimateGas of a call from the gateway account, plus 20% headroom.
+    pub async fn estimate(&self, to: Address, input: &Bytes) -> Result<u64, UpstreamError> {
+        let v = self
+            .upstream
+            .call("eth_estimateGas", json!([{"from": self.address(), "to": to, "data": input}]))
+            .await?;
+        let gas = quantity(&v).ok_or_else(|| UpstreamError::BadAnswer("eth_estimateGas".into()))?;
+        Ok(gas + gas / 5)
+    }
+
+    /// eth_call at the latest block.
+    pub async fn call(&self, to: Address, input: Bytes) -> Result<Bytes, UpstreamError> {
+        let v = self.upstream.call("eth_call", json!([{"to": to, "data": input}, "latest"])).await?;
+        v.as_str()
+            .and_then(|s| hex::decode(s.trim_start_matches("0x")).ok())
+            .map(Bytes::from)
+            .ok_or_else(|| UpstreamError::BadAnswer("eth_call".into()))
+    }
+
+    /// Signs a call; returns its hash and EIP-2718 bytes.
+    pub fn sign(
+        &self,
+        nonce: u64,
+        to: Address,
+        input: Bytes,
+        gas: u64,
+        fees: Fees,
+    ) -> eyre::Result<(B256, Bytes)> {
+        let tx = TxEip1559 {
+            chain_id: self.chain_id,
+            nonce,
+            gas_limit: gas,
+            max_fee_per_gas: fees.max_fee,
+            max_priority_fee_per_gas: fees.tip.min(fees.max_fee),
+            to: TxKind::Call(to),
+            value: U256::ZERO,
+            access_list: Default::default(),
+            input,
+        };
+        let signature = self.signer.sign_hash_sync(&tx.signature_hash())?;
+        let envelope = TxEnvelope::Eip1559(tx.into_signed(signature));
+        Ok((*envelope.tx_hash(), Bytes::from(envelope.encoded_2718())))
+    }
+
+    /// A 0-value transfer to itself that only uses up `nonce` (fills a nonce gap).
+    pub fn sign_filler(&self, nonce: u64, fees: Fees) -> eyre::Result<(B256, Bytes)> {
+        self.sign(nonce, self.address(), Bytes::new(), 21_000, fees)
+    }
+}
+
+/// A JSON-RPC quantity as u64.
+pub fn quantity(v: &Value) -> Option<u64> {
+    u64::from_str_radix(v.as_str()?.strip_prefix("0x")?, 16).ok()
+}
+
+fn quantity_u128(v: &Value) -> Option<u128> {
+    u128::from_str_radix(v.as_str()?.strip_prefix("0x")?, 16).ok()
+}

@@ -1,0 +1,398 @@
+//! The proxy's configuration file (TOML), as `fogchain proxy --config FILE` reads it.
+//!
+//! Secrets never appear in clear: bearer tokens are stored as their SHA-256 (they are random
+//! 256-bit values, `fogchain proxy token` makes one), passwords as argon2id PHC strings
+//! (`fogchain proxy hash-password`). Relative paths are resolved against the config file's
+//! directory. Unknown fields are refused so that a typo is not silently ignored. The full
+//! reference is in README.md, "IoT proxy".
+
+use alloy_primitives::Address;
+use serde::Deserialize;
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ProxyConfig {
+    /// Directory of the journal, the device shadows and the release records.
+    pub data_dir: PathBuf,
+    /// The nodes behind the proxy.
+    pub upstream: UpstreamConfig,
+    /// The JSON-RPC gateway.
+    pub http: HttpConfig,
+    /// Rate limits.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// Method allowlists per role; `device`, `locker` and `admin` exist by default.
+    #[serde(default)]
+    pub roles: BTreeMap<String, RoleConfig>,
+    /// HTTP clients (apps, operators) and their credentials.
+    #[serde(default)]
+    pub clients: Vec<ClientConfig>,
+    /// IoT devices: MQTT and HTTP credentials.
+    #[serde(default)]
+    pub devices: Vec<DeviceConfig>,
+    /// The MQTT side; absent: no MQTT.
+    pub mqtt: Option<MqttConfig>,
+    /// The chain account and contracts the bridge uses.
+    pub chain: ChainConfig,
+    /// Warehouse release (sales-order scenario).
+    #[serde(default)]
+    pub warehouse: WarehouseConfig,
+}
+
+/// `[upstream]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// JSON-RPC HTTP URLs of the nodes, e.g. `["http://10.0.0.1:8545", ...]`.
+    pub nodes: Vec<String>,
+    /// Health check period, milliseconds (eth_blockNumber on every node).
+    #[serde(default = "default_health_interval_ms")]
+    pub health_interval_ms: u64,
+    /// Timeout of one upstream request, milliseconds.
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+}
+
+/// TLS material (PEM files).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Server certificate chain.
+    pub cert: PathBuf,
+    /// Server private key (PKCS#8, SEC1 or PKCS#1).
+    pub key: PathBuf,
+    /// CA whose certificates identify clients (X.509 client authentication); optional.
+    pub client_ca: Option<PathBuf>,
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Listen address, e.g. `0.0.0.0:8080`.
+    pub listen: SocketAddr,
+    /// Serve HTTPS with this certificate.
+    pub tls: Option<TlsConfig>,
+    /// Largest request body, bytes (413 above).
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+}
+
+/// `[limits]`: token buckets (governor's GCRA).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// HTTP requests per second over all clients.
+    #[serde(default = "default_global_rps")]
+    pub global_rps: u32,
+    /// HTTP requests per second of one client or device.
+    #[serde(default = "default_client_rps")]
+    pub client_rps: u32,
+    /// Burst of one client above its rate.
+    #[serde(default = "default_client_burst")]
+    pub client_burst: u32,
+    /// MQTT messages per second of one device (on `devices/{id}/messages`).
+    #[serde(default = "default_device_mps")]
+    pub device_messages_per_second: u32,
+    /// Burst of one device above its message rate.
+    #[serde(default = "default_device_burst")]
+    pub device_burst: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            global_rps: default_global_rps(),
+            client_rps: default_client_rps(),
+            client_burst: default_client_burst(),
+            device_messages_per_second: default_device_mps(),
+            device_burst: default_device_burst(),
+        }
+    }
+}
+
+/// `[roles.NAME]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RoleConfig {
+    /// JSON-RPC methods the role may call; `"*"` allows every method.
+    pub methods: Vec<String>,
+    /// May use the warehouse endpoints (`/warehouse/*`).
+    #[serde(default)]
+    pub warehouse: bool,
+}
+
+/// `[[clients]]`: one HTTP client. At least one credential must be given.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ClientConfig {
+    /// Name (logs, rate-limit key; the Basic-auth username).
+    pub name: String,
+    /// Role (a key of `[roles]`).
+    pub role: String,
+    /// SHA-256 (hex) of the client's bearer token.
+    pub token_sha256: Option<String>,
+    /// argon2id PHC string of the client's Basic-auth password.
+    pub password_hash: Option<String>,
+    /// Common name of the client's X.509 certificate (signed by `http.tls.client-ca`).
+    pub cert_cn: Option<String>,
+}
+
+/// `[[devices]]`: one IoT device. Its MQTT username and HTTP Basic username is its id; a client
+/// certificate with CN = id authenticates it too.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct DeviceConfig {
+    /// Device id (`[A-Za-z0-9_-]`, 1..=64 bytes); its on-chain id is keccak256(id).
+    pub id: String,
+    /// argon2id PHC string of the device's password.
+    pub password_hash: Option<String>,
+    /// HTTP role (default `device`; a warehouse locker has `locker`).
+    #[serde(default = "default_device_role")]
+    pub role: String,
+}
+
+/// Which MQTT broker the bridge uses.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum MqttMode {
+    /// rumqttd inside the proxy, behind the proxy's authenticating front.
+    Embedded,
+    /// An external broker (e.g. Mosquitto); device authentication and topic ACLs are its job.
+    External,
+}
+
+/// `[mqtt]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct MqttConfig {
+    /// `embedded` (default) or `external`.
+    #[serde(default = "default_mqtt_mode")]
+    pub mode: MqttMode,
+    /// Embedded: where devices connect, e.g. `0.0.0.0:1883`.
+    pub listen: Option<SocketAddr>,
+    /// Embedded: MQTT over TLS with this certificate (client certificates with `client-ca`).
+    pub tls: Option<TlsConfig>,
+    /// External: the broker's `host:port`.
+    pub broker: Option<String>,
+    /// External: the bridge's username at the broker.
+    pub username: Option<String>,
+    /// External: the bridge's password at the broker.
+    pub password: Option<String>,
+    /// Largest MQTT packet, bytes.
+    #[serde(default = "default_max_packet_bytes")]
+    pub max_packet_bytes: usize,
+    /// Accepted messages waiting for the chain before new ones are refused.
+    #[serde(default = "default_queue_limit")]
+    pub queue_limit: usize,
+}
+
+/// `[chain]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ChainConfig {
+    /// Chain id (checked against the nodes at start).
+    pub chain_id: u64,
+    /// File with the hex private key of the proxy's gateway account.
+    pub gateway_key_file: PathBuf,
+    /// SensorRegistry (registry messages).
+    pub sensor_registry: Address,
+    /// DangerIndex contracts that action messages may name; empty: any address.
+    #[serde(default)]
+    pub danger_index: Vec<Address>,
+    /// Largest number of registry messages in one recordBatch transaction.
+    #[serde(default = "default_batch_max")]
+    pub batch_max: usize,
+    /// How long the batcher waits for more messages, milliseconds.
+    #[serde(default = "default_batch_interval_ms")]
+    pub batch_interval_ms: u64,
+    /// How often receipts of sent transactions are polled, milliseconds.
+    #[serde(default = "default_receipt_poll_ms")]
+    pub receipt_poll_ms: u64,
+}
+
+/// `[warehouse]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct WarehouseConfig {
+    /// Release on the barcode alone, as the sales paper does (anyone holding a copy of the QR
+    /// code can collect the item). Off by default: the buyer must sign a fresh challenge.
+    #[serde(default)]
+    pub barcode_only: bool,
+    /// Lifetime of a challenge, seconds.
+    #[serde(default = "default_challenge_ttl")]
+    pub challenge_ttl_secs: u64,
+}
+
+impl Default for WarehouseConfig {
+    fn default() -> Self {
+        Self { barcode_only: false, challenge_ttl_secs: default_challenge_ttl() }
+    }
+}
+
+fn default_health_interval_ms() -> u64 {
+    1000
+}
+fn default_request_timeout_ms() -> u64 {
+    10_000
+}
+fn default_max_body_bytes() -> usize {
+    1024 * 1024
+}
+fn default_global_rps() -> u32 {
+    5000
+}
+fn default_client_rps() -> u32 {
+    200
+}
+fn default_client_burst() -> u32 {
+    400
+}
+fn default_device_mps() -> u32 {
+    10
+}
+fn default_device_burst() -> u32 {
+    20
+}
+fn default_device_role() -> String {
+    "device".into()
+}
+fn default_mqtt_mode() -> MqttMode {
+    MqttMode::Embedded
+}
+fn default_max_packet_bytes() -> usize {
+    64 * 1024
+}
+fn default_queue_limit() -> usize {
+    10_000
+}
+fn default_batch_max() -> usize {
+    100
+}
+fn default_batch_interval_ms() -> u64 {
+    20
+}
+fn default_receipt_poll_ms() -> u64 {
+    100
+}
+fn default_challenge_ttl() -> u64 {
+    120
+}
+
+/// The methods a device may call (the allowlist).
+pub const DEVICE_METHODS: &[&str] = &[
+    "eth_call",
+    "eth_sendRawTransaction",
+    "eth_getTransactionReceipt",
+    "eth_chainId",
+    "eth_blockNumber",
+    "eth_getLogs",
+];
+
+impl ProxyConfig {
+    /// Reads and checks `path`; relative paths inside are resolved against its directory.
+    pub fn load(path: &Path) -> eyre::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| eyre::eyre!("reading proxy config {}: {e}", path.display()))?;
+        let mut config: ProxyConfig =
+            toml::from_str(&text).map_err(|e| eyre::eyre!("proxy config {}: {e}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve_paths(base);
+        config.check()?;
+        Ok(config)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.data_dir);
+        fix(&mut self.chain.gateway_key_file);
+        let fix_tls = |t: &mut TlsConfig| {
+            fix(&mut t.cert);
+            fix(&mut t.key);
+            if let Some(ca) = &mut t.client_ca {
+                fix(ca);
+            }
+        };
+        if let Some(t) = &mut self.http.tls {
+            fix_tls(t);
+        }
+        if let Some(t) = self.mqtt.as_mut().and_then(|m| m.tls.as_mut()) {
+            fix_tls(t);
+        }
+    }
+
+    /// Adds the built-in roles that the file does not redefine.
+    pub fn roles(&self) -> BTreeMap<String, RoleConfig> {
+        let mut roles = self.roles.clone();
+        let strings = |m: &[&str]| m.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        roles
+            .entry("device".into())
+            .or_insert(RoleConfig { methods: strings(DEVICE_METHODS), warehouse: false });
+        roles
+            .entry("locker".into())
+            .or_insert(RoleConfig { methods: strings(DEVICE_METHODS), warehouse: true });
+        roles.entry("admin".into()).or_insert(RoleConfig { methods: vec!["*".into()], warehouse: true });
+        roles
+    }
+
+    fn check(&self) -> eyre::Result<()> {
+        use eyre::bail;
+        if self.upstream.nodes.is_empty() {
+            bail!("[upstream] nodes: at least one node URL is needed");
+        }
+        let roles = self.roles();
+        for c in &self.clients {
+            if !roles.contains_key(&c.role) {
+                bail!("client {:?}: unknown role {:?}", c.name, c.role);
+            }
+            if c.token_sha256.is_none() && c.password_hash.is_none() && c.cert_cn.is_none() {
+                bail!("client {:?}: give token-sha256, password-hash or cert-cn", c.name);
+            }
+            if let Some(t) = &c.token_sha256 {
+                if t.len() != 64 || hex::decode(t).is_err() {
+                    bail!("client {:?}: token-sha256 must be 64 hex digits", c.name);
+                }
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for d in &self.devices {
+            if !valid_device_id(&d.id) {
+                bail!("device id {:?}: use 1 to 64 of A-Z a-z 0-9 _ -", d.id);
+            }
+            if !seen.insert(d.id.as_str()) {
+                bail!("device {:?} is listed twice", d.id);
+            }
+            if !roles.contains_key(&d.role) {
+                bail!("device {:?}: unknown role {:?}", d.id, d.role);
+            }
+        }
+        if let Some(m) = &self.mqtt {
+            match m.mode {
+                MqttMode::Embedded if m.listen.is_none() => bail!("[mqtt] mode = \"embedded\" needs listen"),
+                MqttMode::External if m.broker.is_none() => bail!("[mqtt] mode = \"external\" needs broker"),
+                _ => {}
+            }
+        }
+        if self.chain.batch_max == 0 {
+            bail!("[chain] batch-max must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// Whether `id` is a valid device id: 1..=64 bytes of `[A-Za-z0-9_-]` (it is an MQTT topic level).
+pub fn valid_device_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}

@@ -1,0 +1,348 @@
+//! The JSON-RPC gateway: HTTP / HTTPS in front of the nodes.
+//!
+//! Each request is authenticated (client certificate, `Authorization: Bearer`, or Basic),
+//! rate limited (global, then per caller), size limited, and every method in it (single call or
+//! batch) is checked against the caller's role before it is forwarded to a healthy node.
+//! Refusals are JSON-RPC error objects with a matching HTTP status:
+//!
+//! | HTTP | code   | when |
+//! |------|--------|------|
+//! | 401  | -32001 | no or wrong credentials (`WWW-Authenticate: Basic`) |
+//! | 403  | -32004 | a method the role does not allow (EIP-1474 "method not supported") |
+//! | 413  | -32600 | body larger than `http.max-body-bytes` |
+//! | 429  | -32005 | over a rate limit (EIP-1474 "limit exceeded"; `Retry-After` in seconds) |
+//! | 503  | -32603 | no node reachable |
+//!
+//! `GET /health` reports the nodes' health without credentials. `/warehouse/*` is the locker
+//! API (see [`crate::warehouse`]).
+
+use crate::{
+    auth::{Authenticator, Identity},
+    config::ProxyConfig,
+    tls,
+    upstream::{Upstream, UpstreamError},
+    warehouse::Warehouse,
+};
+use base64::Engine;
+use bytes::Bytes;
+use governor::{clock::Clock, DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::{body::Incoming, header, Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use std::{net::SocketAddr, num::NonZeroU32, sync::Arc};
+use tokio::net::TcpListener;
+
+/// Shared state of the gateway.
+pub struct Gateway {
+    auth: Arc<Authenticator>,
+    upstream: Arc<Upstream>,
+    global: DefaultDirectRateLimiter,
+    per_client: DefaultKeyedRateLimiter<String>,
+    max_body: usize,
+    warehouse: Option<Arc<Warehouse>>,
+}
+
+type Reply = Response<Full<Bytes>>;
+
+fn nz(v: u32) -> NonZeroU32 {
+    NonZeroU32::new(v.max(1)).expect("max(1) is non-zero")
+}
+
+impl Gateway {
+    /// The gateway over `upstream` with the limits of `config`.
+    pub fn new(
+        config: &ProxyConfig,
+        auth: Arc<Authenticator>,
+        upstream: Arc<Upstream>,
+        warehouse: Option<Arc<Warehouse>>,
+    ) -> Arc<Self> {
+        let l = &config.limits;
+        Arc::new(Self {
+            auth,
+            upstream,
+            global: RateLimiter::direct(Quota::per_second(nz(l.global_rps)).allow_burst(nz(l.global_rps))),
+            per_client: RateLimiter::keyed(
+                Quota::per_second(nz(l.client_rps)).allow_burst(nz(l.client_burst)),
+            ),
+            max_body: config.http.max_body_bytes,
+            warehouse,
+        })
+    }
+
+    /// Serves on `listener` (HTTPS when `tls` is given) until the task is dropped.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, tls: Option<Arc<rustls::ServerConfig>>) {
+        let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting an HTTP connection");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let this = self.clone();
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                match acceptor {
+                    Some(acceptor) => {
+                        let stream = match acceptor.accept(stream).await {
+                            Ok(s) => s,
+                            Err(e) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                        };
+                        let cn = tls::peer_common_name(stream.get_ref().1.peer_certificates());
+                        this.serve_connection(TokioIo::new(stream), peer, cn).await;
+                    }
+                    None => this.serve_connection(TokioIo::new(stream), peer, None).await,
+                }
+            });
+        }
+    }
+
+    async fn serve_connection<I>(self: Arc<Self>, io: I, peer: SocketAddr, cert_cn: Option<String>)
+    where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let cert_cn = Arc::new(cert_cn);
+        let service = hyper::service::service_fn(move |req| {
+            let this = self.clone();
+            let cn = cert_cn.clone();
+            async move { Ok::<_, std::convert::Infallible>(this.handle(req, cn.as_deref()).await) }
+        });
+        if let Err(e) = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await {
+            tracing::debug!(%peer, error = %e, "HTTP connection ended");
+        }
+    }
+
+    async fn identify(
+        &self,
+        req: &Request<Incoming>,
+        cert_cn: Option<&str>,
+    ) -> Result<Identity, &'static str> {
+        if let Some(id) = cert_cn.and_then(|cn| self.auth.by_cert(cn)) {
+            return Ok(id);
+        }
+        let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+            return Err("credentials required (Bearer token, Basic auth or a client certificate)");
+        };
+        let value = value.to_str().map_err(|_| "malformed Authorization header")?;
+        if let Some(token) = value.strip_prefix("Bearer ") {
+            return self.auth.by_token(token.trim()).ok_or("invalid bearer token");
+        }
+        if let Some(b64) = value.strip_prefix("Basic ") {
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|_| "malformed Basic credentials")?;
+            let raw = String::from_utf8(raw).map_err(|_| "malformed Basic credentials")?;
+            let (user, pass) = raw.split_once(':').ok_or("malformed Basic credentials")?;
+            return self
+                .auth
+                .by_password_async(user.to_string(), pass.to_string())
+                .await
+                .ok_or("invalid username or password");
+        }
+        Err("unsupported Authorization scheme (use Bearer or Basic)")
+    }
+
+    /// Handles one HTTP request.
+    pub async fn handle(&self, req: Request<Incoming>, cert_cn: Option<&str>) -> Reply {
+        let path = req.uri().path().to_string();
+        if req.method() == Method::GET && path == "/health" {
+            return self.health();
+        }
+        if req.method() == Method::OPTIONS {
+            return cors(Response::builder().status(StatusCode::NO_CONTENT))
+                .body(Full::default())
+                .expect("static");
+        }
+        if req.method() != Method::POST {
+            return error_reply(StatusCode::METHOD_NOT_ALLOWED, Value::Null, -32600, "use POST for JSON-RPC");
+        }
+        if self.global.check().is_err() {
+            return too_many(Value::Null, "the proxy is over its global request rate", 1);
+        }
+        let id = match self.identify(&req, cert_cn).await {
+            Ok(id) => id,
+            Err(why) => {
+                let mut reply = error_reply(
+                    StatusCode::UNAUTHORIZED,
+                    Value::Null,
+                    -32001,
+                    &format!("unauthorized: {why}"),
+                );
+                reply.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static("Basic realm=\"fogchain\""),
+                );
+                return reply;
+            }
+        };
+        if let Err(not_until) = self.per_client.check_key(&id.name) {
+            let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+            return too_many(
+                Value::Null,
+                &format!("rate limit of {} exceeded", id.name),
+                wait.as_secs().max(1),
+            );
+        }
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|n| n > self.max_body) {
+            return self.too_large();
+        }
+        let body = match Limited::new(req.into_body(), self.max_body).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => return self.too_large(),
+        };
+        if let Some(rest) = path.strip_prefix("/warehouse/") {
+            return self.warehouse(rest, &id, &body).await;
+        }
+        if path != "/" {
+            return error_reply(
+                StatusCode::NOT_FOUND,
+                Value::Null,
+                -32600,
+                &format!("no such endpoint {path}"),
+            );
+        }
+        let parsed: Value = match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(e) => {
+                return error_reply(
+                    StatusCode::BAD_REQUEST,
+                    Value::Null,
+                    -32700,
+                    &format!("parse error: {e}"),
+                )
+            }
+        };
+        let calls: Vec<&Value> = match &parsed {
+            Value::Array(a) => a.iter().collect(),
+            v => vec![v],
+        };
+        for call in &calls {
+            let method = call.get("method").and_then(Value::as_str).unwrap_or("");
+            if !self.auth.may_call(&id, method) {
+                let rid = if parsed.is_array() {
+                    Value::Null
+                } else {
+                    call.get("id").cloned().unwrap_or(Value::Null)
+                };
+                return error_reply(
+                    StatusCode::FORBIDDEN,
+                    rid,
+                    -32004,
+                    &format!("method {method:?} is not allowed for role {:?}", id.role),
+                );
+            }
+        }
+        match self.upstream.forward(body).await {
+            Ok((status, bytes)) => cors(Response::builder().status(status))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Full::new(bytes))
+                .unwrap_or_else(|_| {
+                    error_reply(StatusCode::BAD_GATEWAY, Value::Null, -32603, "bad node status")
+                }),
+            Err(e) => error_reply(StatusCode::SERVICE_UNAVAILABLE, Value::Null, -32603, &e.to_string()),
+        }
+    }
+
+    async fn warehouse(&self, action: &str, id: &Identity, body: &[u8]) -> Reply {
+        let Some(warehouse) = &self.warehouse else {
+            return error_reply(
+                StatusCode::NOT_FOUND,
+                Value::Null,
+                -32600,
+                "warehouse release is not configured",
+            );
+        };
+        if !self.auth.role(&id.role).is_some_and(|r| r.warehouse) {
+            return error_reply(
+                StatusCode::FORBIDDEN,
+                Value::Null,
+                -32004,
+                &format!("role {:?} may not use the warehouse API", id.role),
+            );
+        }
+        let request: Value = match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(e) => {
+                return error_reply(
+                    StatusCode::BAD_REQUEST,
+                    Value::Null,
+                    -32700,
+                    &format!("parse error: {e}"),
+                )
+            }
+        };
+        match warehouse.handle(action, id, request).await {
+            Ok(v) => json_reply(StatusCode::OK, &v),
+            Err(e) => json_reply(e.status(), &json!({"error": e.to_string()})),
+        }
+    }
+
+    fn health(&self) -> Reply {
+        let nodes: Vec<Value> = self
+            .upstream
+            .status()
+            .into_iter()
+            .map(|(url, healthy)| json!({"url": url, "healthy": healthy}))
+            .collect();
+        let ok = nodes.iter().any(|n| n["healthy"] == true);
+        json_reply(
+            if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE },
+            &json!({"ok": ok, "nodes": nodes}),
+        )
+    }
+
+    fn too_large(&self) -> Reply {
+        error_reply(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Value::Null,
+            -32600,
+            &format!("request body exceeds {} bytes", self.max_body),
+        )
+    }
+}
+
+/// The upstream error as a JSON-RPC error object.
+pub fn upstream_error_json(e: &UpstreamError) -> Value {
+    match e {
+        UpstreamError::Rpc { code, message, data } => json!({"code": code, "message": message, "data": data}),
+        other => json!({"code": -32603, "message": other.to_string()}),
+    }
+}
+
+fn cors(builder: hyper::http::response::Builder) -> hyper::http::response::Builder {
+    builder
+        .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
+        .header(header::ACCESS_CONTROL_ALLOW_HEADERS, "authorization, content-type")
+        .header(header::ACCESS_CONTROL_ALLOW_METHODS, "POST, GET, OPTIONS")
+}
+
+fn json_reply(status: StatusCode, v: &Value) -> Reply {
+    cors(Response::builder().status(status))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(v.to_string())))
+        .expect("static headers")
+}
+
+fn error_reply(status: StatusCode, id: Value, code: i64, message: &str) -> Reply {
+    json_reply(status, &json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}))
+}
+
+fn too_many(id: Value, message: &str, retry_after_secs: u64) -> Reply {
+    let mut r = error_reply(StatusCode::TOO_MANY_REQUESTS, id, -32005, message);
+    if let Ok(v) = header::HeaderValue::from_str(&retry_after_secs.to_string()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}

@@ -1,0 +1,124 @@
+//! The Fogchain IoT proxy: how devices and outside apps reach the chain.
+//!
+//! It runs on its own host and talks to the nodes over JSON-RPC only:
+//! - [`gateway`]: authenticated, rate-limited, load-balanced JSON-RPC over HTTP / HTTPS;
+//! - [`mqtt`] + [`bridge`]: an MQTT broker (embedded rumqttd behind an authenticating front, or an
+//!   external one) whose device messages become transactions, with a crash-safe [`journal`];
+//! - [`shadow`]: AWS-IoT-style device shadows;
+//! - [`warehouse`] + [`barcode`]: the sales-order locker release with a signed challenge;
+//! - [`certs`]: a private CA and device certificates for X.509 client authentication.
+
+pub mod auth;
+pub mod barcode;
+pub mod bridge;
+pub mod certs;
+pub mod chain;
+pub mod config;
+pub mod gateway;
+pub mod journal;
+pub mod mqtt;
+pub mod shadow;
+pub mod tls;
+pub mod upstream;
+pub mod warehouse;
+
+use config::{MqttMode, ProxyConfig};
+use std::{net::SocketAddr, sync::Arc};
+
+/// A running proxy.
+#[derive(Debug)]
+pub struct Proxy {
+    /// Where the JSON-RPC gateway listens.
+    pub http: SocketAddr,
+    /// Where devices connect over MQTT (embedded broker only).
+    pub mqtt: Option<SocketAddr>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Proxy {
+    /// Starts everything `config` describes. Fails early on a bad key, certificate, or a node
+    /// that serves another chain id; nodes that are down are only logged (the proxy queues).
+    pub async fn start(config: &ProxyConfig) -> eyre::Result<Self> {
+        std::fs::create_dir_all(&config.data_dir)?;
+        let auth = auth::Authenticator::new(config)?;
+        let upstream = upstream::Upstream::start(&config.upstream)?;
+        let chain = Arc::new(chain::Chain::new(
+            upstream.clone(),
+            &config.chain.gateway_key_file,
+            config.chain.chain_id,
+        )?);
+        match chain.check_chain_id().await {
+            Ok(()) => {}
+            Err(e) if e.contains("the proxy config says") => eyre::bail!(e),
+            Err(e) => tracing::warn!(error = %e, "nodes not reachable yet"),
+        }
+        let mut tasks = Vec::new();
+        let mut mqtt_addr = None;
+        let mut bridge = None;
+        if let Some(m) = &config.mqtt {
+            let link = match m.mode {
+                MqttMode::Embedded => {
+                    let broker = mqtt::EmbeddedBroker::start(config, m.max_packet_bytes).await?;
+                    let listen = m.listen.expect("checked by config");
+                    let listener = tokio::net::TcpListener::bind(listen)
+                        .await
+                        .map_err(|e| eyre::eyre!("MQTT listen {listen}: {e}"))?;
+                    mqtt_addr = Some(listener.local_addr()?);
+                    let tls = m.tls.as_ref().map(|t| tls::server_config(t, &[])).transpose()?;
+                    let front = mqtt::Front::new(auth.clone(), broker.clone(), m.max_packet_bytes);
+                    tasks.push(tokio::spawn(front.serve(listener, tls)));
+                    bridge::BrokerLink {
+                        host: broker.internal.ip().to_string(),
+                        port: broker.internal.port(),
+                        credentials: Some(broker.bridge_credentials()),
+                        shadow_prefix: mqtt::INTERNAL_SHADOW_PREFIX.into(),
+                    }
+                }
+                MqttMode::External => {
+                    let broker = m.broker.as_deref().expect("checked by config");
+                    let (host, port) = broker
+                        .rsplit_once(':')
+                        .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
+                        .ok_or_else(|| eyre::eyre!("[mqtt] broker must be host:port, got {broker:?}"))?;
+                    bridge::BrokerLink {
+                        host,
+                        port,
+                        credentials: m.username.clone().zip(m.password.clone()),
+                        shadow_prefix: mqtt::SHADOW_PREFIX.into(),
+                    }
+                }
+            };
+            bridge = Some(bridge::Bridge::start(config, chain.clone(), link)?);
+        }
+        let warehouse = match &bridge {
+            Some(b) => {
+                let lockers =
+                    config.devices.iter().filter(|d| d.role == "locker").map(|d| d.id.clone()).collect();
+                Some(warehouse::Warehouse::new(
+                    config.warehouse.clone(),
+                    chain.clone(),
+                    b.clone(),
+                    lockers,
+                    &config.data_dir,
+                )?)
+            }
+            None => None,
+        };
+        let gateway = gateway::Gateway::new(config, auth, upstream, warehouse);
+        let listener = tokio::net::TcpListener::bind(config.http.listen)
+            .await
+            .map_err(|e| eyre::eyre!("HTTP listen {}: {e}", config.http.listen))?;
+        let http = listener.local_addr()?;
+        let tls = config.http.tls.as_ref().map(|t| tls::server_config(t, &[b"http/1.1"])).transpose()?;
+        tasks.push(tokio::spawn(gateway.serve(listener, tls)));
+        tracing::info!(%http, mqtt = ?mqtt_addr, gateway = %chain.address(), "proxy started");
+        Ok(Self { http, mqtt: mqtt_addr, tasks })
+    }
+
+    /// Stops the listeners (the embedded broker thread ends with the process).
+    pub fn stop(self) {
+        for t in self.tasks {
+            t.abort();
+        }
+    }
+}

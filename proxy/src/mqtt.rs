@@ -1,0 +1,357 @@
+//! The embedded MQTT broker: rumqttd on a loopback port, behind the proxy's front.
+//!
+//! rumqttd routes, queues and delivers (QoS 0/1, persistent sessions, retained messages); it has
+//! no per-client topic ACLs and never delivers `$`-prefixed topics, so devices do not reach it
+//! directly. The front, where devices connect (plain TCP or TLS), speaks MQTT 3.1.1 and:
+//! - authenticates the CONNECT (device id + password, or a client certificate whose CN is the
+//!   device id) and answers CONNACK 4 "bad user name or password" / 5 "not authorized" itself;
+//!   it then connects to rumqttd with an internal per-device secret;
+//! - lets a device publish only under `devices/{id}/` and to its own shadow requests
+//!   `$fogchain/things/{id}/shadow/...`: a publish elsewhere closes the connection (as AWS IoT
+//!   does, MQTT 3.1.1 has no negative PUBACK), and is logged with the reason;
+//! - grants a subscription only under those prefixes: other filters get SUBACK 0x80 (failure);
+//! - maps `$fogchain/` to rumqttd's internal `_fogchain/` and back.
+
+use crate::{auth::Authenticator, config::ProxyConfig, tls};
+use bytes::BytesMut;
+use rumqttc::{
+    ConnAck, ConnectReturnCode, Packet, Publish, SubAck, Subscribe, SubscribeReasonCode, UnsubAck,
+};
+use std::{collections::HashMap, net::SocketAddr, sync::Arc, time::Duration};
+use tokio::{
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
+    net::{TcpListener, TcpStream},
+    sync::mpsc,
+};
+
+/// Shadow topic prefix devices use.
+pub const SHADOW_PREFIX: &str = "$fogchain";
+/// The same prefix inside rumqttd.
+pub const INTERNAL_SHADOW_PREFIX: &str = "_fogchain";
+/// The bridge's username at the embedded broker.
+pub const BRIDGE_USER: &str = "fogchain-bridge";
+
+/// The running embedded broker.
+#[derive(Debug, Clone)]
+pub struct EmbeddedBroker {
+    /// rumqttd's loopback address.
+    pub internal: SocketAddr,
+    /// Internal secrets: username -> password at rumqttd.
+    secrets: Arc<HashMap<String, String>>,
+}
+
+impl EmbeddedBroker {
+    /// Starts rumqttd on a free loopback port with one internal secret per device and one for
+    /// the bridge; waits until it accepts connections.
+    pub async fn start(config: &ProxyConfig, max_packet: usize) -> eyre::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let internal: SocketAddr = ([127, 0, 0, 1], port).into();
+        let mut secrets = HashMap::new();
+        for d in &config.devices {
+            secrets.insert(d.id.clone(), hex::encode(rand::random::<[u8; 24]>()));
+        }
+        secrets.insert(BRIDGE_USER.to_string(), hex::encode(rand::random::<[u8; 24]>()));
+        let connections = rumqttd::ConnectionSettings {
+            connection_timeout_ms: 60_000,
+            max_payload_size: max_packet,
+            max_inflight_count: 500,
+            auth: Some(secrets.clone()),
+            external_auth: None,
+            dynamic_filters: true,
+        };
+        let mut v4 = HashMap::new();
+        v4.insert(
+            "internal".to_string(),
+            rumqttd::ServerSettings {
+                name: "fogchain-internal".into(),
+                listen: internal,
+                tls: None,
+                next_connection_delay_ms: 0,
+                connections,
+            },
+        );
+        let broker_config = rumqttd::Config {
+            id: 0,
+            router: rumqttd::RouterConfig {
+                max_connections: 100_000,
+                max_outgoing_packet_count: 1000,
+                max_segment_size: (max_packet * 16).max(1 << 20),
+                max_segment_count: 10,
+                ..Default::default()
+            },
+            v4: Some(v4),
+            ..Default::default()
+        };
+        std::thread::Builder::new().name("rumqttd".into()).spawn(move || {
+            let mut broker = rumqttd::Broker::new(broker_config);
+            if let Err(e) = broker.start() {
+                tracing::error!(error = %e, "embedded MQTT broker stopped");
+            }
+        })?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(internal).await.is_err() {
+            if tokio::time::Instant::now() > deadline {
+                eyre::bail!("the embedded MQTT broker did not start on {internal}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(Self { internal, secrets: Arc::new(secrets) })
+    }
+
+    /// The bridge's credentials at rumqttd.
+    pub fn bridge_credentials(&self) -> (String, String) {
+        (BRIDGE_USER.to_string(), self.secrets[BRIDGE_USER].clone())
+    }
+}
+
+/// The device-facing front of the embedded broker.
+pub struct Front {
+    auth: Arc<Authenticator>,
+    broker: EmbeddedBroker,
+    max_packet: usize,
+}
+
+impl Front {
+    /// A front for `broker`.
+    pub fn new(auth: Arc<Authenticator>, broker: EmbeddedBroker, max_packet: usize) -> Arc<Self> {
+        Arc::new(Self { auth, broker, max_packet })
+    }
+
+    /// Accepts devices on `listener` (TLS when `tls` is given) until the task is dropped.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, tls: Option<Arc<rustls::ServerConfig>>) {
+        let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting an MQTT connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let this = self.clone();
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let result = match acceptor {
+                    Some(acceptor) => match acceptor.accept(stream).await {
+                        Ok(s) => {
+                            let cn = tls::peer_common_name(s.get_ref().1.peer_certificates());
+                            this.session(s, peer, cn).await
+                        }
+                        Err(e) => Err(format!("TLS handshake: {e}")),
+                    },
+                    None => this.session(stream, peer, None).await,
+                };
+                if let Err(why) = result {
+                    tracing::info!(%peer, "MQTT connection closed: {why}");
+                }
+            });
+        }
+    }
+
+    async fn session<S>(&self, stream: S, peer: SocketAddr, cert_cn: Option<String>) -> Result<(), String>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (mut client_rd, mut client_wr) = tokio::io::split(stream);
+        let mut buf = BytesMut::with_capacity(4096);
+        let first = tokio::time::timeout(
+            Duration::from_secs(10),
+            read_packet(&mut client_rd, &mut buf, self.max_packet),
+        )
+        .await
+        .map_err(|_| "no CONNECT within 10 s".to_string())??;
+        let Some(Packet::Connect(mut connect)) = first else {
+            return Err("the first packet must be CONNECT".into());
+        };
+        let identity = match (&connect.login, cert_cn.as_deref().and_then(|cn| self.auth.by_cert(cn))) {
+            (_, Some(id)) => Some(id),
+            (Some(login), None) => {
+                self.auth.by_password_async(login.username.clone(), login.password.clone()).await
+            }
+            (None, None) => None,
+        };
+        let device = match identity {
+            Some(id) if id.device => id.name,
+            other => {
+                let code = if connect.login.is_some() && other.is_none() {
+                    ConnectReturnCode::BadUserNamePassword
+                } else {
+                    ConnectReturnCode::NotAuthorized
+                };
+                write_packet(&mut client_wr, &Packet::ConnAck(ConnAck::new(code, false)), self.max_packet)
+                    .await?;
+                return Err(format!("CONNECT refused ({code:?}) for client id {:?}", connect.client_id));
+            }
+        };
+        let secret = self.broker.secrets.get(&device).cloned().ok_or("device has no internal secret")?;
+        connect.login = Some(rumqttc::Login { username: device.clone(), password: secret });
+        let broker =
+            TcpStream::connect(self.broker.internal).await.map_err(|e| format!("internal broker: {e}"))?;
+        let _ = broker.set_nodelay(true);
+        let (mut broker_rd, mut broker_wr) = broker.into_split();
+        write_packet(&mut broker_wr, &Packet::Connect(connect), self.max_packet).await?;
+        tracing::debug!(%peer, %device, "device connected");
+
+        let (to_client, mut to_client_rx) = mpsc::channel::<Packet>(256);
+        let max = self.max_packet;
+        let writer = tokio::spawn(async move {
+            while let Some(p) = to_client_rx.recv().await {
+                if write_packet(&mut client_wr, &p, max).await.is_err() {
+                    break;
+                }
+            }
+            let _ = client_wr.shutdown().await;
+        });
+        // SUBSCRIBE packet id -> which filters were refused (positions), to merge into the SUBACK
+        let refused: Arc<parking_lot::Mutex<HashMap<u16, (usize, Vec<usize>)>>> = Default::default();
+        let down = {
+            let to_client = to_client.clone();
+            let refused = refused.clone();
+            tokio::spawn(async move {
+                let mut buf = BytesMut::with_capacity(4096);
+                loop {
+                    let packet = match read_packet(&mut broker_rd, &mut buf, max).await {
+                        Ok(Some(p)) => p,
+                        _ => break,
+                    };
+                    let packet = match packet {
+                        Packet::Publish(mut p) => {
+                            if let Some(rest) = p.topic.strip_prefix(INTERNAL_SHADOW_PREFIX) {
+                                p.topic = format!("{SHADOW_PREFIX}{rest}");
+                            }
+                            Packet::Publish(p)
+                        }
+                        Packet::SubAck(ack) => Packet::SubAck(merge_suback(ack, &refused)),
+                        other => other,
+                    };
+                    if to_client.send(packet).await.is_err() {
+                        break;
+                    }
+                }
+            })
+        };
+        let result =
+            self.upstream_loop(&device, &mut client_rd, &mut buf, &mut broker_wr, &to_client, &refused).await;
+        down.abort();
+        drop(to_client);
+        let _ = broker_wr.shutdown().await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+        result
+    }
+
+    /// Client -> broker: ACL checks and topic mapping.
+    async fn upstream_loop<R: AsyncRead + Unpin>(
+        &self,
+        device: &str,
+        client_rd: &mut R,
+        buf: &mut BytesMut,
+        broker_wr: &mut tokio::net::tcp::OwnedWriteHalf,
+        to_client: &mpsc::Sender<Packet>,
+        refused: &parking_lot::Mutex<HashMap<u16, (usize, Vec<usize>)>>,
+    ) -> Result<(), String> {
+        let own = format!("devices/{device}/");
+        let shadow = format!("{SHADOW_PREFIX}/things/{device}/shadow/");
+        loop {
+            let packet = match read_packet(client_rd, buf, self.max_packet).await? {
+                Some(p) => p,
+                None => return Ok(()),
+            };
+            let packet = match packet {
+                Packet::Publish(p) => {
+                    if !(p.topic.starts_with(&own) || p.topic.starts_with(&shadow)) {
+                        return Err(format!(
+                            "device {device} published to {:?}: a device may publish only under {own} and {shadow}",
+                            p.topic
+                        ));
+                    }
+                    Packet::Publish(Publish { topic: to_internal(&p.topic), ..p })
+                }
+                Packet::Subscribe(s) => {
+                    let total = s.filters.len();
+                    let mut allowed = Vec::new();
+                    let mut denied = Vec::new();
+                    for (i, f) in s.filters.into_iter().enumerate() {
+                        if f.path.starts_with(&own) || f.path.starts_with(&shadow) {
+                            allowed.push(rumqttc::SubscribeFilter { path: to_internal(&f.path), qos: f.qos });
+                        } else {
+                            tracing::info!(device, filter = %f.path, "subscription refused: outside the device's topics");
+                            denied.push(i);
+                        }
+                    }
+                    if allowed.is_empty() {
+                        let codes = vec![SubscribeReasonCode::Failure; total];
+                        let _ = to_client.send(Packet::SubAck(SubAck::new(s.pkid, codes))).await;
+                        continue;
+                    }
+                    if !denied.is_empty() {
+                        refused.lock().insert(s.pkid, (total, denied));
+                    }
+                    Packet::Subscribe(Subscribe { pkid: s.pkid, filters: allowed })
+                }
+                Packet::Unsubscribe(mut u) => {
+                    u.topics.retain(|t| t.starts_with(&own) || t.starts_with(&shadow));
+                    if u.topics.is_empty() {
+                        let _ = to_client.send(Packet::UnsubAck(UnsubAck::new(u.pkid))).await;
+                        continue;
+                    }
+                    u.topics = u.topics.iter().map(|t| to_internal(t)).collect();
+                    Packet::Unsubscribe(u)
+                }
+                Packet::Connect(_) => return Err("a second CONNECT is a protocol violation".into()),
+                other => other,
+            };
+            write_packet(broker_wr, &packet, self.max_packet).await?;
+        }
+    }
+}
+
+fn to_internal(topic: &str) -> String {
+    match topic.strip_prefix(SHADOW_PREFIX) {
+        Some(rest) => format!("{INTERNAL_SHADOW_PREFIX}{rest}"),
+        None => topic.to_string(),
+    }
+}
+
+fn merge_suback(ack: SubAck, refused: &parking_lot::Mutex<HashMap<u16, (usize, Vec<usize>)>>) -> SubAck {
+    let Some((total, denied)) = refused.lock().remove(&ack.pkid) else { return ack };
+    let mut granted = ack.return_codes.into_iter();
+    let codes = (0..total)
+        .map(|i| {
+            if denied.contains(&i) {
+                SubscribeReasonCode::Failure
+            } else {
+                granted.next().unwrap_or(SubscribeReasonCode::Failure)
+            }
+        })
+        .collect();
+    SubAck::new(ack.pkid, codes)
+}
+
+/// Reads one MQTT 3.1.1 packet; `None` at a clean end of stream.
+async fn read_packet<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    buf: &mut BytesMut,
+    max: usize,
+) -> Result<Option<Packet>, String> {
+    loop {
+        if !buf.is_empty() {
+            match Packet::read(buf, max) {
+                Ok(p) => return Ok(Some(p)),
+                Err(rumqttc::Error::InsufficientBytes(_)) => {}
+                Err(e) => return Err(format!("malformed MQTT packet: {e}")),
+            }
+        }
+        let n = rd.read_buf(buf).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            return if buf.is_empty() { Ok(None) } else { Err("connection closed mid-packet".into()) };
+        }
+    }
+}
+
+async fn write_packet<W: AsyncWrite + Unpin>(wr: &mut W, packet: &Packet, max: usize) -> Result<(), String> {
+    let mut out = BytesMut::with_capacity(packet.size() + 8);
+    packet.write(&mut out, max + 16).map_err(|e| format!("encoding {e}"))?;
+    wr.write_all(&out).await.map_err(|e| e.to_string())
+}

@@ -1,0 +1,49 @@
+//! TLS for HTTPS and MQTTS (rustls, ring provider) and the identity in a client certificate.
+
+use crate::config::TlsConfig;
+use rustls::{
+    pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer},
+    server::WebPkiClientVerifier,
+    RootCertStore, ServerConfig,
+};
+use std::sync::Arc;
+
+/// A rustls server config for `tls`. With `client-ca`, clients *may* present a certificate
+/// signed by that CA (others still connect and authenticate by password or token).
+pub fn server_config(tls: &TlsConfig, alpn: &[&[u8]]) -> eyre::Result<Arc<ServerConfig>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert)
+        .map_err(|e| eyre::eyre!("reading {}: {e}", tls.cert.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| eyre::eyre!("reading {}: {e}", tls.cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(&tls.key)
+        .map_err(|e| eyre::eyre!("reading {}: {e}", tls.key.display()))?;
+    let builder =
+        ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()?;
+    let builder = match &tls.client_ca {
+        Some(ca) => {
+            let mut roots = RootCertStore::empty();
+            for c in
+                CertificateDer::pem_file_iter(ca).map_err(|e| eyre::eyre!("reading {}: {e}", ca.display()))?
+            {
+                roots.add(c.map_err(|e| eyre::eyre!("reading {}: {e}", ca.display()))?)?;
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .allow_unauthenticated()
+                .build()?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder.with_single_cert(certs, key)?;
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(config))
+}
+
+/// The subject common name of a verified client certificate chain's end-entity certificate.
+pub fn peer_common_name(certs: Option<&[CertificateDer<'_>]>) -> Option<String> {
+    let der = certs?.first()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+    let cn = cert.subject().iter_common_name().next()?.as_str().ok()?.to_string();
+    Some(cn)
+}

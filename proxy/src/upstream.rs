@@ -1,0 +1,204 @@
+//! The nodes behind the proxy: round-robin over healthy nodes, health checks, failover.
+//!
+//! A node is healthy when its last `eth_blockNumber` (every `health-interval-ms`) answered. A
+//! request that cannot reach a node (connect error, reset, timeout) marks it unhealthy at once and
+//! is sent to the next one, so a dead node is skipped from the next request on, and the periodic
+//! check brings it back when it answers again. JSON-RPC requests are safe to resend: reads are
+//! idempotent, and a raw transaction resent to another node has the same hash.
+
+use crate::config::UpstreamConfig;
+use bytes::Bytes;
+use serde_json::{json, Value};
+use std::{
+    sync::{
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+/// Why an upstream call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// No node answered.
+    #[error("no node is reachable ({0})")]
+    Unreachable(String),
+    /// The node answered with a JSON-RPC error.
+    #[error("{message}")]
+    Rpc {
+        /// JSON-RPC error code.
+        code: i64,
+        /// Error message.
+        message: String,
+        /// Error data (revert data, ...).
+        data: Option<Value>,
+    },
+    /// The answer was not JSON-RPC.
+    #[error("bad answer from node: {0}")]
+    BadAnswer(String),
+}
+
+#[derive(Debug)]
+struct Node {
+    url: String,
+    healthy: AtomicBool,
+}
+
+/// The pool of nodes.
+#[derive(Debug)]
+pub struct Upstream {
+    nodes: Vec<Node>,
+    next: AtomicUsize,
+    http: reqwest::Client,
+    ids: AtomicUsize,
+}
+
+impl Upstream {
+    /// A pool over `config.nodes` (all presumed healthy until checked) and its health checker.
+    pub fn start(config: &UpstreamConfig) -> eyre::Result<Arc<Self>> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(config.request_timeout_ms))
+            .connect_timeout(Duration::from_secs(2))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()?;
+        let this = Arc::new(Self {
+            nodes: config
+                .nodes
+                .iter()
+                .map(|u| Node { url: u.clone(), healthy: AtomicBool::new(true) })
+                .collect(),
+            next: AtomicUsize::new(0),
+            http,
+            ids: AtomicUsize::new(1),
+        });
+        let weak = Arc::downgrade(&this);
+        let period = Duration::from_millis(config.health_interval_ms.max(50));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(period).await;
+                let Some(this) = weak.upgrade() else { return };
+                this.check_health().await;
+            }
+        });
+        Ok(this)
+    }
+
+    async fn check_health(&self) {
+        let body = Bytes::from_static(br#"{"jsonrpc":"2.0","id":0,"method":"eth_blockNumber","params":[]}"#);
+        let checks = self.nodes.iter().map(|n| {
+            let req = self.http.post(&n.url).header("content-type", "application/json").body(body.clone());
+            async move {
+                let ok = matches!(
+                    tokio::time::timeout(Duration::from_secs(2), req.send()).await,
+                    Ok(Ok(r)) if r.status().is_success()
+                );
+                if ok != n.healthy.swap(ok, Ordering::Relaxed) {
+                    if ok {
+                        tracing::info!(node = %n.url, "node is back");
+                    } else {
+                        tracing::warn!(node = %n.url, "node failed its health check");
+                    }
+                }
+            }
+        });
+        futures::future::join_all(checks).await;
+    }
+
+    /// `(url, healthy)` of every node.
+    pub fn status(&self) -> Vec<(String, bool)> {
+        self.nodes.iter().map(|n| (n.url.clone(), n.healthy.load(Ordering::Relaxed))).collect()
+    }
+
+    /// Node indices to try, healthy ones first in round-robin order, then the others.
+    fn order(&self) -> Vec<usize> {
+        let n = self.nodes.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        let rotated = (0..n).map(|i| (start + i) % n);
+        let (mut healthy, sick): (Vec<_>, Vec<_>) =
+            rotated.partition(|i| self.nodes[*i].healthy.load(Ordering::Relaxed));
+        healthy.extend(sick);
+        healthy
+    }
+
+    /// Sends a JSON-RPC body as is; returns the node's HTTP status and body.
+    pub async fn forward(&self, body: Bytes) -> Result<(u16, Bytes), UpstreamError> {
+        let mut last = String::new();
+        for i in self.order() {
+            let node = &self.nodes[i];
+            let sent = self
+                .http
+                .post(&node.url)
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await;
+            match sent {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    match response.bytes().await {
+                        Ok(bytes) => return Ok((status, bytes)),
+                        Err(e) => last = format!("{}: {e}", node.url),
+                    }
+                }
+                Err(e) => last = format!("{}: {e}", node.url),
+            }
+            if node.healthy.swap(false, Ordering::Relaxed) {
+                tracing::warn!(node = %node.url, error = %last, "node unreachable, failing over");
+            }
+        }
+        Err(UpstreamError::Unreachable(last))
+    }
+
+    /// Calls `method` and returns its result.
+    pub async fn call(&self, method: &str, params: Value) -> Result<Value, UpstreamError> {
+        let id = self.ids.fetch_add(1, Ordering::Relaxed);
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let (_, bytes) = self.forward(Bytes::from(body.to_string())).await?;
+        let v: Value = serde_json::from_slice(&bytes).map_err(|e| UpstreamError::BadAnswer(e.to_string()))?;
+        rpc_result(v)
+    }
+
+    /// Calls several methods in one JSON-RPC batch; results in request order.
+    pub async fn batch(
+        &self,
+        calls: &[(&str, Value)],
+    ) -> Result<Vec<Result<Value, UpstreamError>>, UpstreamError> {
+        if calls.is_empty() {
+            return Ok(Vec::new());
+        }
+        let body: Vec<Value> = calls
+            .iter()
+            .enumerate()
+            .map(|(i, (m, p))| json!({"jsonrpc": "2.0", "id": i, "method": m, "params": p}))
+            .collect();
+        let (_, bytes) = self.forward(Bytes::from(Value::Array(body).to_string())).await?;
+        let answers: Vec<Value> =
+            serde_json::from_slice(&bytes).map_err(|e| UpstreamError::BadAnswer(e.to_string()))?;
+        let mut out: Vec<Option<Result<Value, UpstreamError>>> = (0..calls.len()).map(|_| None).collect();
+        for a in answers {
+            if let Some(i) =
+                a.get("id").and_then(Value::as_u64).map(|i| i as usize).filter(|i| *i < calls.len())
+            {
+                out[i] = Some(rpc_result(a));
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(UpstreamError::BadAnswer("missing batch answer".into()))))
+            .collect())
+    }
+}
+
+fn rpc_result(mut v: Value) -> Result<Value, UpstreamError> {
+    if let Some(err) = v.get("error") {
+        return Err(UpstreamError::Rpc {
+            code: err.get("code").and_then(Value::as_i64).unwrap_or(0),
+            message: err.get("message").and_then(Value::as_str).unwrap_or("").to_string(),
+            data: err.get("data").cloned(),
+        });
+    }
+    match v.get_mut("result") {
+        Some(r) => Ok(r.take()),
+        None => Err(UpstreamError::BadAnswer("neither result nor error".into())),
+    }
+}

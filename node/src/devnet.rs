@@ -410,7 +410,7 @@ pub(crate) async fn run(args: DevnetArgs) -> eyre::Result<()> {
         IOT_CONTRACTS.iter().map(|n| (n.to_string(), json!(iot_contract(n)))).collect();
     let mut proxy = serde_json::Value::Null;
     if !args.no_proxy {
-        match start_proxy(&args, &spec, &nodes, &contracts).await {
+        match start_proxy(&args, &spec, &nodes, &contracts, &token).await {
             Ok((child, section)) => {
                 children.push(child);
                 proxy = section;
@@ -495,6 +495,7 @@ async fn start_proxy(
     spec: &ChainSpec,
     nodes: &[serde_json::Value],
     contracts: &serde_json::Map<String, serde_json::Value>,
+    node_admin_token: &str,
 ) -> eyre::Result<(Child, serde_json::Value)> {
     let dir = args.dir.join("proxy");
     let urls: Vec<String> = nodes.iter().filter_map(|n| n["rpc"].as_str().map(str::to_string)).collect();
@@ -505,6 +506,7 @@ async fn start_proxy(
         &urls,
         &ports,
         &serde_json::Value::Object(contracts.clone()),
+        node_admin_token,
     )?;
     let mut child = crate::devnet_proxy::spawn(&dir, &config)?;
     let (http, mqtt) = match crate::devnet_proxy::wait_ready(&dir, &mut child).await {

@@ -104,6 +104,7 @@ pub(crate) fn write_config(
     rpc_urls: &[String],
     ports: &ProxyPorts,
     contracts: &Value,
+    node_admin_token: &str,
 ) -> eyre::Result<PathBuf> {
     let setup = load_or_create(dir)?;
     let token = std::fs::read_to_string(dir.join("api.token"))?.trim().to_string();
@@ -130,6 +131,7 @@ data-dir = "data"
 
 [upstream]
 nodes = {nodes}
+admin-token = "{node_admin_token}"
 
 [http]
 listen = "127.0.0.1:{http}"
@@ -150,6 +152,7 @@ role = "admin"
 token-sha256 = "{token_hash}"
 {devices}"#,
         nodes = serde_json::to_string(rpc_urls)?,
+        node_admin_token = node_admin_token,
         http = port(ports.http)?,
         mqtt = port(ports.mqtt)?,
         registry = contracts["SensorRegistry"].as_str().unwrap_or_default(),

@@ -57,6 +57,9 @@ pub struct UpstreamConfig {
     /// Timeout of one upstream request, milliseconds.
     #[serde(default = "default_request_timeout_ms")]
     pub request_timeout_ms: u64,
+    /// The nodes' admin token: sent upstream (`Authorization: Bearer`) for callers whose role
+    /// allows every method (`"*"`), so they can use admin_ and raft_ membership methods.
+    pub admin_token: Option<String>,
 }
 
 /// TLS material (PEM files).

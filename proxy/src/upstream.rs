@@ -51,6 +51,7 @@ pub struct Upstream {
     next: AtomicUsize,
     http: reqwest::Client,
     ids: AtomicUsize,
+    admin_token: Option<String>,
 }
 
 impl Upstream {
@@ -70,6 +71,7 @@ impl Upstream {
             next: AtomicUsize::new(0),
             http,
             ids: AtomicUsize::new(1),
+            admin_token: config.admin_token.clone(),
         });
         let weak = Arc::downgrade(&this);
         let period = Duration::from_millis(config.health_interval_ms.max(50));
@@ -122,16 +124,20 @@ impl Upstream {
 
     /// Sends a JSON-RPC body as is; returns the node's HTTP status and body.
     pub async fn forward(&self, body: Bytes) -> Result<(u16, Bytes), UpstreamError> {
+        self.forward_as(body, false).await
+    }
+
+    /// [`Self::forward`], with the nodes' admin token when `admin` (and one is configured).
+    pub async fn forward_as(&self, body: Bytes, admin: bool) -> Result<(u16, Bytes), UpstreamError> {
         let mut last = String::new();
         for i in self.order() {
             let node = &self.nodes[i];
-            let sent = self
-                .http
-                .post(&node.url)
-                .header("content-type", "application/json")
-                .body(body.clone())
-                .send()
-                .await;
+            let mut request =
+                self.http.post(&node.url).header("content-type", "application/json").body(body.clone());
+            if let (true, Some(token)) = (admin, &self.admin_token) {
+                request = request.bearer_auth(token);
+            }
+            let sent = request.send().await;
             match sent {
                 Ok(response) => {
                     let status = response.status().as_u16();

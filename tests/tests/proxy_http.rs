@@ -54,6 +54,11 @@ fn gateway_auth_roles_limits_and_failover() {
     assert_eq!(status, 200);
     assert_eq!(body.as_array().map(Vec::len), Some(2), "{body}");
 
+    // ...including the nodes' admin methods (the proxy holds the nodes' admin token).
+    let (status, body) = post(&url, None, Some(&token), call("admin_nodeInfo"));
+    assert_eq!(status, 200);
+    assert!(body["result"].is_object(), "{body}");
+
     // Over the size limit (1 MiB): 413.
     let big = json!({"jsonrpc": "2.0", "id": 1, "method": "eth_call", "params": [{"data": format!("0x{}", "00".repeat(600_000))}, "latest"]}).to_string();
     let (status, body) = post(&url, Some(basic), None, big);

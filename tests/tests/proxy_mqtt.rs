@@ -3,8 +3,10 @@
 //! yielding the exact danger index of the shared vectors on Publish_Topic, duplicates, rate
 //! limits and device shadows.
 
-use alloy_primitives::Address;
-use fogchain_e2e::{mqtt::Mqtt, readings, shared_data, Devnet};
+use alloy_primitives::{keccak256, Address, U256};
+use alloy_signer::SignerSync;
+use alloy_sol_types::SolValue;
+use fogchain_e2e::{mqtt::Mqtt, readings, shared_data, tx::key, Devnet};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -60,6 +62,50 @@ fn mqtt_devices_through_the_proxy() {
     let bad = sensor.wait_json("devices/sensor-1/acks", WAIT, |a| a["status"] == "rejected");
     assert!(bad["reason"].as_str().unwrap().starts_with("message is not JSON"), "{bad}");
 
+    // A device-signed reading goes through recordSigned: the chain checks the device's key.
+    let chain_id = net.network["chainId"].as_u64().unwrap();
+    let signed = |seq: u64, payload: &str, signer: &alloy_signer_local::PrivateKeySigner| {
+        let registry: Address = registry.parse().unwrap();
+        let digest = keccak256(
+            (
+                U256::from(chain_id),
+                registry,
+                keccak256("sensor-1"),
+                seq,
+                keccak256("sensors/signed"),
+                keccak256(payload),
+            )
+                .abi_encode(),
+        );
+        let signature = signer.sign_message_sync(digest.as_slice()).unwrap();
+        json!({"Payload": payload, "Topic": "sensors/signed", "Seq": seq,
+               "Signature": format!("0x{}", alloy_primitives::hex::encode(signature.as_bytes()))})
+    };
+    let device_key = key(net.device(0)["privateKey"].as_str().unwrap());
+    sensor.publish("devices/sensor-1/messages", signed(100, "{\"H\":4210}", &device_key).to_string());
+    let ack =
+        sensor.wait_json("devices/sensor-1/acks", WAIT, |a| a["seq"] == 100 && a["status"] != "accepted");
+    assert_eq!(ack["status"], "recorded", "{ack}");
+    let tx = rpc.call("eth_getTransactionByHash", json!([ack["txHash"]]));
+    let selector = alloy_primitives::hex::encode(
+        <fogchain_contracts::SensorRegistry::recordSignedCall as alloy_sol_types::SolCall>::SELECTOR,
+    );
+    assert!(tx["input"].as_str().unwrap().starts_with(&format!("0x{selector}")), "not recordSigned: {tx}");
+    assert!(tx["to"].as_str().unwrap().eq_ignore_ascii_case(&registry));
+    let last = readings(&rpc, &registry, "sensor-1").pop().unwrap();
+    assert_eq!(
+        (last.0, last.2.as_slice()),
+        (100, b"{\"H\":4210}".as_slice()),
+        "recorded under the device's own seq"
+    );
+    // signed with another key: the contract refuses it, the device is told why
+    let forger = key(net.device(1)["privateKey"].as_str().unwrap());
+    sensor.publish("devices/sensor-1/messages", signed(101, "{\"H\":1}", &forger).to_string());
+    let ack =
+        sensor.wait_json("devices/sensor-1/acks", WAIT, |a| a["seq"] == 101 && a["status"] != "accepted");
+    assert_eq!(ack["status"], "failed", "{ack}");
+    assert!(ack["reason"].as_str().unwrap().contains("signature is not the device's"), "{ack}");
+
     // Action messages (the paper's AM) yield the exact danger index on Publish_Topic.
     let actuator = net.mqtt_device(2);
     assert_eq!(net.device(2)["id"], "actuator-1");
@@ -77,7 +123,7 @@ fn mqtt_devices_through_the_proxy() {
                 "Values": {"CS": case["cs"], "P": case["p"], "H": case["h"]},
                 "Publish_Topic": "devices/actuator-1/commands",
             },
-            "Seq": 10 + i,
+            "Seq": 200 + i,
         });
         sensor.publish("devices/sensor-1/messages", am.to_string());
         let decision = actuator.wait_json("devices/actuator-1/commands", WAIT, |_| true);
@@ -89,10 +135,10 @@ fn mqtt_devices_through_the_proxy() {
     }
     // An AM the contract refuses (humidity over 100 %) fails with the contract's reason.
     let am = json!({"MessageContent": {"Address": danger_index, "Values": {"CS": 100, "P": 0, "H": [10001, 0, 0, 0, 0]},
-        "Publish_Topic": "devices/actuator-1/commands"}, "Seq": 50});
+        "Publish_Topic": "devices/actuator-1/commands"}, "Seq": 250});
     sensor.publish("devices/sensor-1/messages", am.to_string());
     let failed =
-        sensor.wait_json("devices/sensor-1/acks", WAIT, |a| a["seq"] == 50 && a["status"] != "accepted");
+        sensor.wait_json("devices/sensor-1/acks", WAIT, |a| a["seq"] == 250 && a["status"] != "accepted");
     assert_eq!(failed["status"], "failed");
     assert!(failed["reason"].as_str().unwrap().contains("humidity out of range"), "{failed}");
 

@@ -32,12 +32,15 @@ ensure_libclang() {
   fi
 }
 
-ensure_mosquitto_clients() {
-  if ! command -v mosquitto_pub >/dev/null || ! command -v mosquitto_sub >/dev/null; then
-    need_root_or_say mosquitto-clients "apt-get install -y mosquitto-clients"
-    echo "installing mosquitto-clients (the MQTT end-to-end test drives the proxy with them) ..." >&2
+# Debian's Mosquitto: the clients drive the proxy in the MQTT end-to-end tests, the broker is the
+# external broker of the bridge test (its system service is not needed: the test starts its own).
+ensure_mosquitto() {
+  if ! command -v mosquitto_pub >/dev/null || ! command -v mosquitto_sub >/dev/null \
+     || ! command -v mosquitto_passwd >/dev/null || [ ! -x /usr/sbin/mosquitto ]; then
+    need_root_or_say mosquitto "apt-get install -y mosquitto mosquitto-clients"
+    echo "installing mosquitto and mosquitto-clients (MQTT end-to-end tests) ..." >&2
     as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto-clients >/dev/null
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients >/dev/null
   fi
 }
 

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 . scripts/common.sh
 ensure_cargo
 ensure_libclang
-ensure_mosquitto_clients
+ensure_mosquitto
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "installing cargo-nextest ..." >&2
   cargo install --locked cargo-nextest

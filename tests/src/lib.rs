@@ -66,7 +66,7 @@ pub struct Devnet {
 }
 
 impl Devnet {
-    /// Starts `fogchain devnet --dir DIR --base-port 0 --p2p-base-port 0` (3 nodes) and waits
+    /// Starts `fogchain devnet --dir DIR` with every port 0 (free ports; 3 nodes and the proxy) and waits
     /// until it wrote network.json (every node serving, a leader elected).
     pub fn start(dir: &Path) -> Self {
         Self::start_with(dir, &[])
@@ -81,7 +81,16 @@ impl Devnet {
         let mut launcher = Command::new(fogchain_bin())
             .args(["devnet", "--dir"])
             .arg(dir)
-            .args(["--base-port", "0", "--p2p-base-port", "0"])
+            .args([
+                "--base-port",
+                "0",
+                "--p2p-base-port",
+                "0",
+                "--proxy-http-port",
+                "0",
+                "--proxy-mqtt-port",
+                "0",
+            ])
             .args(extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())

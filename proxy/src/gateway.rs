@@ -114,7 +114,12 @@ impl Gateway {
             let cn = cert_cn.clone();
             async move { Ok::<_, std::convert::Infallible>(this.handle(req, cn.as_deref()).await) }
         });
-        if let Err(e) = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await {
+        // A client gets 30 s to send its request headers (slowloris).
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(std::time::Duration::from_secs(30));
+        if let Err(e) = builder.serve_connection(io, service).await {
             tracing::debug!(%peer, error = %e, "HTTP connection ended");
         }
     }

@@ -185,8 +185,29 @@ impl Front {
                 return Err(format!("CONNECT refused ({code:?}) for client id {:?}", connect.client_id));
             }
         };
+        let (own, shadow) = own_prefixes(&device);
+        if let Some(will) = &connect.last_will {
+            if !(will.topic.starts_with(&own) || will.topic.starts_with(&shadow)) {
+                write_packet(
+                    &mut client_wr,
+                    &Packet::ConnAck(ConnAck::new(ConnectReturnCode::NotAuthorized, false)),
+                    self.max_packet,
+                )
+                .await?;
+                return Err(format!("device {device}: last will on {:?}, outside its topics", will.topic));
+            }
+            let topic = to_internal(&will.topic);
+            connect.last_will = Some(rumqttc::LastWill { topic, ..will.clone() });
+        }
         let secret = self.broker.secrets.get(&device).cloned().ok_or("device has no internal secret")?;
         connect.login = Some(rumqttc::Login { username: device.clone(), password: secret });
+        if "+$#/:".chars().any(|c| connect.client_id.contains(c)) {
+            let ack = ConnAck::new(ConnectReturnCode::BadClientId, false);
+            write_packet(&mut client_wr, &Packet::ConnAck(ack), self.max_packet).await?;
+            return Err(format!("client id {:?} may not contain + $ # / :", connect.client_id));
+        }
+        // Client ids are scoped to the device, so one device cannot take over another's session.
+        connect.client_id = format!("{device}:{}", connect.client_id);
         let broker =
             TcpStream::connect(self.broker.internal).await.map_err(|e| format!("internal broker: {e}"))?;
         let _ = broker.set_nodelay(true);
@@ -232,8 +253,12 @@ impl Front {
                 }
             })
         };
-        let result =
-            self.upstream_loop(&device, &mut client_rd, &mut buf, &mut broker_wr, &to_client, &refused).await;
+        // The session ends when either side does (rumqttd drops idle clients by keep-alive).
+        let mut down = down;
+        let result = tokio::select! {
+            r = self.upstream_loop(&device, &mut client_rd, &mut buf, &mut broker_wr, &to_client, &refused) => r,
+            _ = &mut down => Err("the broker closed the session".to_string()),
+        };
         down.abort();
         drop(to_client);
         let _ = broker_wr.shutdown().await;
@@ -251,8 +276,7 @@ impl Front {
         to_client: &mpsc::Sender<Packet>,
         refused: &parking_lot::Mutex<HashMap<u16, (usize, Vec<usize>)>>,
     ) -> Result<(), String> {
-        let own = format!("devices/{device}/");
-        let shadow = format!("{SHADOW_PREFIX}/things/{device}/shadow/");
+        let (own, shadow) = own_prefixes(device);
         loop {
             let packet = match read_packet(client_rd, buf, self.max_packet).await? {
                 Some(p) => p,
@@ -305,6 +329,11 @@ impl Front {
             write_packet(broker_wr, &packet, self.max_packet).await?;
         }
     }
+}
+
+/// The topic prefixes a device may use: `devices/{id}/` and its shadow's.
+fn own_prefixes(device: &str) -> (String, String) {
+    (format!("devices/{device}/"), format!("{SHADOW_PREFIX}/things/{device}/shadow/"))
 }
 
 fn to_internal(topic: &str) -> String {

@@ -45,12 +45,30 @@ impl Mqtt {
     /// Connects (clean session) as `client_id` with optional `(username, password)`; does not wait
     /// for the CONNACK (see [`Self::wait_connected`]).
     pub fn connect(url: &str, client_id: &str, credentials: Option<(&str, &str)>) -> Self {
+        Self::connect_with_will(url, client_id, credentials, None)
+    }
+
+    /// [`Self::connect`] with a last will `(topic, payload)`.
+    pub fn connect_with_will(
+        url: &str,
+        client_id: &str,
+        credentials: Option<(&str, &str)>,
+        will: Option<(&str, &str)>,
+    ) -> Self {
         let (host, port) = host_port(url);
         let mut options = MqttOptions::new(client_id, host, port);
         options.set_keep_alive(Duration::from_secs(30));
         options.set_max_packet_size(256 * 1024, 256 * 1024);
         if let Some((u, p)) = credentials {
             options.set_credentials(u, p);
+        }
+        if let Some((topic, payload)) = will {
+            options.set_last_will(rumqttc::LastWill::new(
+                topic,
+                payload.as_bytes().to_vec(),
+                QoS::AtLeastOnce,
+                false,
+            ));
         }
         let (client, mut connection) = Client::new(options, 1000);
         let (tx, rx) = mpsc::channel();

@@ -2,7 +2,7 @@
 //! 403 for a method outside the role, 413 over the size limit, bearer and Basic auth, batches,
 //! and failover when a node behind the proxy is killed.
 
-use fogchain_e2e::{kill, Devnet};
+use fogchain_e2e::{kill, mqtt::ProxyProcess, process_alive, wait_for, Devnet};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -91,4 +91,35 @@ fn gateway_auth_roles_limits_and_failover() {
         std::thread::sleep(Duration::from_millis(100));
     }
     println!("node0 reported down {:?} after the kill", killed.elapsed());
+
+    // Rate limits: the proxy again with 1 request/s per caller (burst 3): 429, -32005, Retry-After.
+    let pid = net.proxy()["pid"].as_u64().unwrap() as i32;
+    kill(pid, libc::SIGTERM);
+    wait_for("the devnet's proxy to stop", || (!process_alive(pid)).then_some(()));
+    let mut text = std::fs::read_to_string(net.proxy_config()).unwrap();
+    text.push_str("\n[limits]\nclient-rps = 1\nclient-burst = 3\n");
+    let config = net.dir.join("proxy/proxy-limited.toml");
+    std::fs::write(&config, text).unwrap();
+    let _proxy = ProxyProcess::start(&config);
+    let client = reqwest::blocking::Client::new();
+    let mut limited = None;
+    for _ in 0..10 {
+        let resp = client
+            .post(&url)
+            .bearer_auth(&token)
+            .header("content-type", "application/json")
+            .body(call("eth_chainId"))
+            .send()
+            .unwrap();
+        if resp.status().as_u16() == 429 {
+            let retry = resp.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+            limited = Some((retry, resp.json::<Value>().unwrap()));
+            break;
+        }
+    }
+    let (retry, body) = limited.expect("10 requests at once were never limited at 1/s with burst 3");
+    assert_eq!(retry.as_deref(), Some("1"));
+    assert_eq!(body["error"]["code"], -32005, "{body}");
+    // another caller has its own bucket
+    assert_eq!(post(&url, Some(basic), None, call("eth_chainId")).0, 200);
 }

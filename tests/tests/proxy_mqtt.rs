@@ -27,6 +27,12 @@ fn mqtt_devices_through_the_proxy() {
     let wrong = Mqtt::connect(&url, "intruder", Some(("sensor-1", "not-the-password")));
     assert!(wrong.wait_closed(WAIT).contains("BadUserNamePassword"));
 
+    // A last will on another device's topic would be a forged message: refused at CONNECT.
+    let (id0, pw0) = (net.device(0)["id"].as_str().unwrap(), net.device(0)["password"].as_str().unwrap());
+    let will =
+        Mqtt::connect_with_will(&url, "will", Some((id0, pw0)), Some(("devices/sensor-2/messages", "{}")));
+    assert!(will.wait_closed(WAIT).contains("NotAuthorized"));
+
     let sensor = net.mqtt_device(0);
     assert_eq!(net.device(0)["id"], "sensor-1");
     assert_eq!(sensor.subscribe("devices/sensor-1/acks"), vec![true]);

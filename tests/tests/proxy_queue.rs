@@ -1,0 +1,71 @@
+//! When the chain is unreachable the proxy keeps accepting device messages up to its queue
+//! bound, refuses the rest with a reason, and records the accepted ones once the nodes are back.
+
+use fogchain_e2e::{kill, mqtt::ProxyProcess, process_alive, readings, wait_for, Devnet};
+use serde_json::json;
+use std::{collections::BTreeSet, time::Duration};
+
+const WAIT: Duration = Duration::from_secs(180);
+
+#[test]
+fn messages_queue_while_the_chain_is_unreachable() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = Devnet::start(dir.path());
+    // The proxy with a queue of 5 messages.
+    let pid = net.proxy()["pid"].as_u64().unwrap() as i32;
+    kill(pid, libc::SIGTERM);
+    wait_for("the devnet's proxy to stop", || (!process_alive(pid)).then_some(()));
+    let text = std::fs::read_to_string(net.proxy_config()).unwrap();
+    let text = text.replacen("mode = \"embedded\"\n", "mode = \"embedded\"\nqueue-limit = 5\n", 1);
+    let config = net.dir.join("proxy/proxy-queue.toml");
+    std::fs::write(&config, text).unwrap();
+    let _proxy = ProxyProcess::start(&config);
+
+    let sensor = net.mqtt_device(0);
+    let id = net.device(0)["id"].as_str().unwrap().to_string();
+    let acks = format!("devices/{id}/acks");
+    sensor.subscribe(&acks);
+
+    // Every node stops answering (SIGSTOP: connections hang, as behind a dead link).
+    let pids: Vec<i32> =
+        net.network["nodes"].as_array().unwrap().iter().map(|n| n["pid"].as_u64().unwrap() as i32).collect();
+    for p in &pids {
+        kill(*p, libc::SIGSTOP);
+    }
+    for n in 1..=8u64 {
+        sensor.publish(
+            &format!("devices/{id}/messages"),
+            json!({"Payload": {"n": n}, "Topic": "sensors/queue", "Seq": n}).to_string(),
+        );
+    }
+    let (mut accepted, mut refused) = (BTreeSet::new(), BTreeSet::new());
+    while accepted.len() + refused.len() < 8 {
+        let ack = sensor.wait_json(&acks, WAIT, |a| a["status"] == "accepted" || a["status"] == "rejected");
+        let seq = ack["seq"].as_u64().unwrap();
+        if ack["status"] == "accepted" {
+            accepted.insert(seq);
+        } else {
+            assert!(ack["reason"].as_str().unwrap().contains("queue full"), "{ack}");
+            refused.insert(seq);
+        }
+    }
+    assert_eq!(accepted, (1..=5).collect(), "the first 5 are queued");
+    assert_eq!(refused, (6..=8).collect(), "the rest are refused with a reason");
+
+    // The nodes come back: every queued message is recorded, the refused ones are not.
+    for p in &pids {
+        kill(*p, libc::SIGCONT);
+    }
+    let mut recorded = BTreeSet::new();
+    while recorded.len() < 5 {
+        let ack = sensor.wait_json(&acks, WAIT, |a| a["status"] == "recorded");
+        recorded.insert(ack["seq"].as_u64().unwrap());
+    }
+    assert_eq!(recorded, accepted);
+    let rpc = net.rpc(0);
+    let on_chain: Vec<_> = readings(&rpc, &net.contract("SensorRegistry"), &id)
+        .into_iter()
+        .filter(|r| r.1 == "sensors/queue")
+        .collect();
+    assert_eq!(on_chain.len(), 5, "{on_chain:?}");
+}

@@ -32,7 +32,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS};
 use serde_json::{json, Value};
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     num::NonZeroU32,
     sync::Arc,
     time::{Duration, Instant},
@@ -52,6 +52,9 @@ pub struct BrokerLink {
     /// internal name that its front maps to `$fogchain`).
     pub shadow_prefix: String,
 }
+
+/// Most device messages journaled with one fsync.
+const GROUP_MAX: usize = 512;
 
 /// The on-chain id of a device: keccak256 of its id.
 pub fn device_key(id: &str) -> B256 {
@@ -86,8 +89,10 @@ fn nz(v: u32) -> NonZeroU32 {
 }
 
 impl Bridge {
-    /// Opens the journal and shadows, connects to the broker and starts the bridge's tasks.
-    pub fn start(config: &ProxyConfig, chain: Arc<Chain>, link: BrokerLink) -> eyre::Result<Arc<Self>> {
+    /// Opens the journal and shadows, connects to the broker and starts the bridge's tasks;
+    /// returns once its subscriptions are granted (so that no device message published after
+    /// that finds no subscriber), or after 30 s with a warning when the broker is not reachable.
+    pub async fn start(config: &ProxyConfig, chain: Arc<Chain>, link: BrokerLink) -> eyre::Result<Arc<Self>> {
         let mqtt = config.mqtt.as_ref().ok_or_else(|| eyre::eyre!("the bridge needs [mqtt]"))?;
         let journal = Journal::open(&config.data_dir)?;
         let shadows = Shadows::open(&config.data_dir.join("shadows"))?;
@@ -97,11 +102,16 @@ impl Bridge {
         options.set_clean_session(false);
         options.set_manual_acks(true);
         options.set_max_packet_size(mqtt.max_packet_bytes + 1024, mqtt.max_packet_bytes + 1024);
-        options.set_inflight(100);
+        // Decisions and shadow answers are QoS 1; a wide window keeps them from stalling the
+        // request queue (which also carries the PUBACKs of deliveries).
+        options.set_inflight(1000);
         if let Some((u, p)) = &link.credentials {
             options.set_credentials(u.clone(), p.clone());
         }
-        let (client, eventloop) = AsyncClient::new(options, 4096);
+        let (client, mut eventloop) = AsyncClient::new(options, 4096);
+        let mut network = rumqttc::NetworkOptions::new();
+        network.set_tcp_nodelay(true);
+        eventloop.set_network_options(network);
         let backlog = journal.backlog();
         let this = Arc::new(Self {
             chain,
@@ -122,15 +132,28 @@ impl Bridge {
         if backlog > 0 {
             tracing::info!(backlog, "journal replayed: resuming unfinished messages");
         }
-        let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(this.clone().poll_broker(eventloop, tx));
+        // Unbounded, but bounded in fact by the broker's in-flight window: messages are PUBACKed
+        // only after processing. A bounded channel could deadlock the event loop (blocked on a
+        // full channel) against the processor (blocked on the client's request queue).
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (subscribed_tx, mut subscribed) = tokio::sync::watch::channel(false);
+        tokio::spawn(this.clone().poll_broker(eventloop, tx, subscribed_tx));
         tokio::spawn(this.clone().process(rx));
         tokio::spawn(this.clone().batcher());
         tokio::spawn(this.clone().watcher());
+        let ready = tokio::time::timeout(Duration::from_secs(30), subscribed.wait_for(|s| *s)).await;
+        if !matches!(ready, Ok(Ok(_))) {
+            tracing::warn!(broker = %format!("{}:{}", link.host, link.port), "the bridge is not subscribed yet; continuing");
+        }
         Ok(this)
     }
 
-    async fn poll_broker(self: Arc<Self>, mut eventloop: EventLoop, tx: mpsc::Sender<Publish>) {
+    async fn poll_broker(
+        self: Arc<Self>,
+        mut eventloop: EventLoop,
+        tx: mpsc::UnboundedSender<Publish>,
+        subscribed: tokio::sync::watch::Sender<bool>,
+    ) {
         let p = &self.shadow_prefix;
         let filters = [
             "devices/+/messages".to_string(),
@@ -139,11 +162,24 @@ impl Bridge {
             format!("{p}/things/+/shadow/delete"),
         ];
         let mut down_since: Option<Instant> = None;
+        let mut granted = 0;
         loop {
             match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                    granted += 1;
+                    if ack.return_codes.iter().any(|c| matches!(c, rumqttc::SubscribeReasonCode::Failure)) {
+                        tracing::error!(
+                            "the broker refused a bridge subscription (check its ACL for the bridge user)"
+                        );
+                    }
+                    if granted == filters.len() {
+                        subscribed.send_replace(true);
+                    }
+                }
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
                     tracing::info!("bridge connected to the MQTT broker");
                     down_since = None;
+                    granted = 0;
                     for f in &filters {
                         if let Err(e) = self.client.try_subscribe(f.clone(), QoS::AtLeastOnce) {
                             tracing::error!(filter = %f, error = %e, "subscribing");
@@ -151,7 +187,7 @@ impl Bridge {
                     }
                 }
                 Ok(Event::Incoming(Packet::Publish(publish))) => {
-                    if tx.send(publish).await.is_err() {
+                    if tx.send(publish).is_err() {
                         return;
                     }
                 }
@@ -167,18 +203,47 @@ impl Bridge {
         }
     }
 
-    async fn process(self: Arc<Self>, mut rx: mpsc::Receiver<Publish>) {
-        while let Some(publish) = rx.recv().await {
-            let levels: Vec<&str> = publish.topic.split('/').collect();
-            match levels.as_slice() {
-                ["devices", device, "messages"] => self.on_message(device, &publish.payload).await,
-                [prefix, "things", thing, "shadow", op] if *prefix == self.shadow_prefix => {
-                    self.on_shadow(thing, op, &publish.payload).await
+    /// Handles what the broker delivers, in groups: every device message waiting in the queue
+    /// (up to [`GROUP_MAX`]) is checked, then all accepted ones are journaled with one fsync,
+    /// then acked (group commit: the fsync cost is shared, the order per device is kept).
+    async fn process(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Publish>) {
+        while let Some(first) = rx.recv().await {
+            let mut group = vec![first];
+            while group.len() < GROUP_MAX {
+                match rx.try_recv() {
+                    Ok(p) => group.push(p),
+                    Err(_) => break,
                 }
-                _ => tracing::debug!(topic = %publish.topic, "ignored"),
             }
-            if let Err(e) = self.client.ack(&publish).await {
-                tracing::warn!(error = %e, "acking a message to the broker");
+            let mut candidates = Vec::new();
+            for publish in &group {
+                let levels: Vec<&str> = publish.topic.split('/').collect();
+                match levels.as_slice() {
+                    ["devices", device, "messages"] => {
+                        if let Some(c) = self.check_message(device, &publish.payload).await {
+                            candidates.push(c);
+                        }
+                    }
+                    [prefix, "things", thing, "shadow", op] if *prefix == self.shadow_prefix => {
+                        self.on_shadow(thing, op, &publish.payload).await
+                    }
+                    _ => tracing::debug!(topic = %publish.topic, "ignored"),
+                }
+            }
+            let devices: Vec<String> = candidates.iter().map(|c| c.0.clone()).collect();
+            let outcomes = self.accept_all(candidates);
+            for (device, outcome) in devices.iter().zip(outcomes) {
+                let ack = match outcome {
+                    Ok(Accepted::New(seq)) => json!({"seq": seq, "status": "accepted"}),
+                    Ok(Accepted::Duplicate(seq)) => json!({"seq": seq, "status": "duplicate"}),
+                    Err((seq, reason)) => json!({"seq": seq, "status": "rejected", "reason": reason}),
+                };
+                self.ack(device, ack).await;
+            }
+            for publish in &group {
+                if let Err(e) = self.client.ack(publish).await {
+                    tracing::warn!(error = %e, "acking a message to the broker");
+                }
             }
         }
     }
@@ -190,68 +255,102 @@ impl Bridge {
         }
     }
 
+    /// Publishes an ack to the device at QoS 0: acks are advisory (a device re-sends, with the
+    /// same Seq, what it saw no ack for), and QoS 0 keeps them out of the bridge's in-flight
+    /// window, so a burst of acks never holds back the PUBACKs the broker waits for.
     async fn ack(&self, device: &str, payload: Value) {
-        self.publish(format!("devices/{device}/acks"), &payload).await
+        let topic = format!("devices/{device}/acks");
+        if let Err(e) = self.client.publish(topic.clone(), QoS::AtMostOnce, false, payload.to_string()).await
+        {
+            tracing::warn!(%topic, error = %e, "publishing an ack");
+        }
     }
 
-    async fn on_message(&self, device: &str, payload: &[u8]) {
+    /// Rate limit and parse a device message; refusals are acked here. Returns what to journal.
+    async fn check_message(&self, device: &str, payload: &[u8]) -> Option<(String, Option<u64>, Body)> {
         if !self.devices.contains(device) {
             tracing::warn!(device, "message from an unknown device ignored");
-            return;
+            return None;
         }
         let hint =
             serde_json::from_slice::<Value>(payload).ok().and_then(|v| v.get("Seq").and_then(Value::as_u64));
         if self.limiter.check_key(&device.to_string()).is_err() {
             let reason = format!("rate limit exceeded: at most {}", self.rate_text);
-            return self.ack(device, json!({"seq": hint, "status": "rejected", "reason": reason})).await;
+            self.ack(device, json!({"seq": hint, "status": "rejected", "reason": reason})).await;
+            return None;
         }
-        let (seq, body) = match parse_message(payload, &self.devices, &self.cfg.danger_index) {
-            Ok(m) => m,
+        match parse_message(payload, &self.devices, &self.cfg.danger_index) {
+            Ok((seq, body)) => Some((device.to_string(), seq, body)),
             Err(reason) => {
-                return self.ack(device, json!({"seq": hint, "status": "rejected", "reason": reason})).await
-            }
-        };
-        match self.accept(device, seq, body) {
-            Ok(Accepted::New(seq)) => self.ack(device, json!({"seq": seq, "status": "accepted"})).await,
-            Ok(Accepted::Duplicate(seq)) => {
-                self.ack(device, json!({"seq": seq, "status": "duplicate"})).await
-            }
-            Err(reason) => {
-                self.ack(device, json!({"seq": seq, "status": "rejected", "reason": reason})).await
+                self.ack(device, json!({"seq": hint, "status": "rejected", "reason": reason})).await;
+                None
             }
         }
     }
 
-    /// Journals a message (fsync) and wakes the batcher.
-    fn accept(&self, device: &str, seq: Option<u64>, body: Body) -> Result<Accepted, String> {
+    /// Journals messages with one fsync and wakes the batcher: per message, new (with its seq),
+    /// a duplicate, or refused (`(seq, reason)`: queue full, journal failure).
+    fn accept_all(
+        &self,
+        items: Vec<(String, Option<u64>, Body)>,
+    ) -> Vec<Result<Accepted, (Option<u64>, String)>> {
+        if items.is_empty() {
+            return Vec::new();
+        }
         let mut journal = self.journal.lock();
-        let last = journal.last_seq.get(device).copied().unwrap_or(0);
-        if let Some(seq) = seq {
-            if seq <= last {
-                return Ok(Accepted::Duplicate(seq));
+        let mut last: HashMap<String, u64> = HashMap::new();
+        let mut records = Vec::new();
+        let mut out = Vec::with_capacity(items.len());
+        let backlog = journal.backlog();
+        for (device, seq, body) in items {
+            let last_seq = last
+                .entry(device.clone())
+                .or_insert_with(|| journal.last_seq.get(&device).copied().unwrap_or(0));
+            if let Some(seq) = seq.filter(|s| *s <= *last_seq) {
+                out.push(Ok(Accepted::Duplicate(seq)));
+                continue;
             }
+            if backlog + records.len() >= self.queue_limit {
+                let reason = format!(
+                    "queue full: {} messages are waiting for the chain (is it reachable?); retry later",
+                    backlog + records.len()
+                );
+                out.push(Err((seq, reason)));
+                continue;
+            }
+            let seq = seq.unwrap_or(*last_seq + 1);
+            *last_seq = seq;
+            let id = journal.next_id();
+            records.push(Record::Accepted(Message { id, device, seq, body }));
+            out.push(Ok(Accepted::New(seq)));
         }
-        if journal.backlog() >= self.queue_limit {
-            return Err(format!(
-                "queue full: {} messages are waiting for the chain (is it reachable?); retry later",
-                journal.backlog()
-            ));
+        if records.is_empty() {
+            return out;
         }
-        let seq = seq.unwrap_or(last + 1);
-        let id = journal.next_id();
-        let message = Message { id, device: device.to_string(), seq, body };
-        journal.append(vec![Record::Accepted(message)]).map_err(|e| format!("journal write failed: {e}"))?;
+        if let Err(e) = journal.append(records) {
+            tracing::error!(error = %e, "journal write failed");
+            let reason = format!("journal write failed: {e}");
+            return out
+                .into_iter()
+                .map(|o| match o {
+                    Ok(Accepted::New(seq)) => Err((Some(seq), reason.clone())),
+                    other => other,
+                })
+                .collect();
+        }
         drop(journal);
         self.wake.notify_one();
-        Ok(Accepted::New(seq))
+        out
     }
 
     /// Records a proxy-originated reading of `device` (e.g. a warehouse release) through the
     /// journal, like a device message; returns its seq.
     pub fn record_internal(&self, device: &str, topic: &str, payload: Vec<u8>) -> Result<u64, String> {
         let body = Body::Registry { topic: topic.to_string(), payload: payload.into(), signature: None };
-        match self.accept(device, None, body)? {
-            Accepted::New(seq) | Accepted::Duplicate(seq) => Ok(seq),
+        match self.accept_all(vec![(device.to_string(), None, body)]).pop() {
+            Some(Ok(Accepted::New(seq) | Accepted::Duplicate(seq))) => Ok(seq),
+            Some(Err((_, reason))) => Err(reason),
+            None => Err("nothing journaled".into()),
         }
     }
 

@@ -279,10 +279,10 @@ fn default_batch_max() -> usize {
     100
 }
 fn default_batch_interval_ms() -> u64 {
-    20
+    2
 }
 fn default_receipt_poll_ms() -> u64 {
-    100
+    25
 }
 fn default_challenge_ttl() -> u64 {
     120

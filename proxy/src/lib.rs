@@ -55,6 +55,7 @@ impl Proxy {
         let mut tasks = Vec::new();
         let mut mqtt_addr = None;
         let mut bridge = None;
+        let mut front = None;
         if let Some(m) = &config.mqtt {
             let link = match m.mode {
                 MqttMode::Embedded => {
@@ -65,11 +66,14 @@ impl Proxy {
                         .map_err(|e| eyre::eyre!("MQTT listen {listen}: {e}"))?;
                     mqtt_addr = Some(listener.local_addr()?);
                     let tls = m.tls.as_ref().map(|t| tls::server_config(t, &[])).transpose()?;
-                    let front = mqtt::Front::new(auth.clone(), broker.clone(), m.max_packet_bytes);
-                    tasks.push(tokio::spawn(front.serve(listener, tls)));
+                    front = Some((
+                        mqtt::Front::new(auth.clone(), broker.clone(), m.max_packet_bytes),
+                        listener,
+                        tls,
+                    ));
                     bridge::BrokerLink {
-                        host: broker.internal.ip().to_string(),
-                        port: broker.internal.port(),
+                        host: broker.bridge.ip().to_string(),
+                        port: broker.bridge.port(),
                         credentials: Some(broker.bridge_credentials()),
                         shadow_prefix: mqtt::INTERNAL_SHADOW_PREFIX.into(),
                     }
@@ -88,7 +92,11 @@ impl Proxy {
                     }
                 }
             };
-            bridge = Some(bridge::Bridge::start(config, chain.clone(), link)?);
+            bridge = Some(bridge::Bridge::start(config, chain.clone(), link).await?);
+            // Devices are let in once the bridge listens (the listener queues them until then).
+            if let Some((front, listener, tls)) = front.take() {
+                tasks.push(tokio::spawn(front.serve(listener, tls)));
+            }
         }
         let warehouse = match &bridge {
             Some(b) => {

@@ -36,6 +36,8 @@ pub const BRIDGE_USER: &str = "fogchain-bridge";
 pub struct EmbeddedBroker {
     /// rumqttd's loopback address.
     pub internal: SocketAddr,
+    /// Where the bridge connects: a loopback relay to rumqttd (see [`relay`]).
+    pub bridge: SocketAddr,
     /// Internal secrets: username -> password at rumqttd.
     secrets: Arc<HashMap<String, String>>,
 }
@@ -95,7 +97,10 @@ impl EmbeddedBroker {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Ok(Self { internal, secrets: Arc::new(secrets) })
+        let relay_listener = TcpListener::bind("127.0.0.1:0").await?;
+        let bridge = relay_listener.local_addr()?;
+        tokio::spawn(relay(relay_listener, internal));
+        Ok(Self { internal, bridge, secrets: Arc::new(secrets) })
     }
 
     /// The bridge's credentials at rumqttd.
@@ -232,7 +237,11 @@ impl Front {
             let refused = refused.clone();
             tokio::spawn(async move {
                 let mut buf = BytesMut::with_capacity(4096);
+                let fd = std::os::fd::AsRawFd::as_raw_fd(broker_rd.as_ref());
                 loop {
+                    // rumqttd does not set TCP_NODELAY on its sockets: acknowledge its segments at
+                    // once so that Nagle does not hold its next packet for our delayed ACK (40 ms).
+                    quickack(fd);
                     let packet = match read_packet(&mut broker_rd, &mut buf, max).await {
                         Ok(Some(p)) => p,
                         _ => break,
@@ -356,6 +365,59 @@ fn merge_suback(ack: SubAck, refused: &parking_lot::Mutex<HashMap<u16, (usize, V
         })
         .collect();
     SubAck::new(ack.pkid, codes)
+}
+
+/// Relays connections on `listener` to `target` byte for byte, acknowledging `target`'s segments
+/// at once (TCP_QUICKACK) and sending without Nagle: rumqttd leaves Nagle on, so without this a
+/// small packet it writes right after another waits for the bridge's delayed ACK (40 ms).
+async fn relay(listener: TcpListener, target: SocketAddr) {
+    loop {
+        let Ok((client, _)) = listener.accept().await else { continue };
+        tokio::spawn(async move {
+            let Ok(server) = TcpStream::connect(target).await else { return };
+            let _ = client.set_nodelay(true);
+            let _ = server.set_nodelay(true);
+            let (mut client_rd, mut client_wr) = client.into_split();
+            let (mut server_rd, mut server_wr) = server.into_split();
+            let up = async {
+                let _ = tokio::io::copy(&mut client_rd, &mut server_wr).await;
+                let _ = server_wr.shutdown().await;
+            };
+            let down = async {
+                let fd = std::os::fd::AsRawFd::as_raw_fd(server_rd.as_ref());
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    quickack(fd);
+                    match server_rd.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if client_wr.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+                let _ = client_wr.shutdown().await;
+            };
+            tokio::join!(up, down);
+        });
+    }
+}
+
+/// Sets TCP_QUICKACK on `fd` (Linux; the kernel clears it again on its own, so it is re-armed
+/// before every read).
+fn quickack(fd: std::os::fd::RawFd) {
+    let one: libc::c_int = 1;
+    // SAFETY: setsockopt on a socket this task owns, with a valid pointer and length.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_QUICKACK,
+            &one as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
 }
 
 /// Reads one MQTT 3.1.1 packet; `None` at a clean end of stream.

@@ -32,6 +32,8 @@ pub struct Mqtt {
     /// The client (publish / subscribe).
     pub client: Client,
     rx: mpsc::Receiver<MqttEvent>,
+    /// PUBLISH packets sent and PUBACKs received so far (diagnostics).
+    pub counters: std::sync::Arc<[std::sync::atomic::AtomicUsize; 2]>,
 }
 
 /// `host:port` of a `mqtt://host:port` URL.
@@ -71,10 +73,23 @@ impl Mqtt {
             ));
         }
         let (client, mut connection) = Client::new(options, 1000);
+        let mut network = rumqttc::NetworkOptions::new();
+        network.set_tcp_nodelay(true);
+        connection.eventloop.set_network_options(network);
         let (tx, rx) = mpsc::channel();
+        let counters: std::sync::Arc<[std::sync::atomic::AtomicUsize; 2]> = Default::default();
+        let c = counters.clone();
         std::thread::spawn(move || {
             for event in connection.iter() {
                 let out = match event {
+                    Ok(Event::Outgoing(rumqttc::Outgoing::Publish(_))) => {
+                        c[0].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        continue;
+                    }
+                    Ok(Event::Incoming(Packet::PubAck(_))) => {
+                        c[1].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        continue;
+                    }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         MqttEvent::Publish { topic: p.topic.clone(), payload: p.payload.to_vec() }
                     }
@@ -97,7 +112,7 @@ impl Mqtt {
                 }
             }
         });
-        Self { client, rx }
+        Self { client, rx, counters }
     }
 
     /// Connects and waits for the CONNACK; panics if refused.

@@ -37,6 +37,8 @@ fn drain_acks(m: &Mqtt, accepted: &mut BTreeSet<u64>, recorded: &mut BTreeSet<u6
 #[test]
 fn acked_messages_survive_a_proxy_crash_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
+    let dir = Box::leak(Box::new(dir));
+    eprintln!("DIR {}", dir.path().display());
     let net = Devnet::start(dir.path());
     let rpc = net.rpc(0);
     let registry = net.contract("SensorRegistry");
@@ -102,6 +104,7 @@ fn acked_messages_survive_a_proxy_crash_exactly_once() {
             break counts;
         }
     };
+    println!("device after the restart: {:?} PUBLISH sent, PUBACK received", m.counters);
     for n in &acked_before_crash {
         assert!(counts.contains_key(n), "message {n} was acked before the crash but is not on chain");
     }

@@ -121,6 +121,7 @@ fn mqtt_devices_through_the_proxy() {
     )
     .unwrap();
     let cases = vectors["cases"].as_array().unwrap();
+    let mut latencies = Vec::new();
     for (i, case) in cases.iter().take(6).enumerate() {
         let am = json!({
             "Payload": "", "Topic": "fire/danger",
@@ -131,14 +132,18 @@ fn mqtt_devices_through_the_proxy() {
             },
             "Seq": 200 + i,
         });
+        let sent = std::time::Instant::now();
         sensor.publish("devices/sensor-1/messages", am.to_string());
         let decision = actuator.wait_json("devices/actuator-1/commands", WAIT, |_| true);
+        latencies.push(sent.elapsed());
         assert_eq!(decision["diX100"], case["di_x100"], "case {i}: {decision}");
         assert_eq!(decision["risk"], case["risk"], "case {i}");
         assert_eq!(decision["device"], "sensor-1");
         let receipt = rpc.wait_receipt(decision["txHash"].as_str().unwrap());
         assert_eq!(receipt["status"], "0x1");
     }
+    latencies.sort();
+    println!("AM -> decision on Publish_Topic (one chain round trip): {latencies:?}");
     // An AM the contract refuses (humidity over 100 %) fails with the contract's reason.
     let am = json!({"MessageContent": {"Address": danger_index, "Values": {"CS": 100, "P": 0, "H": [10001, 0, 0, 0, 0]},
         "Publish_Topic": "devices/actuator-1/commands"}, "Seq": 250});

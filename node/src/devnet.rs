@@ -278,9 +278,21 @@ fn write_config(args: &DevnetArgs, spec: &ChainSpec, token: &str, i: usize) -> e
 fn spawn_node(args: &DevnetArgs, i: usize, config: &Path) -> eyre::Result<Child> {
     let dir = node_dir(&args.dir, i);
     let _ = std::fs::remove_file(dir.join("rpc.addr"));
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("node.log"))?;
+    spawn_child("node", config, &dir.join("node.log")).wrap_err_with(|| format!("starting node {i}"))
+}
+
+/// Runs `fogchain SUBCOMMAND --config CONFIG` as a child that dies with the launcher
+/// (PR_SET_PDEATHSIG), appending its output to `log`.
+pub(crate) fn spawn_child(subcommand: &str, config: &Path, log: &Path) -> eyre::Result<Child> {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
     let mut command = Command::new(std::env::current_exe()?);
-    command.arg("node").arg("--config").arg(config).stdout(log.try_clone()?).stderr(log).kill_on_drop(true);
+    command
+        .arg(subcommand)
+        .arg("--config")
+        .arg(config)
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true);
     // SAFETY: prctl is async-signal-safe; the child asks to be terminated when the launcher dies.
     unsafe {
         command.pre_exec(|| {
@@ -290,7 +302,7 @@ fn spawn_node(args: &DevnetArgs, i: usize, config: &Path) -> eyre::Result<Child>
             Ok(())
         });
     }
-    command.spawn().wrap_err_with(|| format!("starting node {i}"))
+    Ok(command.spawn()?)
 }
 
 /// Waits until node `i` has written its address and answers `eth_chainId`.

@@ -16,7 +16,7 @@ use std::{
     path::{Path, PathBuf},
     time::{Duration, Instant},
 };
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 /// Demo devices: (id, kind).
 const DEMO_DEVICES: [(&str, &str); 4] =
@@ -166,19 +166,7 @@ token-sha256 = "{token_hash}"
 /// Starts `fogchain proxy --config CONFIG` (dies with the launcher).
 pub(crate) fn spawn(dir: &Path, config: &Path) -> eyre::Result<Child> {
     let _ = std::fs::remove_file(dir.join("data/proxy.addr.json"));
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("proxy.log"))?;
-    let mut command = Command::new(std::env::current_exe()?);
-    command.arg("proxy").arg("--config").arg(config).stdout(log.try_clone()?).stderr(log).kill_on_drop(true);
-    // SAFETY: prctl is async-signal-safe; the child asks to be terminated when the launcher dies.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    command.spawn().wrap_err("starting the proxy")
+    crate::devnet::spawn_child("proxy", config, &dir.join("proxy.log")).wrap_err("starting the proxy")
 }
 
 /// Waits until the proxy wrote its addresses; returns (http, mqtt).

@@ -72,36 +72,10 @@ impl Gateway {
 
     /// Serves on `listener` (HTTPS when `tls` is given) until the task is dropped.
     pub async fn serve(self: Arc<Self>, listener: TcpListener, tls: Option<Arc<rustls::ServerConfig>>) {
-        let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
-        loop {
-            let (stream, peer) = match listener.accept().await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accepting an HTTP connection");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            let _ = stream.set_nodelay(true);
-            let this = self.clone();
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                match acceptor {
-                    Some(acceptor) => {
-                        let stream = match acceptor.accept(stream).await {
-                            Ok(s) => s,
-                            Err(e) => {
-                                tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                                return;
-                            }
-                        };
-                        let cn = tls::peer_common_name(stream.get_ref().1.peer_certificates());
-                        this.serve_connection(TokioIo::new(stream), peer, cn).await;
-                    }
-                    None => this.serve_connection(TokioIo::new(stream), peer, None).await,
-                }
-            });
-        }
+        tls::serve(listener, tls, "HTTP", move |stream, peer, cn| {
+            self.clone().serve_connection(TokioIo::new(stream), peer, cn)
+        })
+        .await
     }
 
     async fn serve_connection<I>(self: Arc<Self>, io: I, peer: SocketAddr, cert_cn: Option<String>)
@@ -218,16 +192,9 @@ impl Gateway {
                 &format!("no such endpoint {path}"),
             );
         }
-        let parsed: Value = match serde_json::from_slice(&body) {
+        let parsed = match parse_json(&body) {
             Ok(v) => v,
-            Err(e) => {
-                return error_reply(
-                    StatusCode::BAD_REQUEST,
-                    Value::Null,
-                    -32700,
-                    &format!("parse error: {e}"),
-                )
-            }
+            Err(reply) => return *reply,
         };
         let calls: Vec<&Value> = match &parsed {
             Value::Array(a) => a.iter().collect(),
@@ -278,16 +245,9 @@ impl Gateway {
                 &format!("role {:?} may not use the warehouse API", id.role),
             );
         }
-        let request: Value = match serde_json::from_slice(body) {
+        let request = match parse_json(body) {
             Ok(v) => v,
-            Err(e) => {
-                return error_reply(
-                    StatusCode::BAD_REQUEST,
-                    Value::Null,
-                    -32700,
-                    &format!("parse error: {e}"),
-                )
-            }
+            Err(reply) => return *reply,
         };
         match warehouse.handle(action, id, request).await {
             Ok(v) => json_reply(StatusCode::OK, &v),
@@ -332,6 +292,13 @@ fn cors(builder: hyper::http::response::Builder) -> hyper::http::response::Build
         .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
         .header(header::ACCESS_CONTROL_ALLOW_HEADERS, "authorization, content-type")
         .header(header::ACCESS_CONTROL_ALLOW_METHODS, "POST, GET, OPTIONS")
+}
+
+/// The body as JSON, or a 400 with a JSON-RPC parse error (-32700).
+fn parse_json(body: &[u8]) -> Result<Value, Box<Reply>> {
+    serde_json::from_slice(body).map_err(|e| {
+        Box::new(error_reply(StatusCode::BAD_REQUEST, Value::Null, -32700, &format!("parse error: {e}")))
+    })
 }
 
 fn json_reply(status: StatusCode, v: &Value) -> Reply {

@@ -154,16 +154,14 @@ impl Journal {
             last_seq: HashMap::new(),
             next_id: 1,
         };
-        let mut records = 0usize;
         let reader = BufReader::new(File::open(&path)?);
-        for line in reader.split(b'\n') {
+        for (records, line) in reader.split(b'\n').enumerate() {
             let line = line?;
             let Some(record) = decode_line(&line) else {
                 tracing::warn!(journal = %path.display(), after = records, "torn journal record dropped");
                 break;
             };
             state.apply(record);
-            records += 1;
         }
         state.compact()?;
         Ok(state)

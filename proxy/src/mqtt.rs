@@ -124,35 +124,15 @@ impl Front {
 
     /// Accepts devices on `listener` (TLS when `tls` is given) until the task is dropped.
     pub async fn serve(self: Arc<Self>, listener: TcpListener, tls: Option<Arc<rustls::ServerConfig>>) {
-        let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
-        loop {
-            let (stream, peer) = match listener.accept().await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accepting an MQTT connection");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            let _ = stream.set_nodelay(true);
+        tls::serve(listener, tls, "MQTT", move |stream, peer, cn| {
             let this = self.clone();
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let result = match acceptor {
-                    Some(acceptor) => match acceptor.accept(stream).await {
-                        Ok(s) => {
-                            let cn = tls::peer_common_name(s.get_ref().1.peer_certificates());
-                            this.session(s, peer, cn).await
-                        }
-                        Err(e) => Err(format!("TLS handshake: {e}")),
-                    },
-                    None => this.session(stream, peer, None).await,
-                };
-                if let Err(why) = result {
+            async move {
+                if let Err(why) = this.session(stream, peer, cn).await {
                     tracing::info!(%peer, "MQTT connection closed: {why}");
                 }
-            });
-        }
+            }
+        })
+        .await
     }
 
     async fn session<S>(&self, stream: S, peer: SocketAddr, cert_cn: Option<String>) -> Result<(), String>
@@ -231,7 +211,7 @@ impl Front {
             let _ = client_wr.shutdown().await;
         });
         // SUBSCRIBE packet id -> which filters were refused (positions), to merge into the SUBACK
-        let refused: Arc<parking_lot::Mutex<HashMap<u16, (usize, Vec<usize>)>>> = Default::default();
+        let refused: Arc<Refused> = Default::default();
         let down = {
             let to_client = to_client.clone();
             let refused = refused.clone();
@@ -283,7 +263,7 @@ impl Front {
         buf: &mut BytesMut,
         broker_wr: &mut tokio::net::tcp::OwnedWriteHalf,
         to_client: &mpsc::Sender<Packet>,
-        refused: &parking_lot::Mutex<HashMap<u16, (usize, Vec<usize>)>>,
+        refused: &Refused,
     ) -> Result<(), String> {
         let (own, shadow) = own_prefixes(device);
         loop {
@@ -340,6 +320,10 @@ impl Front {
     }
 }
 
+/// Refused filters of SUBSCRIBEs in flight: packet id -> (number of filters, refused positions),
+/// merged into the broker's SUBACK.
+type Refused = parking_lot::Mutex<HashMap<u16, (usize, Vec<usize>)>>;
+
 /// The topic prefixes a device may use: `devices/{id}/` and its shadow's.
 fn own_prefixes(device: &str) -> (String, String) {
     (format!("devices/{device}/"), format!("{SHADOW_PREFIX}/things/{device}/shadow/"))
@@ -352,7 +336,7 @@ fn to_internal(topic: &str) -> String {
     }
 }
 
-fn merge_suback(ack: SubAck, refused: &parking_lot::Mutex<HashMap<u16, (usize, Vec<usize>)>>) -> SubAck {
+fn merge_suback(ack: SubAck, refused: &Refused) -> SubAck {
     let Some((total, denied)) = refused.lock().remove(&ack.pkid) else { return ack };
     let mut granted = ack.return_codes.into_iter();
     let codes = (0..total)

@@ -6,7 +6,56 @@ use rustls::{
     server::WebPkiClientVerifier,
     RootCertStore, ServerConfig,
 };
-use std::sync::Arc;
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    net::TcpListener,
+};
+
+/// A client connection, plain TCP or TLS.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// Accepts connections on `listener` until the task is dropped; with `tls`, completes the
+/// handshake first and reads the client certificate's CN. Each connection runs
+/// `handle(stream, peer, cn)` on its own task. `what` names the listener in logs.
+pub async fn serve<F, Fut>(
+    listener: TcpListener,
+    tls: Option<Arc<ServerConfig>>,
+    what: &'static str,
+    handle: F,
+) where
+    F: Fn(Box<dyn Stream>, SocketAddr, Option<String>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let handle = Arc::new(handle);
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "accepting a {what} connection");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            match acceptor {
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(s) => {
+                        let cn = peer_common_name(s.get_ref().1.peer_certificates());
+                        handle(Box::new(s), peer, cn).await
+                    }
+                    Err(e) => tracing::debug!(%peer, error = %e, "{what}: TLS handshake failed"),
+                },
+                None => handle(Box::new(stream), peer, None).await,
+            }
+        });
+    }
+}
 
 /// A rustls server config for `tls`. With `client-ca`, clients *may* present a certificate
 /// signed by that CA (others still connect and authenticate by password or token).

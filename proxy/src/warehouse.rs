@@ -267,26 +267,35 @@ impl Warehouse {
                 barcode.buyer, barcode.sale
             )));
         }
-        {
-            let mut released = self.released.lock();
-            if !released.insert(barcode.sale) {
-                return Err(WarehouseError::Conflict(format!("sale {} was already released", barcode.sale)));
+        // Order: claim the sale in memory, journal the audit record (fsync), then persist the
+        // claim. A crash in between leaves an audited release that may be repeated once, never a
+        // release without its audit record.
+        if !self.released.lock().insert(barcode.sale) {
+            return Err(WarehouseError::Conflict(format!("sale {} was already released", barcode.sale)));
+        }
+        let payload =
+            json!({"sale": barcode.sale, "buyer": barcode.buyer, "locker": locker, "challenge": challenge});
+        let seq = match self.bridge.record_internal(
+            locker,
+            "warehouse/release",
+            payload.to_string().into_bytes(),
+        ) {
+            Ok(seq) => seq,
+            Err(e) => {
+                self.released.lock().remove(&barcode.sale);
+                return Err(WarehouseError::Unavailable(e));
             }
+        };
+        {
+            let released = self.released.lock();
             let tmp = self.released_path.with_extension("json.tmp");
             let store = std::fs::write(&tmp, serde_json::to_vec(&*released).expect("json"))
                 .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
                 .and_then(|_| std::fs::rename(&tmp, &self.released_path));
             if let Err(e) = store {
-                released.remove(&barcode.sale);
-                return Err(WarehouseError::Unavailable(format!("storing the release: {e}")));
+                tracing::error!(error = %e, path = %self.released_path.display(), "storing the release");
             }
         }
-        let payload =
-            json!({"sale": barcode.sale, "buyer": barcode.buyer, "locker": locker, "challenge": challenge});
-        let seq = self
-            .bridge
-            .record_internal(locker, "warehouse/release", payload.to_string().into_bytes())
-            .map_err(WarehouseError::Unavailable)?;
         let desired =
             json!({"state": {"desired": {"door": "open"}}, "clientToken": format!("release-{seq}")});
         self.bridge.update_shadow(locker, desired.to_string().as_bytes()).await;

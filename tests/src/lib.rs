@@ -146,6 +146,22 @@ impl Devnet {
         self.dir.join("proxy/proxy.toml")
     }
 
+    /// Stops the devnet's proxy (SIGTERM, waits until it is gone) and runs it again as a
+    /// test-owned process from `proxy/NAME.toml`: its config passed through `edit`. Returns the
+    /// process and that config's path.
+    pub fn rerun_proxy(
+        &self,
+        name: &str,
+        edit: impl FnOnce(String) -> String,
+    ) -> (mqtt::ProxyProcess, PathBuf) {
+        let pid = self.proxy()["pid"].as_u64().unwrap() as i32;
+        kill(pid, libc::SIGTERM);
+        wait_for("the devnet's proxy to stop", || (!process_alive(pid)).then_some(()));
+        let config = self.dir.join(format!("proxy/{name}.toml"));
+        std::fs::write(&config, edit(std::fs::read_to_string(self.proxy_config()).unwrap())).unwrap();
+        (mqtt::ProxyProcess::start(&config), config)
+    }
+
     /// A contract address from network.json.
     pub fn contract(&self, name: &str) -> String {
         self.network["contracts"][name].as_str().unwrap().to_string()

@@ -49,16 +49,9 @@ fn acked_messages_survive_a_proxy_crash_exactly_once() {
     let message = |n: u64| json!({"Payload": {"n": n}, "Topic": "sensors/crash", "Seq": n}).to_string();
 
     // Run the proxy with a device rate limit above this test's burst.
-    let config = net.proxy_config();
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str("\n[limits]\ndevice-messages-per-second = 5000\ndevice-burst = 5000\n");
-    std::fs::write(&config, text).unwrap();
-    let devnet_proxy = net.proxy()["pid"].as_u64().unwrap() as i32;
-    kill(devnet_proxy, libc::SIGTERM);
-    fogchain_e2e::wait_for("the devnet's proxy to stop", || {
-        (!fogchain_e2e::process_alive(devnet_proxy)).then_some(())
+    let (proxy, config) = net.rerun_proxy("proxy-fast", |text| {
+        text + "\n[limits]\ndevice-messages-per-second = 5000\ndevice-burst = 5000\n"
     });
-    let proxy = ProxyProcess::start(&config);
 
     // Publish many messages quickly; kill -9 the proxy once some are acked, others in flight.
     let m = Mqtt::device(&net.proxy_mqtt(), "crash-1", id, password);

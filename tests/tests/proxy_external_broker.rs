@@ -1,11 +1,7 @@
 //! The bridge against an external broker: Debian's Mosquitto with a password file and the ACL
 //! of docs/proxy.md. Devices talk to Mosquitto; the proxy is one of its clients.
 
-use fogchain_e2e::{
-    free_port, kill,
-    mqtt::{Mqtt, ProxyProcess},
-    process_alive, readings, wait_for, Devnet,
-};
+use fogchain_e2e::{free_port, mqtt::Mqtt, readings, wait_for, Devnet};
 use serde_json::json;
 use std::{process::Command, time::Duration};
 
@@ -80,20 +76,12 @@ fn bridge_through_an_external_mosquitto() {
     wait_for("mosquitto listening", || std::net::TcpStream::connect(("127.0.0.1", port)).ok());
 
     // The proxy, now bridged to Mosquitto.
-    let pid = net.proxy()["pid"].as_u64().unwrap() as i32;
-    kill(pid, libc::SIGTERM);
-    wait_for("the devnet's proxy to stop", || (!process_alive(pid)).then_some(()));
-    let text = std::fs::read_to_string(net.proxy_config()).unwrap();
-    let start = text.find("mode = \"embedded\"").unwrap();
-    let end = start + text[start..].find("\n\n").unwrap();
-    let text = format!(
-        "{}mode = \"external\"\nbroker = \"127.0.0.1:{port}\"\nusername = \"fogchain-bridge\"\npassword = \"bridge-secret\"{}",
-        &text[..start],
-        &text[end..]
-    );
-    let config = net.dir.join("proxy/proxy-external.toml");
-    std::fs::write(&config, text).unwrap();
-    let _proxy = ProxyProcess::start(&config);
+    let external = format!("mode = \"external\"\nbroker = \"127.0.0.1:{port}\"\nusername = \"fogchain-bridge\"\npassword = \"bridge-secret\"");
+    let _proxy = net.rerun_proxy("proxy-external", |text| {
+        let start = text.find("mode = \"embedded\"").unwrap();
+        let end = start + text[start..].find("\n\n").unwrap();
+        format!("{}{external}{}", &text[..start], &text[end..])
+    });
 
     let url = format!("mqtt://127.0.0.1:{port}");
     let (sensor, sensor_pw) = (users[0].0.clone(), users[0].1.clone());

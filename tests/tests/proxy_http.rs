@@ -2,7 +2,7 @@
 //! 403 for a method outside the role, 413 over the size limit, bearer and Basic auth, batches,
 //! and failover when a node behind the proxy is killed.
 
-use fogchain_e2e::{kill, mqtt::ProxyProcess, process_alive, wait_for, Devnet};
+use fogchain_e2e::{kill, Devnet};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -93,14 +93,8 @@ fn gateway_auth_roles_limits_and_failover() {
     println!("node0 reported down {:?} after the kill", killed.elapsed());
 
     // Rate limits: the proxy again with 1 request/s per caller (burst 3): 429, -32005, Retry-After.
-    let pid = net.proxy()["pid"].as_u64().unwrap() as i32;
-    kill(pid, libc::SIGTERM);
-    wait_for("the devnet's proxy to stop", || (!process_alive(pid)).then_some(()));
-    let mut text = std::fs::read_to_string(net.proxy_config()).unwrap();
-    text.push_str("\n[limits]\nclient-rps = 1\nclient-burst = 3\n");
-    let config = net.dir.join("proxy/proxy-limited.toml");
-    std::fs::write(&config, text).unwrap();
-    let _proxy = ProxyProcess::start(&config);
+    let _proxy =
+        net.rerun_proxy("proxy-limited", |text| text + "\n[limits]\nclient-rps = 1\nclient-burst = 3\n");
     let client = reqwest::blocking::Client::new();
     let mut limited = None;
     for _ in 0..10 {

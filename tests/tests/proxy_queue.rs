@@ -1,7 +1,7 @@
 //! When the chain is unreachable the proxy keeps accepting device messages up to its queue
 //! bound, refuses the rest with a reason, and records the accepted ones once the nodes are back.
 
-use fogchain_e2e::{kill, mqtt::ProxyProcess, process_alive, readings, wait_for, Devnet};
+use fogchain_e2e::{kill, readings, Devnet};
 use serde_json::json;
 use std::{collections::BTreeSet, time::Duration};
 
@@ -12,14 +12,9 @@ fn messages_queue_while_the_chain_is_unreachable() {
     let dir = tempfile::tempdir().unwrap();
     let net = Devnet::start(dir.path());
     // The proxy with a queue of 5 messages.
-    let pid = net.proxy()["pid"].as_u64().unwrap() as i32;
-    kill(pid, libc::SIGTERM);
-    wait_for("the devnet's proxy to stop", || (!process_alive(pid)).then_some(()));
-    let text = std::fs::read_to_string(net.proxy_config()).unwrap();
-    let text = text.replacen("mode = \"embedded\"\n", "mode = \"embedded\"\nqueue-limit = 5\n", 1);
-    let config = net.dir.join("proxy/proxy-queue.toml");
-    std::fs::write(&config, text).unwrap();
-    let _proxy = ProxyProcess::start(&config);
+    let _proxy = net.rerun_proxy("proxy-queue", |text| {
+        text.replacen("mode = \"embedded\"\n", "mode = \"embedded\"\nqueue-limit = 5\n", 1)
+    });
 
     let sensor = net.mqtt_device(0);
     let id = net.device(0)["id"].as_str().unwrap().to_string();

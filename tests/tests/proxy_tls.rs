@@ -3,7 +3,7 @@
 //! password), its role still applies, and a client without a certificate or credentials is
 //! refused.
 
-use fogchain_e2e::{fogchain_bin, kill, mqtt::ProxyProcess, process_alive, wait_for, Devnet};
+use fogchain_e2e::{fogchain_bin, Devnet};
 use std::process::Command;
 
 fn run(cmd: &mut Command) -> (bool, String) {
@@ -27,20 +27,14 @@ fn tls_with_client_certificates() {
     let pem = |name: &str| certs.join(name).display().to_string();
 
     // The devnet's proxy again, now with TLS on both listeners and client certificates.
-    let pid = net.proxy()["pid"].as_u64().unwrap() as i32;
-    kill(pid, libc::SIGTERM);
-    wait_for("the devnet's proxy to stop", || (!process_alive(pid)).then_some(()));
     let tls = format!(
         "cert = \"{}\"\nkey = \"{}\"\nclient-ca = \"{}\"\n",
         pem("server.pem"),
         pem("server.key"),
         pem("ca.pem")
     );
-    let mut config = std::fs::read_to_string(net.proxy_config()).unwrap();
-    config.push_str(&format!("\n[http.tls]\n{tls}\n[mqtt.tls]\n{tls}"));
-    let path = net.dir.join("proxy/proxy-tls.toml");
-    std::fs::write(&path, config).unwrap();
-    let _proxy = ProxyProcess::start(&path);
+    let _proxy =
+        net.rerun_proxy("proxy-tls", |text| text + &format!("\n[http.tls]\n{tls}\n[mqtt.tls]\n{tls}"));
     let http_port = net.proxy_http().rsplit(':').next().unwrap().to_string();
     let mqtt_port = net.proxy_mqtt().rsplit(':').next().unwrap().to_string();
     let https = format!("https://localhost:{http_port}/");

@@ -434,18 +434,23 @@ impl Bridge {
     }
 
     async fn submit_pending(&self) -> Result<(), UpstreamError> {
-        let mut work = self.pending_groups();
+        // Front to back: nonces follow arrival order (a device's signed readings must reach the
+        // chain in seq order).
+        let mut work: std::collections::VecDeque<Vec<Message>> = self.pending_groups().into();
+        tracing::debug!(groups = ?work.iter().map(|g| g.iter().map(|m| m.id).collect::<Vec<_>>()).collect::<Vec<_>>(), "batching");
         if work.is_empty() {
             return Ok(());
         }
         let fees = self.chain.fees().await?;
-        while let Some(group) = work.pop() {
+        while let Some(group) = work.pop_front() {
             let (to, input) = self.encode(&group);
             let gas = match self.chain.estimate(to, &input).await {
                 Ok(gas) => gas,
                 Err(UpstreamError::Rpc { message, .. }) if group.len() > 1 => {
                     tracing::warn!(%message, "a batch would revert; sending its messages one by one");
-                    work.extend(group.into_iter().map(|m| vec![m]));
+                    for m in group.into_iter().rev() {
+                        work.push_front(vec![m]);
+                    }
                     continue;
                 }
                 Err(UpstreamError::Rpc { message, .. }) => {
@@ -529,6 +534,7 @@ impl Bridge {
             }
         };
         let ids: Vec<u64> = group.iter().map(|m| m.id).collect();
+        tracing::debug!(?ids, nonce, %tx, "sending");
         let journaled = self.journal.lock().append(vec![Record::Sent { tx, nonce, raw: raw.clone(), ids }]);
         if let Err(e) = journaled {
             tracing::error!(error = %e, "journal write failed; not sending");

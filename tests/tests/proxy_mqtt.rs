@@ -111,6 +111,18 @@ fn mqtt_devices_through_the_proxy() {
         sensor.wait_json("devices/sensor-1/acks", WAIT, |a| a["seq"] == 101 && a["status"] != "accepted");
     assert_eq!(ack["status"], "failed", "{ack}");
     assert!(ack["reason"].as_str().unwrap().contains("signature is not the device's"), "{ack}");
+    // Signed readings sent back to back reach the chain in seq order (each needs seq > last).
+    for seq in [102, 103, 104] {
+        sensor.publish(
+            "devices/sensor-1/messages",
+            signed(seq, &format!("{{\"n\":{seq}}}"), &device_key).to_string(),
+        );
+    }
+    for seq in [102, 103, 104] {
+        let ack =
+            sensor.wait_json("devices/sensor-1/acks", WAIT, |a| a["seq"] == seq && a["status"] != "accepted");
+        assert_eq!(ack["status"], "recorded", "{ack}");
+    }
 
     // Action messages (the paper's AM) yield the exact danger index on Publish_Topic.
     let actuator = net.mqtt_device(2);

@@ -2,7 +2,8 @@
 # End-to-end check of the IoT proxy's MQTT side with Debian's mosquitto clients, against a
 # running devnet: an unauthenticated publish is refused, a registry message is recorded and
 # acked, an action message yields the danger index of the first shared vector on its
-# Publish_Topic, and a publish under another device's prefix is cut off.
+# Publish_Topic, a publish under another device's prefix is cut off, and an MQTT 5 client is told
+# the protocol version is unsupported.
 # Usage: scripts/mqtt-e2e.sh DEVNET_DIR/network.json
 set -euo pipefail
 network=${1:?usage: scripts/mqtt-e2e.sh DEVNET_DIR/network.json}
@@ -53,4 +54,10 @@ if pub -i "$other-pub" -u "$other" -P "$other_pw" -t "devices/$sensor/messages" 
   fail "publish to another device's topic was acknowledged"
 fi
 echo "ok: foreign-topic publish refused ($(tr -d '\n' <"$work/foreign.err"))"
+# 5. MQTT 5 is refused with CONNACK 0x01 (the proxy speaks MQTT 3.1.1).
+if pub -V 5 -i "$sensor-v5" -u "$sensor" -P "$sensor_pw" -t "devices/$sensor/messages" -m '{}' 2>"$work/v5.err"; then
+  fail "an MQTT 5 client was accepted"
+fi
+grep -qi "protocol version" "$work/v5.err" || fail "unexpected MQTT 5 refusal: $(cat "$work/v5.err")"
+echo "ok: MQTT 5 refused ($(tr -d '\n' <"$work/v5.err"))"
 echo "mqtt-e2e: all checks passed"

@@ -141,12 +141,23 @@ impl Front {
     {
         let (mut client_rd, mut client_wr) = tokio::io::split(stream);
         let mut buf = BytesMut::with_capacity(4096);
+        // MQTT 3.1.1 §3.1.2.2: a CONNECT of another protocol level (MQTT 5 clients) is answered
+        // with return code 0x01 before its body, which this codec cannot parse, is read.
+        let level = tokio::time::timeout(Duration::from_secs(10), connect_level(&mut client_rd, &mut buf))
+            .await
+            .map_err(|_| "no CONNECT within 10 s".to_string())??;
+        if level != 4 {
+            let ack = ConnAck::new(ConnectReturnCode::RefusedProtocolVersion, false);
+            write_packet(&mut client_wr, &Packet::ConnAck(ack), self.max_packet).await?;
+            return Err(format!("protocol level {level} refused: the proxy speaks MQTT 3.1.1 (level 4)"));
+        }
         let first = tokio::time::timeout(
             Duration::from_secs(10),
             read_packet(&mut client_rd, &mut buf, self.max_packet),
         )
         .await
-        .map_err(|_| "no CONNECT within 10 s".to_string())??;
+        .map_err(|_| "no CONNECT within 10 s".to_string())?;
+        let first = first.map_err(|e| e.to_string())?;
         let Some(Packet::Connect(mut connect)) = first else {
             return Err("the first packet must be CONNECT".into());
         };
@@ -267,10 +278,11 @@ impl Front {
     ) -> Result<(), String> {
         let (own, shadow) = own_prefixes(device);
         loop {
-            let packet = match read_packet(client_rd, buf, self.max_packet).await? {
-                Some(p) => p,
-                None => return Ok(()),
-            };
+            let packet =
+                match read_packet(client_rd, buf, self.max_packet).await.map_err(|e| e.to_string())? {
+                    Some(p) => p,
+                    None => return Ok(()),
+                };
             let packet = match packet {
                 Packet::Publish(p) => {
                     if !(p.topic.starts_with(&own) || p.topic.starts_with(&shadow)) {
@@ -404,23 +416,76 @@ fn quickack(fd: std::os::fd::RawFd) {
     }
 }
 
+/// Reads until the protocol level of the CONNECT at the start of `buf` is known: fixed header
+/// (type 1, remaining length), then "\0\x04MQTT" (or MQTT 3.1's "\0\x06MQIsdp") and the level.
+async fn connect_level<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut BytesMut) -> Result<u8, String> {
+    loop {
+        if let Some(&first) = buf.first() {
+            if first >> 4 != 1 {
+                return Err("the first packet must be CONNECT".into());
+            }
+            // remaining length: 1 to 4 bytes, high bit = more
+            let len_bytes = buf[1..].iter().take(4).position(|b| b & 0x80 == 0).map(|p| p + 1);
+            if let Some(n) = len_bytes {
+                let start = 1 + n;
+                if buf.len() >= start + 9 && &buf[start..start + 8] == b"\0\x06MQIsdp" {
+                    return Ok(buf[start + 8]); // MQTT 3.1
+                }
+                if buf.len() >= start + 7 && &buf[start..start + 6] == b"\0\x04MQTT" {
+                    return Ok(buf[start + 6]);
+                }
+                if buf.len() >= start + 9 {
+                    return Err("not an MQTT CONNECT".into());
+                }
+            } else if buf.len() > 5 {
+                return Err("malformed CONNECT length".into());
+            }
+        }
+        if rd.read_buf(buf).await.map_err(|e| e.to_string())? == 0 {
+            return Err("connection closed before CONNECT".into());
+        }
+    }
+}
+
+/// Why a packet could not be read.
+#[derive(Debug)]
+enum ReadError {
+    /// Not a valid MQTT 3.1.1 packet.
+    Mqtt(rumqttc::Error),
+    /// The connection failed or ended mid-packet.
+    Io(String),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Mqtt(e) => write!(f, "malformed MQTT packet: {e}"),
+            Self::Io(e) => f.write_str(e),
+        }
+    }
+}
+
 /// Reads one MQTT 3.1.1 packet; `None` at a clean end of stream.
 async fn read_packet<R: AsyncRead + Unpin>(
     rd: &mut R,
     buf: &mut BytesMut,
     max: usize,
-) -> Result<Option<Packet>, String> {
+) -> Result<Option<Packet>, ReadError> {
     loop {
         if !buf.is_empty() {
             match Packet::read(buf, max) {
                 Ok(p) => return Ok(Some(p)),
                 Err(rumqttc::Error::InsufficientBytes(_)) => {}
-                Err(e) => return Err(format!("malformed MQTT packet: {e}")),
+                Err(e) => return Err(ReadError::Mqtt(e)),
             }
         }
-        let n = rd.read_buf(buf).await.map_err(|e| e.to_string())?;
+        let n = rd.read_buf(buf).await.map_err(|e| ReadError::Io(e.to_string()))?;
         if n == 0 {
-            return if buf.is_empty() { Ok(None) } else { Err("connection closed mid-packet".into()) };
+            return if buf.is_empty() {
+                Ok(None)
+            } else {
+                Err(ReadError::Io("connection closed mid-packet".into()))
+            };
         }
     }
 }

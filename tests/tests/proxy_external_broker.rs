@@ -96,6 +96,7 @@ fn bridge_through_an_external_mosquitto() {
     assert_eq!(ack["seq"], 1);
     let rpc = net.rpc(0);
     let registry = net.contract("SensorRegistry");
+    rpc.wait_receipt(ack["txHash"].as_str().unwrap()); // node 0 may apply the block a moment later
     assert!(readings(&rpc, &registry, &sensor).iter().any(|r| r.1 == "sensors/rain"));
 
     // Mosquitto's ACL drops another device's forged message; nothing reaches the chain.
@@ -110,7 +111,9 @@ fn bridge_through_an_external_mosquitto() {
         &format!("devices/{sensor}/messages"),
         json!({"Payload": "genuine", "Topic": "sensors/rain", "Seq": 2}).to_string(),
     );
-    device.wait_json(&format!("devices/{sensor}/acks"), WAIT, |a| a["seq"] == 2 && a["status"] == "recorded");
+    let ack = device
+        .wait_json(&format!("devices/{sensor}/acks"), WAIT, |a| a["seq"] == 2 && a["status"] == "recorded");
+    rpc.wait_receipt(ack["txHash"].as_str().unwrap());
     let got = readings(&rpc, &registry, &sensor);
     assert!(got.iter().all(|r| r.2 != b"forged"), "{got:?}");
 

@@ -92,6 +92,7 @@ fn mqtt_devices_through_the_proxy() {
     let ack =
         sensor.wait_json("devices/sensor-1/acks", WAIT, |a| a["seq"] == 100 && a["status"] != "accepted");
     assert_eq!(ack["status"], "recorded", "{ack}");
+    rpc.wait_receipt(ack["txHash"].as_str().unwrap()); // node 0 may apply the block a moment later
     let tx = rpc.call("eth_getTransactionByHash", json!([ack["txHash"]]));
     let selector = alloy_primitives::hex::encode(
         <fogchain_contracts::SensorRegistry::recordSignedCall as alloy_sol_types::SolCall>::SELECTOR,

@@ -228,8 +228,19 @@ pub(crate) fn genesis_spec(
     Ok(ChainSpec::new(genesis, FogchainConfig { members, ..Default::default() })?)
 }
 
-/// A free TCP port on 127.0.0.1 (bound and released; used once when a network is created).
+/// A free TCP port on 127.0.0.1 (bound and released): node p2p ports when a network is created,
+/// the proxy's ports when they are asked to be 0.
+///
+/// Picked at random below Linux's ephemeral range (32768–60999), where the kernel never hands
+/// out source ports of outgoing connections, so such a connection cannot take the port between
+/// this check and the process that binds it later.
 pub(crate) fn free_port() -> eyre::Result<u16> {
+    for _ in 0..200 {
+        let port = rand::random_range(20_000..32_000u16);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 

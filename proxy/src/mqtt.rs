@@ -46,7 +46,12 @@ impl EmbeddedBroker {
     /// Starts rumqttd on a free loopback port with one internal secret per device and one for
     /// the bridge; waits until it accepts connections.
     pub async fn start(config: &ProxyConfig, max_packet: usize) -> eyre::Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        // Below Linux's ephemeral range (32768–60999): an outgoing connection's source port cannot
+        // take it between this check and rumqttd's bind.
+        let port = (0..200)
+            .map(|_| rand::random_range(20_000..32_000u16))
+            .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+            .map_or_else(|| std::net::TcpListener::bind("127.0.0.1:0")?.local_addr().map(|a| a.port()), Ok)?;
         let internal: SocketAddr = ([127, 0, 0, 1], port).into();
         let mut secrets = HashMap::new();
         for d in &config.devices {

@@ -437,7 +437,18 @@ pub fn assert_one_chain(rpcs: &[&Rpc], head: u64) {
 }
 
 /// A free TCP port on 127.0.0.1.
+/// Picked at random below Linux's ephemeral range (32768–60999), so that no outgoing
+/// connection's source port takes it before the test binds it.
 pub fn free_port() -> u16 {
+    let mut seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos()
+        ^ std::process::id().rotate_left(16);
+    for _ in 0..200 {
+        seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        let port = 20_000 + (seed >> 8) as u16 % 12_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 

@@ -28,12 +28,11 @@ use crate::{
 use alloy_primitives::{keccak256, Address, Bytes, LogData, B256, U256};
 use alloy_sol_types::{SolCall, SolEvent};
 use fogchain_contracts::{risk, DangerIndex, SensorRegistry};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultKeyedRateLimiter, RateLimiter};
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS};
 use serde_json::{json, Value};
 use std::{
     collections::{HashMap, HashSet},
-    num::NonZeroU32,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -84,10 +83,6 @@ impl std::fmt::Debug for Bridge {
     }
 }
 
-fn nz(v: u32) -> NonZeroU32 {
-    NonZeroU32::new(v.max(1)).expect("max(1) is non-zero")
-}
-
 impl Bridge {
     /// Opens the journal and shadows, connects to the broker and starts the bridge's tasks;
     /// returns once its subscriptions are granted (so that no device message published after
@@ -119,9 +114,7 @@ impl Bridge {
             journal: parking_lot::Mutex::new(journal),
             client,
             devices: config.devices.iter().map(|d| d.id.clone()).collect(),
-            limiter: RateLimiter::keyed(
-                Quota::per_second(nz(l.device_messages_per_second)).allow_burst(nz(l.device_burst)),
-            ),
+            limiter: RateLimiter::keyed(crate::config::quota(l.device_messages_per_second, l.device_burst)),
             rate_text: format!("{} messages/s, burst {}", l.device_messages_per_second, l.device_burst),
             queue_limit: mqtt.queue_limit,
             shadow_prefix: link.shadow_prefix.clone(),
@@ -709,11 +702,6 @@ impl Bridge {
             tracing::error!(error = %e, "journal write failed");
         }
     }
-
-    /// Messages accepted and not yet on chain.
-    pub fn backlog(&self) -> usize {
-        self.journal.lock().backlog()
-    }
 }
 
 enum Accepted {
@@ -761,8 +749,7 @@ pub fn parse_message(
         Some(s) => Some(s.as_u64().filter(|s| *s > 0).ok_or("Seq must be a positive integer")?),
     };
     let content = obj.get("MessageContent");
-    if let Some(address) = content.and_then(|c| c.get("Address")) {
-        let c = content.expect("checked");
+    if let Some((c, address)) = content.and_then(|c| Some((c, c.get("Address")?))) {
         let contract: Address = address
             .as_str()
             .and_then(|a| a.parse().ok())
@@ -822,29 +809,6 @@ pub fn parse_message(
         other => other.to_string().into_bytes(),
     };
     Ok((seq, Body::Registry { topic: topic.to_string(), payload: bytes.into(), signature }))
-}
-
-/// The EIP-191 digest a device signs for `SensorRegistry.recordSigned` (see the contract).
-pub fn reading_digest(
-    chain_id: u64,
-    registry: Address,
-    device: &str,
-    seq: u64,
-    topic: &str,
-    payload: &[u8],
-) -> B256 {
-    use alloy_sol_types::SolValue;
-    keccak256(
-        (
-            U256::from(chain_id),
-            registry,
-            device_key(device),
-            seq,
-            keccak256(topic.as_bytes()),
-            keccak256(payload),
-        )
-            .abi_encode(),
-    )
 }
 
 #[cfg(test)]

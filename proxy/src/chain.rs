@@ -74,11 +74,10 @@ impl Chain {
             .upstream
             .batch(&[("eth_gasPrice", json!([])), ("eth_maxPriorityFeePerGas", json!([]))])
             .await?;
-        let mut it = answers.into_iter();
-        let price = it.next().expect("two answers")?;
-        let tip = it.next().expect("two answers")?;
-        let price = quantity_u128(&price).ok_or_else(|| UpstreamError::BadAnswer("eth_gasPrice".into()))?;
-        let tip = quantity_u128(&tip).unwrap_or(0);
+        let [price, tip]: [Result<Value, UpstreamError>; 2] =
+            answers.try_into().map_err(|_| UpstreamError::BadAnswer("fee batch".into()))?;
+        let price = quantity_u128(&price?).ok_or_else(|| UpstreamError::BadAnswer("eth_gasPrice".into()))?;
+        let tip = tip.ok().as_ref().and_then(quantity_u128).unwrap_or(0);
         Ok(Fees { max_fee: price.saturating_mul(2).saturating_add(tip), tip })
     }
 

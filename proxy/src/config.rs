@@ -288,6 +288,12 @@ fn default_challenge_ttl() -> u64 {
     120
 }
 
+/// A governor quota of `rate` per second with `burst` (0 counts as 1).
+pub fn quota(rate: u32, burst: u32) -> governor::Quota {
+    let nz = |v: u32| std::num::NonZeroU32::new(v.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
+    governor::Quota::per_second(nz(rate)).allow_burst(nz(burst))
+}
+
 /// The methods a device may call (the allowlist).
 pub const DEVICE_METHODS: &[&str] = &[
     "eth_call",

@@ -20,17 +20,17 @@ use crate::{
     auth::{Authenticator, Identity},
     config::ProxyConfig,
     tls,
-    upstream::{Upstream, UpstreamError},
+    upstream::Upstream,
     warehouse::Warehouse,
 };
 use base64::Engine;
 use bytes::Bytes;
-use governor::{clock::Clock, DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{clock::Clock, DefaultDirectRateLimiter, DefaultKeyedRateLimiter, RateLimiter};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::{body::Incoming, header, Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
-use std::{net::SocketAddr, num::NonZeroU32, sync::Arc};
+use std::{net::SocketAddr, sync::Arc};
 use tokio::net::TcpListener;
 
 /// Shared state of the gateway.
@@ -45,10 +45,6 @@ pub struct Gateway {
 
 type Reply = Response<Full<Bytes>>;
 
-fn nz(v: u32) -> NonZeroU32 {
-    NonZeroU32::new(v.max(1)).expect("max(1) is non-zero")
-}
-
 impl Gateway {
     /// The gateway over `upstream` with the limits of `config`.
     pub fn new(
@@ -61,10 +57,8 @@ impl Gateway {
         Arc::new(Self {
             auth,
             upstream,
-            global: RateLimiter::direct(Quota::per_second(nz(l.global_rps)).allow_burst(nz(l.global_rps))),
-            per_client: RateLimiter::keyed(
-                Quota::per_second(nz(l.client_rps)).allow_burst(nz(l.client_burst)),
-            ),
+            global: RateLimiter::direct(crate::config::quota(l.global_rps, l.global_rps)),
+            per_client: RateLimiter::keyed(crate::config::quota(l.client_rps, l.client_burst)),
             max_body: config.http.max_body_bytes,
             warehouse,
         })
@@ -276,14 +270,6 @@ impl Gateway {
             -32600,
             &format!("request body exceeds {} bytes", self.max_body),
         )
-    }
-}
-
-/// The upstream error as a JSON-RPC error object.
-pub fn upstream_error_json(e: &UpstreamError) -> Value {
-    match e {
-        UpstreamError::Rpc { code, message, data } => json!({"code": code, "message": message, "data": data}),
-        other => json!({"code": -32603, "message": other.to_string()}),
     }
 }
 

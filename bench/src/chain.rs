@@ -1,0 +1,361 @@
+//! The chain under test: endpoints, chain id, fees, accounts, signing, setup transactions and
+//! the block follower that times inclusion.
+
+use crate::rpc::{quantity, Rpc};
+use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
+use alloy_eips::eip2718::Encodable2718;
+use alloy_primitives::{keccak256, Address, Bytes, TxKind, B256, U256};
+use alloy_signer::SignerSync;
+use alloy_signer_local::{coins_bip39::English, MnemonicBuilder, PrivateKeySigner};
+use eyre::{bail, eyre, WrapErr};
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use std::{
+    collections::HashMap,
+    path::Path,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+/// Hardhat's, Anvil's and the Fogchain devnet's test mnemonic (its accounts are prefunded).
+pub(crate) const TEST_MNEMONIC: &str = "test test test test test test test test test test test junk";
+
+/// 1 gwei in wei.
+pub(crate) const GWEI: u128 = 1_000_000_000;
+
+/// The chain under test.
+pub(crate) struct Target {
+    /// Label in results ("fogchain", "hardhat", ...).
+    pub(crate) label: String,
+    /// One endpoint per node; transactions are spread over all of them.
+    pub(crate) nodes: Vec<Rpc>,
+    pub(crate) chain_id: u64,
+    /// Prefunded accounts that pay for setup and fund the load accounts.
+    pub(crate) funders: Vec<PrivateKeySigner>,
+    /// A Fogchain devnet's network.json, when the target is one.
+    pub(crate) network: Option<Value>,
+    /// maxFeePerGas of every load transaction, wei.
+    pub(crate) max_fee: u128,
+}
+
+impl Target {
+    /// Connects to `--rpc` URLs or a devnet's network.json.
+    pub(crate) async fn connect(
+        rpc: &[String],
+        network: &Path,
+        label: Option<String>,
+        max_fee_gwei: u128,
+    ) -> eyre::Result<Self> {
+        let (urls, network, default_label) = if rpc.is_empty() {
+            let text = std::fs::read_to_string(network).wrap_err_with(|| {
+                format!(
+                    "reading {} (start a devnet with `fogchain devnet`, or give --rpc URL)",
+                    network.display()
+                )
+            })?;
+            let v: Value = serde_json::from_str(&text).wrap_err_with(|| format!("{}", network.display()))?;
+            let urls: Vec<String> = v["nodes"]
+                .as_array()
+                .ok_or_else(|| eyre!("{}: no nodes", network.display()))?
+                .iter()
+                .filter_map(|n| n["rpc"].as_str().map(str::to_string))
+                .collect();
+            (urls, Some(v), "fogchain".to_string())
+        } else {
+            let urls: Vec<String> =
+                rpc.iter().flat_map(|s| s.split(',')).map(|s| s.trim().to_string()).collect();
+            (urls, None, "endpoint".to_string())
+        };
+        if urls.is_empty() {
+            bail!("no RPC endpoint");
+        }
+        let nodes = urls.iter().map(|u| Rpc::new(u)).collect::<eyre::Result<Vec<_>>>()?;
+        let chain_id = nodes[0].quantity("eth_chainId", json!([])).await? as u64;
+        for n in &nodes[1..] {
+            let id = n.quantity("eth_chainId", json!([])).await? as u64;
+            if id != chain_id {
+                bail!("{} serves chain {id}, {} chain {chain_id}", n.url(), nodes[0].url());
+            }
+        }
+        let funders = (0..10)
+            .map(|i| {
+                MnemonicBuilder::<English>::default()
+                    .phrase(TEST_MNEMONIC)
+                    .index(i)
+                    .and_then(|b| b.build())
+                    .map_err(|e| eyre!("test mnemonic: {e}"))
+            })
+            .collect::<eyre::Result<Vec<_>>>()?;
+        Ok(Self {
+            label: label.unwrap_or(default_label),
+            nodes,
+            chain_id,
+            funders,
+            network,
+            max_fee: max_fee_gwei * GWEI,
+        })
+    }
+
+    /// The base fee of the latest block, wei (0 before London / without EIP-1559).
+    pub(crate) async fn base_fee(&self) -> eyre::Result<u128> {
+        let block = self.nodes[0].call("eth_getBlockByNumber", json!(["latest", false])).await?;
+        Ok(quantity(&block["baseFeePerGas"]).unwrap_or(0))
+    }
+
+    /// Signs an EIP-1559 transaction with the load fee cap and a 1 wei tip.
+    pub(crate) fn sign(
+        &self,
+        key: &PrivateKeySigner,
+        nonce: u64,
+        to: TxKind,
+        value: U256,
+        input: Bytes,
+        gas: u64,
+    ) -> eyre::Result<Signed> {
+        sign(key, self.chain_id, nonce, to, value, input, gas, self.max_fee, 1)
+    }
+
+    /// The latest nonce of `address`.
+    pub(crate) async fn nonce(&self, address: Address) -> eyre::Result<u64> {
+        Ok(self.nodes[0].quantity("eth_getTransactionCount", json!([address, "pending"])).await? as u64)
+    }
+
+    /// Sends setup transactions (already signed, any senders) in batches to node 0 and waits
+    /// until each has a successful receipt.
+    pub(crate) async fn setup(&self, what: &str, txs: Vec<Signed>) -> eyre::Result<()> {
+        let started = Instant::now();
+        let n = txs.len();
+        for chunk in txs.chunks(200) {
+            let calls: Vec<(&str, Value)> =
+                chunk.iter().map(|t| ("eth_sendRawTransaction", json!([t.raw_hex()]))).collect();
+            for (t, answer) in chunk.iter().zip(self.nodes[0].batch(&calls).await?) {
+                if let Err(e) = answer {
+                    bail!("{what}: transaction {} refused: {e}", t.hash);
+                }
+            }
+        }
+        let mut waiting: Vec<B256> = txs.iter().map(|t| t.hash).collect();
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while !waiting.is_empty() {
+            let mut still = Vec::new();
+            for chunk in waiting.chunks(500) {
+                let calls: Vec<(&str, Value)> =
+                    chunk.iter().map(|h| ("eth_getTransactionReceipt", json!([h]))).collect();
+                for (h, answer) in chunk.iter().zip(self.nodes[0].batch(&calls).await?) {
+                    match answer {
+                        Ok(r) if r.is_null() => still.push(*h),
+                        Ok(r) if quantity(&r["status"]) != Some(1) => bail!("{what}: transaction {h} reverted"),
+                        Ok(_) => {}
+                        Err(e) => bail!("{what}: receipt of {h}: {e}"),
+                    }
+                }
+            }
+            waiting = still;
+            if Instant::now() > deadline {
+                bail!("{what}: {} of {n} transactions not mined after 300 s", waiting.len());
+            }
+            if !waiting.is_empty() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        eprintln!("setup: {what}: {n} transactions in {:.1} s", started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// Funds `accounts` with `wei` each from the prefunded accounts (round robin).
+    pub(crate) async fn fund(&self, accounts: &[PrivateKeySigner], wei: U256) -> eyre::Result<()> {
+        let mut nonces = Vec::new();
+        for f in &self.funders {
+            nonces.push(self.nonce(f.address()).await?);
+        }
+        let mut txs = Vec::new();
+        for (i, a) in accounts.iter().enumerate() {
+            let f = i % self.funders.len();
+            txs.push(self.sign(&self.funders[f], nonces[f], TxKind::Call(a.address()), wei, Bytes::new(), 21_000)?);
+            nonces[f] += 1;
+        }
+        self.setup("funding the load accounts", txs).await
+    }
+
+    /// Deploys `code` from funder 0; returns the contract address.
+    pub(crate) async fn deploy(&self, what: &str, code: Vec<u8>) -> eyre::Result<Address> {
+        let funder = &self.funders[0];
+        let nonce = self.nonce(funder.address()).await?;
+        let gas = self.estimate(funder.address(), None, &code).await? * 5 / 4;
+        let tx = self.sign(funder, nonce, TxKind::Create, U256::ZERO, code.into(), gas)?;
+        self.setup(what, vec![tx]).await?;
+        Ok(funder.address().create(nonce))
+    }
+
+    /// Calls `to` from funder 0 once per item of `inputs` (setup calls such as addGateway).
+    pub(crate) async fn admin_calls(&self, what: &str, to: Address, inputs: Vec<Vec<u8>>) -> eyre::Result<()> {
+        let funder = &self.funders[0];
+        let mut nonce = self.nonce(funder.address()).await?;
+        let Some(first) = inputs.first() else { return Ok(()) };
+        let gas = self.estimate(funder.address(), Some(to), first).await? * 3 / 2;
+        let mut txs = Vec::new();
+        for input in inputs {
+            txs.push(self.sign(funder, nonce, TxKind::Call(to), U256::ZERO, input.into(), gas)?);
+            nonce += 1;
+        }
+        self.setup(what, txs).await
+    }
+
+    /// eth_estimateGas of a call (or a creation when `to` is None).
+    pub(crate) async fn estimate(&self, from: Address, to: Option<Address>, input: &[u8]) -> eyre::Result<u64> {
+        let mut call = json!({"from": from, "data": format!("0x{}", hex::encode(input))});
+        if let Some(to) = to {
+            call["to"] = json!(to);
+        }
+        Ok(self.nodes[0].quantity("eth_estimateGas", json!([call])).await? as u64)
+    }
+}
+
+/// A signed transaction: its hash and EIP-2718 encoding.
+#[derive(Debug, Clone)]
+pub(crate) struct Signed {
+    pub(crate) hash: B256,
+    pub(crate) raw: Bytes,
+}
+
+impl Signed {
+    /// `0x`-prefixed hex of the encoding.
+    pub(crate) fn raw_hex(&self) -> String {
+        format!("0x{}", hex::encode(&self.raw))
+    }
+}
+
+/// Signs an EIP-1559 transaction.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn sign(
+    key: &PrivateKeySigner,
+    chain_id: u64,
+    nonce: u64,
+    to: TxKind,
+    value: U256,
+    input: Bytes,
+    gas: u64,
+    max_fee: u128,
+    tip: u128,
+) -> eyre::Result<Signed> {
+    let tx = TxEip1559 {
+        chain_id,
+        nonce,
+        gas_limit: gas,
+        max_fee_per_gas: max_fee,
+        max_priority_fee_per_gas: tip.min(max_fee),
+        to,
+        value,
+        access_list: Default::default(),
+        input,
+    };
+    let signature = key.sign_hash_sync(&tx.signature_hash())?;
+    let envelope = TxEnvelope::Eip1559(tx.into_signed(signature));
+    Ok(Signed { hash: *envelope.tx_hash(), raw: Bytes::from(envelope.encoded_2718()) })
+}
+
+/// `n` load accounts, derived from `seed` (the same seed gives the same accounts).
+pub(crate) fn load_accounts(seed: &str, n: usize) -> Vec<PrivateKeySigner> {
+    (0..n as u64 * 2)
+        .filter_map(|i| {
+            let secret = keccak256([b"fogchain-bench/".as_slice(), seed.as_bytes(), &i.to_be_bytes()].concat());
+            PrivateKeySigner::from_bytes(&secret).ok()
+        })
+        .take(n)
+        .collect()
+}
+
+/// What the follower saw: for each tracked transaction, when its block appeared.
+#[derive(Default)]
+pub(crate) struct Tracker {
+    /// Submitted and not yet seen in a block: hash -> when it was sent.
+    pending: HashMap<B256, Instant>,
+    /// (seen at, latency) of every included tracked transaction.
+    pub(crate) included: Vec<(Instant, Duration)>,
+    /// Hashes seen in blocks (for the receipt check).
+    pub(crate) hashes: Vec<B256>,
+    /// Transactions the endpoint refused, with the first few reasons.
+    pub(crate) rejected: usize,
+    pub(crate) reasons: Vec<String>,
+}
+
+impl Tracker {
+    /// Records that `hashes` are being sent now.
+    pub(crate) fn sent(&mut self, hashes: &[B256], at: Instant) {
+        for h in hashes {
+            self.pending.insert(*h, at);
+        }
+    }
+
+    /// Records a refusal.
+    pub(crate) fn refused(&mut self, hash: &B256, reason: String) {
+        if self.pending.remove(hash).is_some() {
+            self.rejected += 1;
+            if self.reasons.len() < 5 {
+                self.reasons.push(reason);
+            }
+        }
+    }
+
+    /// Transactions sent and neither included nor refused.
+    pub(crate) fn outstanding(&self) -> usize {
+        self.pending.len()
+    }
+}
+
+/// Follows the chain at `rpc` from block `from` + 1, timing tracked transactions' inclusion,
+/// until `done` says stop. Polls every millisecond while blocks come, less often when idle.
+pub(crate) async fn follow_blocks(
+    rpc: Rpc,
+    from: u64,
+    tracker: Arc<Mutex<Tracker>>,
+    done: Arc<std::sync::atomic::AtomicBool>,
+) -> eyre::Result<()> {
+    let mut next = from + 1;
+    let mut idle = 0u32;
+    while !done.load(std::sync::atomic::Ordering::Relaxed) {
+        let head = rpc.quantity("eth_blockNumber", json!([])).await? as u64;
+        if head < next {
+            idle = (idle + 1).min(20);
+            tokio::time::sleep(Duration::from_micros(250 * u64::from(idle))).await;
+            continue;
+        }
+        idle = 0;
+        let last = head.min(next + 99);
+        let calls: Vec<(&str, Value)> =
+            (next..=last).map(|b| ("eth_getBlockByNumber", json!([format!("0x{b:x}"), false]))).collect();
+        let blocks = rpc.batch(&calls).await?;
+        let seen = Instant::now();
+        let mut t = tracker.lock();
+        for block in blocks {
+            let block = block.map_err(|e| eyre!("eth_getBlockByNumber: {e}"))?;
+            for h in block["transactions"].as_array().into_iter().flatten() {
+                let Some(hash) = h.as_str().and_then(|s| s.parse::<B256>().ok()) else { continue };
+                if let Some(sent) = t.pending.remove(&hash) {
+                    t.included.push((seen, seen.saturating_duration_since(sent)));
+                    t.hashes.push(hash);
+                }
+            }
+        }
+        next = last + 1;
+    }
+    Ok(())
+}
+
+/// Counts the receipts of `hashes` at `rpc` with status 1 and with status 0; a missing receipt
+/// is an error (the block follower saw the transaction in a block).
+pub(crate) async fn check_receipts(rpc: &Rpc, hashes: &[B256]) -> eyre::Result<(usize, usize)> {
+    let (mut ok, mut failed) = (0, 0);
+    for chunk in hashes.chunks(1000) {
+        let calls: Vec<(&str, Value)> = chunk.iter().map(|h| ("eth_getTransactionReceipt", json!([h]))).collect();
+        for (h, answer) in chunk.iter().zip(rpc.batch(&calls).await?) {
+            let r = answer.map_err(|e| eyre!("receipt of {h}: {e}"))?;
+            match quantity(&r["status"]) {
+                Some(1) => ok += 1,
+                Some(_) => failed += 1,
+                None => bail!("no receipt for {h}, although its block was seen"),
+            }
+        }
+    }
+    Ok((ok, failed))
+}

@@ -1,0 +1,1 @@
+use clap::Args; #[derive(Debug, Args)] pub(crate) struct IotArgs { #[arg(long, default_value="bench-results")] pub(crate) out: std::path::PathBuf } pub(crate) async fn run(_a: &IotArgs, _c: String) -> eyre::Result<crate::report::RunResult> { eyre::bail!("todo") }

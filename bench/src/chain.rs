@@ -96,12 +96,6 @@ impl Target {
         })
     }
 
-    /// The base fee of the latest block, wei (0 before London / without EIP-1559).
-    pub(crate) async fn base_fee(&self) -> eyre::Result<u128> {
-        let block = self.nodes[0].call("eth_getBlockByNumber", json!(["latest", false])).await?;
-        Ok(quantity(&block["baseFeePerGas"]).unwrap_or(0))
-    }
-
     /// Signs an EIP-1559 transaction with the load fee cap and a 1 wei tip.
     pub(crate) fn sign(
         &self,

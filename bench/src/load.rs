@@ -52,6 +52,10 @@ pub(crate) struct LoadArgs {
     /// Batch requests in flight at once.
     #[arg(long, default_value_t = 8)]
     pub(crate) concurrency: usize,
+    /// Most transactions sent and not yet seen in a block: sending waits below it, so the load
+    /// stays within the nodes' pools (Fogchain's holds 50,000) and measures sustained throughput.
+    #[arg(long, default_value_t = 20_000)]
+    pub(crate) window: usize,
     /// Stop waiting for inclusion after this many seconds without a new included transaction.
     #[arg(long, default_value_t = 60)]
     pub(crate) stall_seconds: u64,
@@ -83,8 +87,12 @@ impl Workload {
             Call::Transfer => 21_000,
             _ => 200_000,
         };
-        let worst = U256::from(txs_per_account + 2) * U256::from(gas_cap) * U256::from(target.max_fee);
-        target.fund(&accounts, worst + U256::from(txs_per_account + 2)).await?;
+        // The pool wants gas * maxFee + value per transaction at admission; execution charges
+        // the base fee: funds for two transactions at the cap, the rest at up to 100 gwei.
+        let fund = U256::from(2 * gas_cap as u128 * target.max_fee)
+            + U256::from(txs_per_account as u128 * gas_cap as u128 * 100 * crate::chain::GWEI)
+            + U256::from(txs_per_account + 2);
+        target.fund(&accounts, fund).await?;
         let mut contract = Address::ZERO;
         match call {
             Call::Transfer => {}
@@ -314,6 +322,9 @@ pub(crate) async fn run(
             tokio::time::sleep_until(due.into()).await;
         }
         offset += batch.len();
+        while tracker.lock().outstanding() + batch.len() > args.window.max(batch.len()) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         let permit = permits.clone().acquire_owned().await?;
         let rpc = target.nodes[batch.node].clone();
         let tracker = tracker.clone();
@@ -435,7 +446,7 @@ pub(crate) async fn burst(
     let mut summary = vec![
         ("call".to_string(), call.name().to_string()),
         ("transactions sent".into(), r.sent.to_string()),
-        ("accounts / batch size / concurrency".into(), format!("{} / {} / {}", args.accounts, args.batch, args.concurrency)),
+        ("accounts / batch size / concurrency / window".into(), format!("{} / {} / {} / {}", args.accounts, args.batch, args.concurrency, args.window)),
         ("offered rate".into(), rate.map_or("as fast as accepted".into(), |r| format!("{r:.0} tx/s"))),
         ("included (receipt status 1 / 0)".into(), format!("{} ({ok} / {failed})", r.included)),
         ("refused by the endpoint".into(), r.rejected.to_string()),

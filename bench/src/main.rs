@@ -35,8 +35,8 @@ struct TargetArgs {
     #[arg(long)]
     label: Option<String>,
     /// maxFeePerGas of load transactions, gwei (a high cap: pre-signed transactions must stay
-    /// includable while the base fee rises under load).
-    #[arg(long, default_value_t = 500)]
+    /// includable while full blocks raise the base fee by 1/8 each, EIP-1559).
+    #[arg(long, default_value_t = 10_000)]
     max_fee_gwei: u128,
     /// Directory for results, plots and report.md.
     #[arg(long, default_value = "bench-results")]
@@ -135,6 +135,7 @@ fn command_line() -> String {
 }
 
 async fn connect(t: &TargetArgs) -> eyre::Result<chain::Target> {
+    std::fs::create_dir_all(&t.out)?;
     chain::Target::connect(&t.rpc, &t.network, t.label.clone(), t.max_fee_gwei).await
 }
 
@@ -171,6 +172,7 @@ async fn run(cli: Cli) -> eyre::Result<()> {
             report::save(&target.out, &r)
         }
         Command::SeedIot(args) => {
+            std::fs::create_dir_all(&args.out)?;
             let r = iot::run(&args, command_line()).await?;
             print_summary(&r);
             report::save(&args.out, &r)

@@ -74,15 +74,19 @@ pub(crate) struct Table {
     pub(crate) rows: Vec<Vec<String>>,
 }
 
-/// Transactions (or messages) per second in 1 s buckets from `t0`: (seconds, rate).
+/// Events per second over time from `t0`: (seconds, rate), in buckets of 1/50 of the span
+/// (0.1 s to 5 s wide).
 pub(crate) fn timeline(events: &[Instant], t0: Instant) -> Vec<(f64, f64)> {
     let Some(last) = events.iter().max() else { return Vec::new() };
-    let secs = last.saturating_duration_since(t0).as_secs() as usize + 1;
-    let mut buckets = vec![0u64; secs];
+    let span = last.saturating_duration_since(t0).as_secs_f64();
+    let width = (span / 50.0).clamp(0.1, 5.0);
+    let mut buckets = vec![0u64; (span / width) as usize + 1];
     for e in events {
-        buckets[e.saturating_duration_since(t0).as_secs() as usize] += 1;
+        let i = (e.saturating_duration_since(t0).as_secs_f64() / width) as usize;
+        let last = buckets.len() - 1;
+        buckets[i.min(last)] += 1;
     }
-    buckets.iter().enumerate().map(|(i, c)| (i as f64 + 0.5, *c as f64)).collect()
+    buckets.iter().enumerate().map(|(i, c)| ((i as f64 + 0.5) * width, *c as f64 / width)).collect()
 }
 
 /// Points of the empirical CDF of sorted `samples`: (value, fraction), at most ~400 points.

@@ -142,7 +142,15 @@ impl Miner {
             self.pool.on_block(&[], &invalid);
         }
         if executed.transactions.is_empty() {
-            return Ok(None);
+            // Blocks are never empty, except to unblock the fee market: when every pending
+            // transaction is priced below the base fee (a burst of full blocks raised it), no
+            // block would ever come to lower it again. An empty block lowers it by 1/8
+            // (EIP-1559), as empty slots do on Ethereum; one per round until they fit.
+            let base_fee = executed.header.base_fee_per_gas.unwrap_or(0);
+            if !(executed.skipped.iter().any(|s| s.underpriced) && base_fee / 8 > 0) {
+                return Ok(None);
+            }
+            tracing::info!(base_fee, "minting an empty block: pending transactions are priced below the base fee");
         }
         let mut header = executed.header.clone();
         seal(&mut header, &self.key).map_err(ChainError::from)?;

@@ -75,6 +75,11 @@ pub struct Bridge {
     pub shadows: Shadows,
     wake: Notify,
     next_nonce: tokio::sync::Mutex<Option<u64>>,
+    /// Index of a node that announced a new head (`eth_subscribe("newHeads")`).
+    heads_tx: mpsc::UnboundedSender<usize>,
+    heads_rx: parking_lot::Mutex<Option<mpsc::UnboundedReceiver<usize>>>,
+    /// Live newHeads subscriptions.
+    heads_live: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for Bridge {
@@ -108,6 +113,7 @@ impl Bridge {
         network.set_tcp_nodelay(true);
         eventloop.set_network_options(network);
         let backlog = journal.backlog();
+        let (heads_tx, heads_rx) = mpsc::unbounded_channel();
         let this = Arc::new(Self {
             chain,
             cfg: config.chain.clone(),
@@ -121,6 +127,9 @@ impl Bridge {
             shadows,
             wake: Notify::new(),
             next_nonce: tokio::sync::Mutex::new(None),
+            heads_tx,
+            heads_rx: parking_lot::Mutex::new(Some(heads_rx)),
+            heads_live: std::sync::atomic::AtomicUsize::new(0),
         });
         if backlog > 0 {
             tracing::info!(backlog, "journal replayed: resuming unfinished messages");
@@ -134,6 +143,9 @@ impl Bridge {
         tokio::spawn(this.clone().process(rx));
         tokio::spawn(this.clone().batcher());
         tokio::spawn(this.clone().watcher());
+        for (i, url) in this.chain.upstream.ws_urls().into_iter().enumerate() {
+            tokio::spawn(this.clone().follow_heads(i, url));
+        }
         let ready = tokio::time::timeout(Duration::from_secs(30), subscribed.wait_for(|s| *s)).await;
         if !matches!(ready, Ok(Ok(_))) {
             tracing::warn!(broker = %format!("{}:{}", link.host, link.port), "the bridge is not subscribed yet; continuing");
@@ -583,18 +595,64 @@ impl Bridge {
         }
     }
 
+    /// Looks for the receipts of sent transactions: at once at a node that announced a new
+    /// head (so a receipt is seen as soon as its block is applied there), and every
+    /// `receipt-poll-ms` at any node while no newHeads subscription is live (every second
+    /// otherwise, for resends).
     async fn watcher(self: Arc<Self>) {
         let period = Duration::from_millis(self.cfg.receipt_poll_ms.max(10));
+        let Some(mut heads) = self.heads_rx.lock().take() else { return };
         loop {
-            tokio::time::sleep(period).await;
-            if let Err(e) = self.poll_receipts().await {
-                tracing::debug!(error = %e, "polling receipts");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+            let live = self.heads_live.load(std::sync::atomic::Ordering::Relaxed) > 0;
+            let wait = if live { Duration::from_secs(1) } else { period };
+            let mut nodes: Vec<Option<usize>> = tokio::select! {
+                node = heads.recv() => vec![node],
+                _ = tokio::time::sleep(wait) => vec![None],
+            };
+            while let Ok(node) = heads.try_recv() {
+                if !nodes.contains(&Some(node)) {
+                    nodes.push(Some(node));
+                }
+            }
+            for node in nodes {
+                if let Err(e) = self.poll_receipts(node).await {
+                    tracing::debug!(error = %e, "polling receipts");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
             }
         }
     }
 
-    async fn poll_receipts(&self) -> Result<(), UpstreamError> {
+    /// Follows node `node`'s `newHeads` over WebSocket, reconnecting every second when it fails.
+    async fn follow_heads(self: Arc<Self>, node: usize, url: String) {
+        use jsonrpsee::core::client::SubscriptionClientT;
+        loop {
+            match jsonrpsee::ws_client::WsClientBuilder::default().build(&url).await {
+                Ok(client) => {
+                    let sub = client
+                        .subscribe::<Value, _>("eth_subscribe", jsonrpsee::rpc_params!["newHeads"], "eth_unsubscribe")
+                        .await;
+                    match sub {
+                        Ok(mut sub) => {
+                            self.heads_live.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            tracing::debug!(%url, "following newHeads");
+                            while let Some(Ok(_)) = sub.next().await {
+                                if self.heads_tx.send(node).is_err() {
+                                    break;
+                                }
+                            }
+                            self.heads_live.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        Err(e) => tracing::debug!(%url, error = %e, "eth_subscribe newHeads"),
+                    }
+                }
+                Err(e) => tracing::debug!(%url, error = %e, "newHeads WebSocket"),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    async fn poll_receipts(&self, node: Option<usize>) -> Result<(), UpstreamError> {
         let inflight: Vec<(B256, u64, Bytes, Instant)> = {
             let j = self.journal.lock();
             let mut v: Vec<_> =
@@ -605,7 +663,7 @@ impl Bridge {
         for chunk in inflight.chunks(200) {
             let calls: Vec<(&str, Value)> =
                 chunk.iter().map(|(h, ..)| ("eth_getTransactionReceipt", json!([h]))).collect();
-            let answers = self.chain.upstream.batch(&calls).await?;
+            let answers = self.chain.upstream.batch_at(node, &calls).await?;
             let mut latest_nonce: Option<u64> = None;
             for ((hash, nonce, raw, sent_at), answer) in chunk.iter().zip(answers) {
                 match answer {

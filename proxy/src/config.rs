@@ -215,7 +215,8 @@ pub struct ChainConfig {
     /// How long the batcher waits for more messages, milliseconds.
     #[serde(default = "default_batch_interval_ms")]
     pub batch_interval_ms: u64,
-    /// How often receipts of sent transactions are polled, milliseconds.
+    /// How often receipts of sent transactions are polled while no node's `newHeads`
+    /// subscription is live, milliseconds (with one, they are fetched at each new block).
     #[serde(default = "default_receipt_poll_ms")]
     pub receipt_poll_ms: u64,
 }

@@ -131,28 +131,48 @@ impl Upstream {
     pub async fn forward_as(&self, body: Bytes, admin: bool) -> Result<(u16, Bytes), UpstreamError> {
         let mut last = String::new();
         for i in self.order() {
-            let node = &self.nodes[i];
-            let mut request =
-                self.http.post(&node.url).header("content-type", "application/json").body(body.clone());
-            if let (true, Some(token)) = (admin, &self.admin_token) {
-                request = request.bearer_auth(token);
-            }
-            let sent = request.send().await;
-            match sent {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    match response.bytes().await {
-                        Ok(bytes) => return Ok((status, bytes)),
-                        Err(e) => last = format!("{}: {e}", node.url),
-                    }
-                }
-                Err(e) => last = format!("{}: {e}", node.url),
-            }
-            if node.healthy.swap(false, Ordering::Relaxed) {
-                tracing::warn!(node = %node.url, error = %last, "node unreachable, failing over");
+            match self.send_to(i, body.clone(), admin).await {
+                Ok(answer) => return Ok(answer),
+                Err(e) => last = e,
             }
         }
         Err(UpstreamError::Unreachable(last))
+    }
+
+    /// Sends a JSON-RPC body to node `i`; a transport failure marks it unhealthy.
+    async fn send_to(&self, i: usize, body: Bytes, admin: bool) -> Result<(u16, Bytes), String> {
+        let node = &self.nodes[i];
+        let mut request = self.http.post(&node.url).header("content-type", "application/json").body(body);
+        if let (true, Some(token)) = (admin, &self.admin_token) {
+            request = request.bearer_auth(token);
+        }
+        let error = match request.send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                match response.bytes().await {
+                    Ok(bytes) => return Ok((status, bytes)),
+                    Err(e) => format!("{}: {e}", node.url),
+                }
+            }
+            Err(e) => format!("{}: {e}", node.url),
+        };
+        if node.healthy.swap(false, Ordering::Relaxed) {
+            tracing::warn!(node = %node.url, %error, "node unreachable, failing over");
+        }
+        Err(error)
+    }
+
+    /// The WebSocket URL of each node (its `http(s)://` URL as `ws(s)://`: Fogchain serves
+    /// both on one port).
+    pub fn ws_urls(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .map(|n| match n.url.split_once("://") {
+                Some(("https", rest)) => format!("wss://{rest}"),
+                Some((_, rest)) => format!("ws://{rest}"),
+                None => n.url.clone(),
+            })
+            .collect()
     }
 
     /// Calls `method` and returns its result.
@@ -169,6 +189,16 @@ impl Upstream {
         &self,
         calls: &[(&str, Value)],
     ) -> Result<Vec<Result<Value, UpstreamError>>, UpstreamError> {
+        self.batch_at(None, calls).await
+    }
+
+    /// [`Self::batch`] at node `node` (an index into the configured nodes), or at any healthy
+    /// node when `None` or when that node fails.
+    pub async fn batch_at(
+        &self,
+        node: Option<usize>,
+        calls: &[(&str, Value)],
+    ) -> Result<Vec<Result<Value, UpstreamError>>, UpstreamError> {
         if calls.is_empty() {
             return Ok(Vec::new());
         }
@@ -177,7 +207,15 @@ impl Upstream {
             .enumerate()
             .map(|(i, (m, p))| json!({"jsonrpc": "2.0", "id": i, "method": m, "params": p}))
             .collect();
-        let (_, bytes) = self.forward(Bytes::from(Value::Array(body).to_string())).await?;
+        let body = Bytes::from(Value::Array(body).to_string());
+        let at = match node.filter(|i| *i < self.nodes.len()) {
+            Some(i) => self.send_to(i, body.clone(), false).await.ok(),
+            None => None,
+        };
+        let (_, bytes) = match at {
+            Some(answer) => answer,
+            None => self.forward(body).await?,
+        };
         let answers: Vec<Value> =
             serde_json::from_slice(&bytes).map_err(|e| UpstreamError::BadAnswer(e.to_string()))?;
         let mut out: Vec<Option<Result<Value, UpstreamError>>> = (0..calls.len()).map(|_| None).collect();

@@ -298,7 +298,7 @@ impl Tracker {
 }
 
 /// Follows the chain at `rpc` from block `from` + 1, timing tracked transactions' inclusion,
-/// until `done` says stop. Polls every millisecond while blocks come, less often when idle.
+/// until `done` says stop. Polls `eth_blockNumber` at most 1 ms apart (the timing's resolution).
 pub(crate) async fn follow_blocks(
     rpc: Rpc,
     from: u64,
@@ -310,7 +310,7 @@ pub(crate) async fn follow_blocks(
     while !done.load(std::sync::atomic::Ordering::Relaxed) {
         let head = rpc.quantity("eth_blockNumber", json!([])).await? as u64;
         if head < next {
-            idle = (idle + 1).min(20);
+            idle = (idle + 1).min(4);
             tokio::time::sleep(Duration::from_micros(250 * u64::from(idle))).await;
             continue;
         }

@@ -349,6 +349,8 @@ async fn connect_devices(
     bar.set_message("connecting devices");
     let mut clients = Vec::new();
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::unbounded_channel::<Result<(), String>>();
+    // Connect in waves: each CONNECT costs the proxy a password hash check.
+    let permits = Arc::new(tokio::sync::Semaphore::new(32));
     for (d, id) in ids.iter().enumerate() {
         let mut options = MqttOptions::new(id.clone(), host, port);
         options.set_credentials(id.clone(), password);
@@ -362,13 +364,16 @@ async fn connect_devices(
         client.subscribe(format!("devices/{id}/commands"), QoS::AtLeastOnce).await?;
         let shared = shared.clone();
         let ready = ready_tx.clone();
+        let permits = permits.clone();
         tokio::spawn(async move {
+            let mut permit = permits.acquire_owned().await.ok();
             let mut subacks = 0;
             loop {
                 match eventloop.poll().await {
                     Ok(Event::Incoming(Packet::SubAck(_))) => {
                         subacks += 1;
                         if subacks == 2 {
+                            permit.take();
                             let _ = ready.send(Ok(()));
                         }
                     }

@@ -122,38 +122,25 @@ impl Workload {
         let mut w = Self { call, accounts, nonces: vec![0; n], seqs: vec![1; n], contract, gas: 21_000 };
         if call != Call::Transfer {
             // the first call of an account writes fresh slots: the most expensive one
-            let probe = w.input(0, 1);
+            let probe = w.input(target, 0, 1)?;
             let est = target.estimate(w.accounts[0].address(), Some(contract), &probe).await?;
             w.gas = est * 6 / 5;
         }
         Ok(w)
     }
 
-    fn input(&self, account: usize, seq: u64) -> Vec<u8> {
-        let a = self.accounts[account].address();
-        match self.call {
+    /// The calldata of `account`'s call number `seq` (empty for transfers).
+    fn input(&self, target: &Target, account: usize, seq: u64) -> eyre::Result<Vec<u8>> {
+        let key = &self.accounts[account];
+        Ok(match self.call {
             Call::Transfer => Vec::new(),
             Call::DangerIndex => DangerIndex::submitCall {
-                region: keccak256(a),
+                region: keccak256(key.address()),
                 p: U256::from(1_000 + seq % 100),
                 h: [U256::from(5_000); 5],
                 cs: U256::from(10_000),
             }
             .abi_encode(),
-            Call::RecordSigned => Vec::new(), // signed per reading in `sign_one`
-        }
-    }
-
-    fn sign_one(&self, target: &Target, account: usize, nonce: u64, seq: u64) -> eyre::Result<Signed> {
-        let key = &self.accounts[account];
-        match self.call {
-            Call::Transfer => {
-                let to = self.accounts[(account + 1) % self.accounts.len()].address();
-                target.sign(key, nonce, TxKind::Call(to), U256::from(1), Bytes::new(), self.gas)
-            }
-            Call::DangerIndex => {
-                target.sign(key, nonce, TxKind::Call(self.contract), U256::ZERO, self.input(account, seq).into(), self.gas)
-            }
             Call::RecordSigned => {
                 let id = device_id(key.address());
                 let topic = "sensors/solar".to_string();
@@ -170,14 +157,27 @@ impl Workload {
                         .abi_encode(),
                 );
                 let signature = key.sign_message_sync(digest.as_slice())?;
-                let input = SensorRegistry::recordSignedCall {
+                SensorRegistry::recordSignedCall {
                     deviceId: id,
                     seq,
                     topic,
                     payload,
                     signature: Bytes::copy_from_slice(&signature.as_bytes()),
                 }
-                .abi_encode();
+                .abi_encode()
+            }
+        })
+    }
+
+    fn sign_one(&self, target: &Target, account: usize, nonce: u64, seq: u64) -> eyre::Result<Signed> {
+        let key = &self.accounts[account];
+        match self.call {
+            Call::Transfer => {
+                let to = self.accounts[(account + 1) % self.accounts.len()].address();
+                target.sign(key, nonce, TxKind::Call(to), U256::from(1), Bytes::new(), self.gas)
+            }
+            _ => {
+                let input = self.input(target, account, seq)?;
                 target.sign(key, nonce, TxKind::Call(self.contract), U256::ZERO, input.into(), self.gas)
             }
         }

@@ -206,3 +206,41 @@ pub(crate) fn write_report(out: &Path) -> eyre::Result<std::path::PathBuf> {
     std::fs::write(&path, md)?;
     Ok(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let mut v: Vec<f64> = (1..=100).rev().map(f64::from).collect();
+        let l = Latency::of(&mut v);
+        assert_eq!((l.samples, l.p50, l.p90, l.p99, l.max), (100, 50.0, 90.0, 99.0, 100.0));
+        assert!((l.avg - 50.5).abs() < 1e-9);
+        let mut one = vec![7.0];
+        let l = Latency::of(&mut one);
+        assert_eq!((l.p50, l.p99, l.max), (7.0, 7.0, 7.0));
+        assert_eq!(Latency::of(&mut []).samples, 0);
+    }
+
+    #[test]
+    fn timeline_rates_sum_to_the_event_count() {
+        let t0 = Instant::now();
+        let events: Vec<Instant> = (0..1000).map(|i| t0 + Duration::from_millis(i * 10)).collect();
+        let tl = timeline(&events, t0);
+        let width = tl[1].0 - tl[0].0;
+        let total: f64 = tl.iter().map(|(_, r)| r * width).sum();
+        assert!((total - 1000.0).abs() < 1e-6, "{total}");
+        // 100 events per second throughout
+        assert!(tl[..tl.len() - 1].iter().all(|(_, r)| (r - 100.0).abs() < 15.0), "{tl:?}");
+    }
+
+    #[test]
+    fn cdf_ends_at_one_and_rises() {
+        let v: Vec<f64> = (0..10_000).map(f64::from).collect();
+        let c = cdf(&v);
+        assert!(c.len() <= 402);
+        assert_eq!(*c.last().unwrap(), (9_999.0, 1.0));
+        assert!(c.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1));
+    }
+}

@@ -307,33 +307,59 @@ pub(crate) async fn follow_blocks(
 ) -> eyre::Result<()> {
     let mut next = from + 1;
     let mut idle = 0u32;
+    // A saturated node may answer slowly or drop a request: retry for up to a minute.
+    let mut failing_since: Option<Instant> = None;
     while !done.load(std::sync::atomic::Ordering::Relaxed) {
-        let head = rpc.quantity("eth_blockNumber", json!([])).await? as u64;
-        if head < next {
-            idle = (idle + 1).min(4);
-            tokio::time::sleep(Duration::from_micros(250 * u64::from(idle))).await;
-            continue;
-        }
-        idle = 0;
-        let last = head.min(next + 99);
-        let calls: Vec<(&str, Value)> =
-            (next..=last).map(|b| ("eth_getBlockByNumber", json!([format!("0x{b:x}"), false]))).collect();
-        let blocks = rpc.batch(&calls).await?;
-        let seen = Instant::now();
-        let mut t = tracker.lock();
-        for block in blocks {
-            let block = block.map_err(|e| eyre!("eth_getBlockByNumber: {e}"))?;
-            for h in block["transactions"].as_array().into_iter().flatten() {
-                let Some(hash) = h.as_str().and_then(|s| s.parse::<B256>().ok()) else { continue };
-                if let Some(sent) = t.pending.remove(&hash) {
-                    t.included.push((seen, seen.saturating_duration_since(sent)));
-                    t.hashes.push(hash);
+        match follow_step(&rpc, &mut next, &tracker).await {
+            Ok(true) => {
+                idle = 0;
+                failing_since = None;
+            }
+            Ok(false) => {
+                failing_since = None;
+                idle = (idle + 1).min(4);
+                tokio::time::sleep(Duration::from_micros(250 * u64::from(idle))).await;
+            }
+            Err(e) => {
+                let since = *failing_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > Duration::from_secs(60) {
+                    return Err(e.wrap_err("following blocks failed for 60 s"));
                 }
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
-        next = last + 1;
     }
     Ok(())
+}
+
+/// Reads the blocks after `next - 1` (up to 20); false when there is none yet.
+async fn follow_step(rpc: &Rpc, next: &mut u64, tracker: &Mutex<Tracker>) -> eyre::Result<bool> {
+    let head = rpc.quantity("eth_blockNumber", json!([])).await? as u64;
+    if head < *next {
+        return Ok(false);
+    }
+    // at most 20 blocks per batch: 20 full blocks of hashes stay far below the 10 MB answer limit
+    let last = head.min(*next + 19);
+    let calls: Vec<(&str, Value)> =
+        (*next..=last).map(|b| ("eth_getBlockByNumber", json!([format!("0x{b:x}"), false]))).collect();
+    let blocks = rpc.batch(&calls).await?;
+    let seen = Instant::now();
+    let blocks = blocks
+        .into_iter()
+        .map(|b| b.map_err(|e| eyre!("eth_getBlockByNumber: {e}")))
+        .collect::<eyre::Result<Vec<Value>>>()?;
+    let mut t = tracker.lock();
+    for block in blocks {
+        for h in block["transactions"].as_array().into_iter().flatten() {
+            let Some(hash) = h.as_str().and_then(|s| s.parse::<B256>().ok()) else { continue };
+            if let Some(sent) = t.pending.remove(&hash) {
+                t.included.push((seen, seen.saturating_duration_since(sent)));
+                t.hashes.push(hash);
+            }
+        }
+    }
+    *next = last + 1;
+    Ok(true)
 }
 
 /// Counts the receipts of `hashes` at `rpc` with status 1 and with status 0; a missing receipt

@@ -323,7 +323,13 @@ pub(crate) async fn run(
         }
         offset += batch.len();
         while tracker.lock().outstanding() + batch.len() > args.window.max(batch.len()) {
+            if follower.is_finished() {
+                break;
+            }
             tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        if follower.is_finished() {
+            break;
         }
         let permit = permits.clone().acquire_owned().await?;
         let rpc = target.nodes[batch.node].clone();

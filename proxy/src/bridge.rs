@@ -546,7 +546,7 @@ impl Bridge {
             *self.next_nonce.lock().await = None;
             return Ok(());
         }
-        match self.chain.upstream.call("eth_sendRawTransaction", json!([raw])).await {
+        match self.chain.upstream.call_all("eth_sendRawTransaction", json!([raw])).await {
             Ok(_) => Ok(()),
             Err(UpstreamError::Rpc { message, .. }) if is_benign_send_error(&message) => Ok(()),
             Err(UpstreamError::Rpc { message, .. }) if message.contains("nonce too low") => {
@@ -578,7 +578,7 @@ impl Bridge {
         let journaled =
             self.journal.lock().append(vec![Record::Sent { tx, nonce, raw: raw.clone(), ids: vec![] }]);
         if journaled.is_ok() {
-            if let Err(e) = self.chain.upstream.call("eth_sendRawTransaction", json!([raw])).await {
+            if let Err(e) = self.chain.upstream.call_all("eth_sendRawTransaction", json!([raw])).await {
                 tracing::warn!(nonce, error = %e, "nonce filler refused");
                 *self.next_nonce.lock().await = None;
             }
@@ -688,7 +688,7 @@ impl Bridge {
         if let Some(f) = self.journal.lock().inflight.get_mut(&hash) {
             f.sent_at = Instant::now();
         }
-        match self.chain.upstream.call("eth_sendRawTransaction", json!([raw])).await {
+        match self.chain.upstream.call_all("eth_sendRawTransaction", json!([raw])).await {
             Ok(_) => Ok(()),
             Err(UpstreamError::Rpc { message, .. }) if is_benign_send_error(&message) => Ok(()),
             Err(UpstreamError::Rpc { message, .. }) if message.contains("nonce too low") => {

@@ -184,6 +184,48 @@ impl Upstream {
         rpc_result(v)
     }
 
+    /// Calls `method` at every healthy node at once (at every node when none is healthy) and
+    /// returns the first success, else the first JSON-RPC error, else `Unreachable`. Used for
+    /// `eth_sendRawTransaction`: the Raft leader gets the transaction straight away instead of
+    /// through a follower's forwarding, and a node that is down costs nothing. Requests are not
+    /// cancelled when an answer wins.
+    pub async fn call_all(self: &Arc<Self>, method: &str, params: Value) -> Result<Value, UpstreamError> {
+        let id = self.ids.fetch_add(1, Ordering::Relaxed);
+        let body = Bytes::from(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string());
+        let mut targets: Vec<usize> =
+            (0..self.nodes.len()).filter(|i| self.nodes[*i].healthy.load(Ordering::Relaxed)).collect();
+        if targets.is_empty() {
+            targets = (0..self.nodes.len()).collect();
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        for i in targets.iter().copied() {
+            let (this, body, tx) = (self.clone(), body.clone(), tx.clone());
+            tokio::spawn(async move {
+                let answer = match this.send_to(i, body, false).await {
+                    Ok((_, bytes)) => serde_json::from_slice::<Value>(&bytes)
+                        .map_err(|e| UpstreamError::BadAnswer(e.to_string()))
+                        .and_then(rpc_result),
+                    Err(e) => Err(UpstreamError::Unreachable(e)),
+                };
+                let _ = tx.send(answer);
+            });
+        }
+        drop(tx);
+        let (mut rpc_error, mut other) = (None, None);
+        while let Some(answer) = rx.recv().await {
+            match answer {
+                Ok(v) => return Ok(v),
+                Err(e @ UpstreamError::Rpc { .. }) => {
+                    rpc_error.get_or_insert(e);
+                }
+                Err(e) => {
+                    other.get_or_insert(e);
+                }
+            }
+        }
+        Err(rpc_error.or(other).unwrap_or_else(|| UpstreamError::Unreachable("no node configured".into())))
+    }
+
     /// Calls several methods in one JSON-RPC batch; results in request order.
     pub async fn batch(
         &self,

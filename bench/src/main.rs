@@ -8,6 +8,7 @@ mod chain;
 mod iot;
 mod load;
 mod report;
+mod restart;
 mod rpc;
 
 use clap::{Parser, Subcommand};
@@ -105,6 +106,9 @@ enum Command {
     /// messages (AM) through a Fogchain proxy at fixed rates; latency = device send ->
     /// ack (RM) / decision (AM) received by the device.
     SeedIot(iot::IotArgs),
+    /// Node memory (RSS of every node of a devnet), then a restart of one node: time to
+    /// serving JSON-RPC and to catching up with the chain.
+    Restart(restart::RestartArgs),
     /// Rewrites report.md from the JSON results in a directory.
     Report {
         /// Results directory.
@@ -174,6 +178,12 @@ async fn run(cli: Cli) -> eyre::Result<()> {
         Command::SeedIot(args) => {
             std::fs::create_dir_all(&args.out)?;
             let r = iot::run(&args, command_line()).await?;
+            print_summary(&r);
+            report::save(&args.out, &r)
+        }
+        Command::Restart(args) => {
+            std::fs::create_dir_all(&args.out)?;
+            let r = restart::run(&args, command_line()).await?;
             print_summary(&r);
             report::save(&args.out, &r)
         }

@@ -8,6 +8,7 @@ use alloy_consensus::{
     transaction::{Recovered, SignerRecoverable},
     TxEnvelope,
 };
+use alloy_primitives::{Address, B256};
 
 /// Below this many transactions one thread does the work (thread start-up would dominate).
 const PARALLEL_THRESHOLD: usize = 64;
@@ -15,11 +16,25 @@ const PARALLEL_THRESHOLD: usize = 64;
 /// Recovers the sender of every transaction, in order, using all available cores. On failure
 /// returns the index of the first transaction whose signature does not recover.
 pub fn recover_senders(txs: &[TxEnvelope]) -> Result<Vec<Recovered<TxEnvelope>>, usize> {
+    recover_senders_with(txs, |_| None)
+}
+
+/// [`recover_senders`], taking the sender of a transaction from `known` (by transaction hash)
+/// when it has one: a node that pooled a transaction recovered its sender at admission, and the
+/// hash binds the signed bytes, so the sender cannot differ.
+pub fn recover_senders_with(
+    txs: &[TxEnvelope],
+    known: impl Fn(&B256) -> Option<Address> + Sync,
+) -> Result<Vec<Recovered<TxEnvelope>>, usize> {
+    let known = &known;
     let recover = |offset: usize, chunk: &[TxEnvelope]| -> Result<Vec<Recovered<TxEnvelope>>, usize> {
         chunk
             .iter()
             .enumerate()
-            .map(|(i, tx)| tx.clone().try_into_recovered().map_err(|_| offset + i))
+            .map(|(i, tx)| match known(tx.tx_hash()) {
+                Some(sender) => Ok(Recovered::new_unchecked(tx.clone(), sender)),
+                None => tx.clone().try_into_recovered().map_err(|_| offset + i),
+            })
             .collect()
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -82,5 +97,18 @@ mod tests {
             Default::default(),
         ));
         assert_eq!(recover_senders(&bad).unwrap_err(), 250);
+    }
+
+    #[test]
+    fn known_senders_are_taken_as_given_and_the_rest_recovered() {
+        let (txs, senders): (Vec<_>, Vec<_>) = (0..100).map(tx).unzip();
+        let marker = alloy_primitives::Address::repeat_byte(0xaa);
+        let known: std::collections::HashMap<B256, Address> =
+            txs.iter().step_by(2).map(|t| (*t.tx_hash(), marker)).collect();
+        let recovered = recover_senders_with(&txs, |h| known.get(h).copied()).unwrap();
+        for (i, r) in recovered.iter().enumerate() {
+            // the lookup wins where it answers (no recovery there), recovery everywhere else
+            assert_eq!(r.signer(), if i % 2 == 0 { marker } else { senders[i] }, "tx {i}");
+        }
     }
 }

@@ -158,18 +158,20 @@ impl Chain {
 
     /// Applies a committed block. `executed` is the minter's own execution of exactly this block
     /// (it is used only if it matches the block hash); `applied_index` is the consensus log index
-    /// recorded atomically with the block.
+    /// recorded atomically with the block; `known_sender` gives the senders this node already
+    /// recovered (its pool's), by transaction hash, so only the others are recovered.
     pub fn apply_block(
         &self,
         block: &FogBlock,
         executed: Option<ExecutedBlock>,
         applied_index: Option<u64>,
+        known_sender: impl Fn(&B256) -> Option<Address> + Sync,
     ) -> Result<Applied, ChainError> {
         let _guard = self.apply_lock.lock();
         let hash = block.header.hash_slow();
         let (head_hash, head) = self.storage.head()?;
         let recover = || -> Result<Vec<Recovered<TxEnvelope>>, ChainError> {
-            fogchain_evm::recover_senders(&block.body.transactions).map_err(|index| {
+            fogchain_evm::recover_senders_with(&block.body.transactions, &known_sender).map_err(|index| {
                 ChainError::Execution(ExecError::InvalidTransaction {
                     index,
                     hash: *block.body.transactions[index].tx_hash(),

@@ -139,6 +139,10 @@ pub(crate) struct DevnetArgs {
     /// Block gas limit of a new network.
     #[arg(long, default_value_t = 30_000_000)]
     gas_limit: u64,
+    /// A new network's blocks have base fee 0 (GoQuorum-style free gas) instead of EIP-1559's
+    /// (from 1 gwei, +1/8 per full block): sustained saturation then cannot price senders out.
+    #[arg(long)]
+    zero_base_fee: bool,
     /// HTTP port of the IoT proxy's JSON-RPC gateway (0 picks a free port).
     #[arg(long, default_value_t = 8080)]
     proxy_http_port: u16,
@@ -199,7 +203,7 @@ fn prepare(args: &DevnetArgs, accounts: &[PrivateKeySigner]) -> eyre::Result<Cha
         gateways: vec![iot.gateway],
         devices: iot.registrations()?,
     };
-    let spec = genesis_spec(args.chain_id, args.gas_limit, members, &alloc, Some(iot))?;
+    let spec = genesis_spec(args.chain_id, args.gas_limit, members, &alloc, Some(iot), args.zero_base_fee)?;
     std::fs::write(&genesis_path, spec.to_json()?)?;
     Ok(spec)
 }
@@ -212,6 +216,7 @@ pub(crate) fn genesis_spec(
     members: Vec<Member>,
     alloc: &[(Address, U256)],
     iot: Option<IotGenesis>,
+    zero_base_fee: bool,
 ) -> eyre::Result<ChainSpec> {
     let mut genesis = Genesis {
         config: prague_chain_config(chain_id),
@@ -225,7 +230,7 @@ pub(crate) fn genesis_spec(
     if let Some(iot) = iot {
         genesis.alloc.extend(iot_predeploys(chain_id, &iot)?);
     }
-    Ok(ChainSpec::new(genesis, FogchainConfig { members, ..Default::default() })?)
+    Ok(ChainSpec::new(genesis, FogchainConfig { members, zero_base_fee, ..Default::default() })?)
 }
 
 /// A free TCP port on 127.0.0.1 (bound and released): node p2p ports when a network is created,

@@ -27,6 +27,9 @@ pub(crate) struct NewNetworkArgs {
     /// Block gas limit.
     #[arg(long, default_value_t = 30_000_000)]
     gas_limit: u64,
+    /// Blocks have base fee 0 (GoQuorum-style free gas) instead of EIP-1559's.
+    #[arg(long)]
+    zero_base_fee: bool,
     /// IPv4 address of each node's host, comma separated (one per node, or one for all).
     #[arg(long, value_delimiter = ',', default_value = "127.0.0.1")]
     hosts: Vec<String>,
@@ -92,7 +95,8 @@ pub(crate) fn run(args: NewNetworkArgs) -> eyre::Result<()> {
         operator = Some(IotGenesis { operator: accounts[0].address(), gateways: vec![], devices: vec![] });
         alloc.extend(accounts.iter().map(|a| (a.address(), U256::from(BALANCE_WEI))));
     }
-    let spec = genesis_spec(args.chain_id, args.gas_limit, members.clone(), &alloc, operator)?;
+    let spec =
+        genesis_spec(args.chain_id, args.gas_limit, members.clone(), &alloc, operator, args.zero_base_fee)?;
     let genesis_json = spec.to_json()?;
     std::fs::write(&genesis_path, &genesis_json)?;
     println!(

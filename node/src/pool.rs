@@ -237,6 +237,11 @@ impl TxPool {
         Some(next)
     }
 
+    /// The sender of a pooled transaction (recovered at admission), by hash.
+    pub fn sender_of(&self, hash: &B256) -> Option<Address> {
+        self.inner.lock().by_hash.get(hash).map(|(sender, _)| *sender)
+    }
+
     /// A pooled transaction by hash.
     pub fn get(&self, hash: &B256) -> Option<Recovered<TxEnvelope>> {
         let inner = self.inner.lock();

@@ -65,7 +65,7 @@ impl StateMachine for Replica {
         };
         let hash = block.header.hash_slow();
         let executed = self.take_minted(hash);
-        match self.chain.apply_block(&block, executed, Some(index)) {
+        match self.chain.apply_block(&block, executed, Some(index), |h| self.pool.sender_of(h)) {
             Ok(Applied::Head { number, hash, senders }) => {
                 tracing::info!(number, %hash, txs = senders.len(), index, "block committed");
                 self.pool.on_block(&senders, &[]);
@@ -116,7 +116,7 @@ impl StateMachine for Replica {
 
     fn import_block(&self, data: &[u8]) -> Result<(u64, B256), String> {
         let block = FogBlock::decode(&mut &data[..]).map_err(|e| format!("undecodable block: {e}"))?;
-        match self.chain.apply_block(&block, None, None).map_err(|e| e.to_string())? {
+        match self.chain.apply_block(&block, None, None, |h| self.pool.sender_of(h)).map_err(|e| e.to_string())? {
             Applied::Head { number, hash, senders } => {
                 self.pool.on_block(&senders, &[]);
                 Ok((number, hash))

@@ -80,6 +80,8 @@ pub struct Bridge {
     heads_rx: parking_lot::Mutex<Option<mpsc::UnboundedReceiver<usize>>>,
     /// Live newHeads subscriptions.
     heads_live: std::sync::atomic::AtomicUsize,
+    /// Base fee of the newest head announced (wei) and when: fees without a round trip.
+    head_base_fee: parking_lot::Mutex<Option<(u128, Instant)>>,
 }
 
 impl std::fmt::Debug for Bridge {
@@ -130,6 +132,7 @@ impl Bridge {
             heads_tx,
             heads_rx: parking_lot::Mutex::new(Some(heads_rx)),
             heads_live: std::sync::atomic::AtomicUsize::new(0),
+            head_base_fee: parking_lot::Mutex::new(None),
         });
         if backlog > 0 {
             tracing::info!(backlog, "journal replayed: resuming unfinished messages");
@@ -401,11 +404,19 @@ impl Bridge {
         }
     }
 
+    /// Submits pending messages when woken. Nagle-style: a message that finds no transaction
+    /// of the bridge in flight goes at once; while one is in flight, messages linger up to
+    /// `batch-interval-ms` to share the next transaction.
     async fn batcher(self: Arc<Self>) {
         let linger = Duration::from_millis(self.cfg.batch_interval_ms);
         loop {
             tokio::select! {
-                _ = self.wake.notified() => tokio::time::sleep(linger).await,
+                _ = self.wake.notified() => {
+                    let busy = !self.journal.lock().inflight.is_empty();
+                    if busy {
+                        tokio::time::sleep(linger).await;
+                    }
+                }
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
             if let Err(e) = self.submit_pending().await {
@@ -446,7 +457,13 @@ impl Bridge {
         if work.is_empty() {
             return Ok(());
         }
-        let fees = self.chain.fees().await?;
+        // Fees from the newest head's base fee while the subscriptions are live (a head at most
+        // 10 s old), else asked of a node.
+        let recent = *self.head_base_fee.lock();
+        let fees = match recent.filter(|(_, at)| at.elapsed() < Duration::from_secs(10)) {
+            Some((base_fee, _)) => self.chain.fees_over(base_fee).await?,
+            None => self.chain.fees().await?,
+        };
         while let Some(group) = work.pop_front() {
             let (to, input) = self.encode(&group);
             let gas = match self.chain.estimate(to, &input).await {
@@ -636,7 +653,10 @@ impl Bridge {
                         Ok(mut sub) => {
                             self.heads_live.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             tracing::debug!(%url, "following newHeads");
-                            while let Some(Ok(_)) = sub.next().await {
+                            while let Some(Ok(head)) = sub.next().await {
+                                if let Some(fee) = head.get("baseFeePerGas").and_then(crate::chain::quantity_u128) {
+                                    *self.head_base_fee.lock() = Some((fee, Instant::now()));
+                                }
                                 if self.heads_tx.send(node).is_err() {
                                     break;
                                 }

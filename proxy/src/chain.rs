@@ -17,6 +17,8 @@ pub struct Chain {
     signer: PrivateKeySigner,
     /// Chain id.
     pub chain_id: u64,
+    /// eth_maxPriorityFeePerGas and when it was asked.
+    tip: parking_lot::Mutex<Option<(u128, std::time::Instant)>>,
 }
 
 /// Fees of a new transaction, wei per gas.
@@ -38,7 +40,7 @@ impl Chain {
             .trim_start_matches("0x")
             .parse()
             .map_err(|e| eyre::eyre!("gateway key {}: {e}", key_file.display()))?;
-        Ok(Self { upstream, signer, chain_id })
+        Ok(Self { upstream, signer, chain_id, tip: parking_lot::Mutex::new(None) })
     }
 
     /// The gateway account's address.
@@ -79,6 +81,22 @@ impl Chain {
         let price = quantity_u128(&price?).ok_or_else(|| UpstreamError::BadAnswer("eth_gasPrice".into()))?;
         let tip = tip.ok().as_ref().and_then(quantity_u128).unwrap_or(0);
         Ok(Fees { max_fee: price.saturating_mul(2).saturating_add(tip), tip })
+    }
+
+    /// Fees over a known base fee (wei): maxFee = 2 x base fee + tip, tip =
+    /// eth_maxPriorityFeePerGas, asked of a node at most once a minute.
+    pub async fn fees_over(&self, base_fee: u128) -> Result<Fees, UpstreamError> {
+        let cached = *self.tip.lock();
+        let tip = match cached.filter(|(_, at)| at.elapsed() < std::time::Duration::from_secs(60)) {
+            Some((tip, _)) => tip,
+            None => {
+                let v = self.upstream.call("eth_maxPriorityFeePerGas", json!([])).await?;
+                let tip = quantity_u128(&v).unwrap_or(0);
+                *self.tip.lock() = Some((tip, std::time::Instant::now()));
+                tip
+            }
+        };
+        Ok(Fees { max_fee: base_fee.saturating_mul(2).saturating_add(tip), tip })
     }
 
     /// eth_estimateGas of a call from the gateway account, plus 20% headroom.
@@ -136,6 +154,7 @@ pub fn quantity(v: &Value) -> Option<u64> {
     u64::from_str_radix(v.as_str()?.strip_prefix("0x")?, 16).ok()
 }
 
-fn quantity_u128(v: &Value) -> Option<u128> {
+/// A JSON-RPC quantity as u128.
+pub fn quantity_u128(v: &Value) -> Option<u128> {
     u128::from_str_radix(v.as_str()?.strip_prefix("0x")?, 16).ok()
 }

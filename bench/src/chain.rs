@@ -266,8 +266,8 @@ pub(crate) struct Tracker {
     pending: HashMap<B256, Instant>,
     /// (seen at, latency) of every included tracked transaction.
     pub(crate) included: Vec<(Instant, Duration)>,
-    /// Hashes seen in blocks (for the receipt check).
-    pub(crate) hashes: Vec<B256>,
+    /// Hashes seen in blocks and their block numbers (for the receipt check).
+    pub(crate) hashes: Vec<(B256, u64)>,
     /// Transactions the endpoint refused, with the first few reasons.
     pub(crate) rejected: usize,
     pub(crate) reasons: Vec<String>,
@@ -298,7 +298,8 @@ impl Tracker {
 }
 
 /// Follows the chain at `rpc` from block `from` + 1, timing tracked transactions' inclusion,
-/// until `done` says stop. Polls `eth_blockNumber` at most 1 ms apart (the timing's resolution).
+/// until `done` says stop. Polls `eth_blockNumber` at most 1 ms apart (the timing's resolution),
+/// and never more often than the endpoint's own round trip.
 pub(crate) async fn follow_blocks(
     rpc: Rpc,
     from: u64,
@@ -310,15 +311,21 @@ pub(crate) async fn follow_blocks(
     // A saturated node may answer slowly or drop a request: retry for up to a minute.
     let mut failing_since: Option<Instant> = None;
     while !done.load(std::sync::atomic::Ordering::Relaxed) {
-        match follow_step(&rpc, &mut next, &tracker).await {
+        let step = Instant::now();
+        let result = follow_step(&rpc, &mut next, &tracker).await;
+        // Never more than half of a single-threaded endpoint's time (Hardhat, Ganache): rest at
+        // least as long as the last round trip took.
+        let rest = step.elapsed();
+        match result {
             Ok(true) => {
                 idle = 0;
                 failing_since = None;
+                tokio::time::sleep(rest).await;
             }
             Ok(false) => {
                 failing_since = None;
                 idle = (idle + 1).min(4);
-                tokio::time::sleep(Duration::from_micros(250 * u64::from(idle))).await;
+                tokio::time::sleep(Duration::from_micros(250 * u64::from(idle)).max(rest)).await;
             }
             Err(e) => {
                 let since = *failing_since.get_or_insert_with(Instant::now);
@@ -350,11 +357,12 @@ async fn follow_step(rpc: &Rpc, next: &mut u64, tracker: &Mutex<Tracker>) -> eyr
         .collect::<eyre::Result<Vec<Value>>>()?;
     let mut t = tracker.lock();
     for block in blocks {
+        let number = quantity(&block["number"]).unwrap_or(0) as u64;
         for h in block["transactions"].as_array().into_iter().flatten() {
             let Some(hash) = h.as_str().and_then(|s| s.parse::<B256>().ok()) else { continue };
             if let Some(sent) = t.pending.remove(&hash) {
                 t.included.push((seen, seen.saturating_duration_since(sent)));
-                t.hashes.push(hash);
+                t.hashes.push((hash, number));
             }
         }
     }
@@ -362,13 +370,51 @@ async fn follow_step(rpc: &Rpc, next: &mut u64, tracker: &Mutex<Tracker>) -> eyr
     Ok(true)
 }
 
-/// Counts the receipts of `hashes` at `rpc` with status 1 and with status 0; a missing receipt
-/// is an error (the block follower saw the transaction in a block).
-pub(crate) async fn check_receipts(rpc: &Rpc, hashes: &[B256]) -> eyre::Result<(usize, usize)> {
+/// Counts the receipts of `hashes` (with their block numbers) at `rpc` with status 1 and with
+/// status 0; a missing receipt is an error (the block follower saw the transaction in a block).
+/// Uses `eth_getBlockReceipts` (one call per block), or `eth_getTransactionReceipt` per
+/// transaction where the endpoint lacks it.
+pub(crate) async fn check_receipts(rpc: &Rpc, hashes: &[(B256, u64)]) -> eyre::Result<(usize, usize)> {
+    let mut blocks: std::collections::BTreeMap<u64, std::collections::HashSet<B256>> = Default::default();
+    for (h, n) in hashes {
+        blocks.entry(*n).or_default().insert(*h);
+    }
+    let numbers: Vec<u64> = blocks.keys().copied().collect();
+    let (mut ok, mut failed, mut found) = (0, 0, 0);
+    let mut per_block = true;
+    for chunk in numbers.chunks(20) {
+        let calls: Vec<(&str, Value)> =
+            chunk.iter().map(|n| ("eth_getBlockReceipts", json!([format!("0x{n:x}")]))).collect();
+        let answers = rpc.batch(&calls).await?;
+        if answers.iter().any(|a| a.is_err()) {
+            per_block = false;
+            break;
+        }
+        for (n, answer) in chunk.iter().zip(answers) {
+            let wanted = &blocks[n];
+            for r in answer.ok().as_ref().and_then(Value::as_array).into_iter().flatten() {
+                let Some(h) = r["transactionHash"].as_str().and_then(|s| s.parse::<B256>().ok()) else { continue };
+                if wanted.contains(&h) {
+                    found += 1;
+                    match quantity(&r["status"]) {
+                        Some(1) => ok += 1,
+                        _ => failed += 1,
+                    }
+                }
+            }
+        }
+    }
+    if per_block {
+        if found != hashes.len() {
+            bail!("{} of {} receipts missing, although their blocks were seen", hashes.len() - found, hashes.len());
+        }
+        return Ok((ok, failed));
+    }
     let (mut ok, mut failed) = (0, 0);
     for chunk in hashes.chunks(1000) {
-        let calls: Vec<(&str, Value)> = chunk.iter().map(|h| ("eth_getTransactionReceipt", json!([h]))).collect();
-        for (h, answer) in chunk.iter().zip(rpc.batch(&calls).await?) {
+        let calls: Vec<(&str, Value)> =
+            chunk.iter().map(|(h, _)| ("eth_getTransactionReceipt", json!([h]))).collect();
+        for ((h, _), answer) in chunk.iter().zip(rpc.batch(&calls).await?) {
             let r = answer.map_err(|e| eyre!("receipt of {h}: {e}"))?;
             match quantity(&r["status"]) {
                 Some(1) => ok += 1,

@@ -288,7 +288,7 @@ pub(crate) struct Run {
     pub(crate) samples: Vec<f64>,
     /// Included per second, 1 s buckets.
     pub(crate) timeline: Vec<(f64, f64)>,
-    pub(crate) hashes: Vec<B256>,
+    pub(crate) hashes: Vec<(B256, u64)>,
 }
 
 /// Sends `batches` (at `rate` transactions/s when given, else as fast as `concurrency` allows)
@@ -441,7 +441,10 @@ pub(crate) async fn burst(
     eprintln!("signed {} transactions in {:.1} s", batches.iter().map(Batch::len).sum::<usize>(), signing.elapsed().as_secs_f64());
     let r = run(target, batches, rate, args, call.name()).await?;
     let (ok, failed) = check_receipts(&target.nodes[0], &r.hashes).await?;
-    let name = format!("{workload}-{}-{}", slug(call.name()), target.label);
+    let name = match rate {
+        Some(r) => format!("{workload}-{}-{}-at-{r:.0}tps", slug(call.name()), target.label),
+        None => format!("{workload}-{}-{}", slug(call.name()), target.label),
+    };
     let mut plots = Vec::new();
     let tput = format!("{name}-throughput.svg");
     line_chart(&out.join(&tput), &format!("{} on {}: included per second", call.name(), target.label), "seconds since the first send", "transactions / s", &[(target.label.clone(), r.timeline.clone())])?;
@@ -477,7 +480,7 @@ pub(crate) async fn burst(
         data: json!({
             "call": call.name(), "sent": r.sent, "included": r.included, "receiptsOk": ok, "receiptsFailed": failed,
             "refused": r.rejected, "lost": r.lost, "durationSeconds": r.duration.as_secs_f64(), "tps": r.tps,
-            "latencyMs": r.latency, "timeline": r.timeline, "gasPerTx": w.gas,
+            "latencyMs": r.latency, "timeline": r.timeline, "gasPerTx": w.gas, "offeredTps": rate,
         }),
         plots,
         notes,

@@ -170,12 +170,54 @@ pub(crate) fn write_report(out: &Path) -> eyre::Result<std::path::PathBuf> {
             }
         }
     }
-    results.sort_by(|a, b| (a.workload.as_str(), a.started_unix).cmp(&(b.workload.as_str(), b.started_unix)));
+    const ORDER: [&str; 5] = ["rpc-transfers", "rpc-contract", "saturation", "seed-iot", "restart"];
+    let rank = |r: &RunResult| {
+        let w = ORDER.iter().position(|w| *w == r.workload).unwrap_or(ORDER.len());
+        (w, r.target != "fogchain", r.target.clone(), r.name.clone())
+    };
+    results.sort_by_key(rank);
     let mut md = String::from(
         "# Fogchain benchmark report\n\nWritten by `fogchain-bench` from the JSON results in this \
-         directory (one per run; rerunning a workload against the same target replaces its \
-         section). See docs/benchmarks.md for how to reproduce each run.\n",
+         directory (one file per workload, call and target: a rerun replaces its section). See \
+         docs/benchmarks.md for how to reproduce each run.\n",
     );
+    // side by side: throughput of each RPC workload on each target
+    let burst: Vec<&RunResult> =
+        results
+        .iter()
+        .filter(|r| r.workload.starts_with("rpc-") && r.data.get("tps").is_some() && r.data["offeredTps"].is_null())
+        .collect();
+    if !burst.is_empty() {
+        let mut targets: Vec<String> = burst.iter().map(|r| r.target.clone()).collect();
+        targets.sort_by_key(|t| (t != "fogchain", t.clone()));
+        targets.dedup();
+        let mut calls: Vec<String> = Vec::new();
+        for r in &burst {
+            let call = r.data["call"].as_str().unwrap_or("?").to_string();
+            if !calls.contains(&call) {
+                calls.push(call);
+            }
+        }
+        md.push_str(&format!(
+            "\n## Side by side: throughput (transactions in blocks per second, as fast as accepted)\n\n| call | {} |\n|---|{}\n",
+            targets.join(" | "),
+            "---|".repeat(targets.len())
+        ));
+        for call in &calls {
+            let cells: Vec<String> = targets
+                .iter()
+                .map(|t| {
+                    burst
+                        .iter()
+                        .filter(|r| &r.target == t && r.data["call"].as_str() == Some(call))
+                        .max_by_key(|r| r.started_unix)
+                        .and_then(|r| r.data["tps"].as_f64())
+                        .map_or("—".to_string(), |tps| format!("{tps:.0}"))
+                })
+                .collect();
+            md.push_str(&format!("| {call} | {} |\n", cells.join(" | ")));
+        }
+    }
     for r in &results {
         md.push_str(&format!("\n## {} — {}\n\n", r.workload, r.target));
         md.push_str(&format!(

@@ -55,6 +55,9 @@ pub struct DriverConfig {
     /// Applied entries kept in the log for lagging followers before compaction; a follower
     /// further behind gets a snapshot and syncs blocks.
     pub log_retention: u64,
+    /// At most this many bytes of applied entries are kept (the log is held in memory too;
+    /// 1,024 full blocks would be ~160 MB).
+    pub log_retention_bytes: usize,
 }
 
 pub(crate) struct Driver {
@@ -453,12 +456,9 @@ impl Driver {
 
     fn compact(&mut self) -> Result<(), ConsensusError> {
         let store = self.node.mut_store();
-        let applied = store.applied();
-        let first = store.first_index_now();
-        let retention = self.config.log_retention;
-        if applied > first + 2 * retention {
-            let dropped = store.compact(applied - retention)?;
-            tracing::debug!(dropped, first_index = applied - retention, "Raft log compacted");
+        if let Some(index) = store.compaction_point(self.config.log_retention, self.config.log_retention_bytes) {
+            let dropped = store.compact(index)?;
+            tracing::debug!(dropped, first_index = index, bytes = store.log_bytes(), "Raft log compacted");
         }
         Ok(())
     }

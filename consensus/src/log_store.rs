@@ -25,6 +25,8 @@ struct Core {
     snapshot_meta: SnapshotMetadata,
     /// Entries `snapshot_meta.index + 1 ..`.
     entries: VecDeque<Entry>,
+    /// Summed `data` length of `entries`, bytes.
+    bytes: usize,
     /// Applied index.
     applied: u64,
 }
@@ -97,6 +99,7 @@ impl LogStore {
             conf_state: ConfState::default(),
             snapshot_meta: SnapshotMetadata::default(),
             entries: VecDeque::new(),
+            bytes: 0,
             applied: 0,
         };
         match load(raft_keys::CONF_STATE)? {
@@ -121,6 +124,7 @@ impl LogStore {
                     if entry.index != core.last_index() + 1 {
                         return Err(corrupt("Raft log", format!("gap before entry {}", entry.index)));
                     }
+                    core.bytes += entry.data.len();
                     core.entries.push_back(entry);
                 }
             }
@@ -178,6 +182,33 @@ impl LogStore {
     /// First index still in the log.
     pub fn first_index_now(&self) -> u64 {
         self.core.read().first_index()
+    }
+
+    /// Summed size of the entries in the log (kept in memory too), bytes.
+    pub fn log_bytes(&self) -> usize {
+        self.core.read().bytes
+    }
+
+    /// Where to compact so that at most `retention` applied entries and, beyond the first one
+    /// kept, at most `retention_bytes` of entry data remain; `None` while the log holds fewer
+    /// than twice either (compaction in steps, not on every append).
+    pub fn compaction_point(&self, retention: u64, retention_bytes: usize) -> Option<u64> {
+        let core = self.core.read();
+        let (first, applied) = (core.first_index(), core.applied);
+        let by_count = (applied > first + 2 * retention).then(|| applied - retention);
+        let by_bytes = (core.bytes > 2 * retention_bytes).then(|| {
+            let mut remaining = core.bytes;
+            let mut index = first;
+            for e in &core.entries {
+                if remaining <= retention_bytes || e.index >= applied {
+                    break;
+                }
+                remaining -= e.data.len();
+                index = e.index + 1;
+            }
+            index
+        });
+        by_count.max(by_bytes).filter(|i| *i > first)
     }
 
     /// The configuration as of the applied index.
@@ -238,7 +269,10 @@ impl LogStore {
         self.db.write_raw(&ops, sync)?;
         if let Some(first) = entries.first() {
             let keep = first.index.saturating_sub(core.first_index()) as usize;
+            let removed: usize = core.entries.range(keep.min(core.entries.len())..).map(|e| e.data.len()).sum();
+            core.bytes -= removed;
             core.entries.truncate(keep);
+            core.bytes += entries.iter().map(|e| e.data.len()).sum::<usize>();
             core.entries.extend(entries.iter().cloned());
         }
         if let Some(hs) = hard_state {
@@ -272,6 +306,7 @@ impl LogStore {
         ];
         self.db.write_raw(&ops, true)?;
         core.entries.clear();
+        core.bytes = 0;
         core.snapshot_meta = snapshot_meta;
         core.conf_state = meta.get_conf_state().clone();
         Ok(())
@@ -294,7 +329,8 @@ impl LogStore {
         ];
         self.db.write_raw(&ops, false)?;
         let dropped = (index - core.first_index()) as usize;
-        core.entries.drain(..dropped);
+        let freed: usize = core.entries.drain(..dropped).map(|e| e.data.len()).sum();
+        core.bytes -= freed;
         core.snapshot_meta = meta;
         Ok(dropped)
     }
@@ -374,6 +410,35 @@ mod tests {
         e.term = term;
         e.data = vec![index as u8; 10].into();
         e
+    }
+
+    #[test]
+    fn compaction_keeps_the_log_within_its_byte_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Storage::open(dir.path(), &spec()).unwrap();
+        let store = LogStore::open(db.clone(), &[1, 2, 3]).unwrap();
+        let entries: Vec<Entry> = (2..=41).map(|i| entry(i, 2)).collect();
+        store.append(&entries, None, true).unwrap();
+        assert_eq!(store.log_bytes(), 400);
+        // an overwrite from 30 on (a new leader's entries) keeps the count exact
+        store.append(&[entry(30, 3), entry(31, 3)], None, true).unwrap();
+        assert_eq!(store.log_bytes(), 300);
+        store.append(&(32..=41).map(|i| entry(i, 3)).collect::<Vec<_>>(), None, true).unwrap();
+        assert_eq!(store.log_bytes(), 400);
+        // nothing is compacted past the applied index
+        store.set_applied(20);
+        assert_eq!(store.compaction_point(1_000, 50), Some(20));
+        store.set_applied(41);
+        // 400 bytes > 2 x 50: keep the newest 50 bytes (entries 37..=41)
+        assert_eq!(store.compaction_point(1_000, 50), Some(37));
+        assert_eq!(store.compact(37).unwrap(), 35);
+        assert_eq!(store.log_bytes(), 50);
+        assert_eq!(store.first_index().unwrap(), 37);
+        // within budget (and count): nothing to do
+        assert_eq!(store.compaction_point(1_000, 50), None);
+        // the count bound still applies: 4 applied entries past the first > 2 x 1
+        assert_eq!(store.compaction_point(2, 1 << 20), None);
+        assert_eq!(store.compaction_point(1, 1 << 20), Some(40));
     }
 
     #[test]

@@ -137,6 +137,9 @@ pub struct RaftSection {
     /// Applied log entries kept for lagging followers; older ones are compacted and such a
     /// follower catches up by snapshot + block sync.
     pub log_retention: u64,
+    /// At most this many bytes of applied log entries are kept (the log lives in memory too);
+    /// default 16 MiB (~100 full blocks).
+    pub log_retention_bytes: usize,
     /// Raft id of a node that joins a running network (given by `raft_addPeer`); initial
     /// members take theirs from genesis.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -145,7 +148,14 @@ pub struct RaftSection {
 
 impl Default for RaftSection {
     fn default() -> Self {
-        Self { tick_ms: 50, election_ticks: 10, heartbeat_ticks: 2, log_retention: 1024, join_existing: None }
+        Self {
+            tick_ms: 50,
+            election_ticks: 10,
+            heartbeat_ticks: 2,
+            log_retention: 1024,
+            log_retention_bytes: 16 << 20,
+            join_existing: None,
+        }
     }
 }
 

@@ -122,6 +122,7 @@ impl Node {
                 election_ticks: config.raft.election_ticks,
                 heartbeat_ticks: config.raft.heartbeat_ticks,
                 log_retention: config.raft.log_retention.max(1),
+                log_retention_bytes: config.raft.log_retention_bytes.max(1),
             },
             fault_file: config.p2p.fault_file.clone(),
         };

@@ -38,9 +38,12 @@ fn rss(pid: i32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
 }
 
+/// Whether `pid` still holds resources: a killed multi-threaded process shows its leader as a
+/// zombie while other threads still exit and hold its files (RocksDB's LOCK among them).
 fn alive(pid: i32) -> bool {
-    std::fs::metadata(format!("/proc/{pid}")).is_ok()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
+    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "));
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |d| d.count());
+    std::fs::metadata(format!("/proc/{pid}")).is_ok() && (!zombie || threads > 1)
 }
 
 /// Runs the measurement.
@@ -83,7 +86,10 @@ pub(crate) async fn run(args: &RestartArgs, command: String) -> eyre::Result<Run
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let stop_time = stopping.elapsed();
-    // start again, detached (its own session: it outlives this process)
+    // start again, detached (its own session: it outlives this process); a node configured
+    // with RPC port 0 binds a new port and writes it to rpc.addr
+    let addr_file = log.with_file_name("rpc.addr");
+    let _ = std::fs::remove_file(&addr_file);
     let out = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
     let started = Instant::now();
     let child = std::process::Command::new(program)
@@ -97,8 +103,12 @@ pub(crate) async fn run(args: &RestartArgs, command: String) -> eyre::Result<Run
         .wrap_err_with(|| format!("restarting {program}"))?;
     let new_pid = child.id();
     let deadline = started + Duration::from_secs(300);
+    let mut restarted = rpcs[args.node].clone();
     let serving = loop {
-        if let Ok(v) = rpcs[args.node].call("eth_blockNumber", json!([])).await {
+        if let Ok(addr) = std::fs::read_to_string(&addr_file) {
+            restarted = Rpc::new(&format!("http://{}", addr.trim()))?;
+        }
+        if let Ok(v) = restarted.call("eth_blockNumber", json!([])).await {
             if quantity(&v).is_some() {
                 break started.elapsed();
             }
@@ -115,7 +125,7 @@ pub(crate) async fn run(args: &RestartArgs, command: String) -> eyre::Result<Run
                 target = target.max(r.quantity("eth_blockNumber", json!([])).await.unwrap_or(0) as u64);
             }
         }
-        let own = rpcs[args.node].quantity("eth_blockNumber", json!([])).await.unwrap_or(0) as u64;
+        let own = restarted.quantity("eth_blockNumber", json!([])).await.unwrap_or(0) as u64;
         if own >= target.max(head) {
             break started.elapsed();
         }
@@ -125,6 +135,10 @@ pub(crate) async fn run(args: &RestartArgs, command: String) -> eyre::Result<Run
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
     network["nodes"][args.node]["pid"] = json!(new_pid);
+    if let Ok(addr) = std::fs::read_to_string(&addr_file) {
+        network["nodes"][args.node]["rpc"] = json!(format!("http://{}", addr.trim()));
+        network["nodes"][args.node]["ws"] = json!(format!("ws://{}", addr.trim()));
+    }
     let tmp = args.network.with_extension("json.tmp");
     std::fs::write(&tmp, serde_json::to_string_pretty(&network)?)?;
     std::fs::rename(&tmp, &args.network)?;
@@ -133,7 +147,7 @@ pub(crate) async fn run(args: &RestartArgs, command: String) -> eyre::Result<Run
         name: format!("restart-node{}", args.node),
         workload: "restart".into(),
         target: "fogchain".into(),
-        endpoints: rpcs.iter().map(|r| r.url().to_string()).collect(),
+        endpoints: rpcs.iter().enumerate().map(|(i, r)| if i == args.node { restarted.url() } else { r.url() }.to_string()).collect(),
         started_unix: unix_now(),
         command,
         summary: vec![

@@ -66,12 +66,35 @@ fn run(cli: Cli) -> eyre::Result<()> {
     match cli.command {
         Command::Node { config } => {
             init_tracing();
+            return_freed_memory();
             runtime.block_on(run_node(config))
         }
         Command::Devnet(args) => runtime.block_on(devnet::run(args)),
         Command::Genesis(GenesisCommand::New(args)) => network::run(args),
         Command::Proxy(args) => proxy_cli::run(args, &runtime),
         Command::Sale(command) => proxy_cli::sale(command),
+    }
+}
+
+/// Keeps a node's resident memory close to what it uses (glibc malloc): at most 4 arenas (one
+/// per thread up to 8 x cores by default, each keeping freed memory), and every 10 s the free
+/// pages of every arena are handed back to the OS (`malloc_trim`). Bursts (a 20,000-transaction
+/// pool, block-sized RPC answers) would otherwise leave RSS at its peak.
+fn return_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt and malloc_trim only tune and trim glibc's allocator; both are
+        // thread-safe and take no pointers.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 4);
+        }
+        let _ = std::thread::Builder::new().name("malloc-trim".into()).spawn(|| loop {
+            std::thread::sleep(std::time::Duration::from_secs(10));
+            // SAFETY: as above.
+            unsafe {
+                libc::malloc_trim(0);
+            }
+        });
     }
 }
 

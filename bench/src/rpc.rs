@@ -30,19 +30,23 @@ impl Rpc {
         &self.url
     }
 
+    /// POSTs a JSON-RPC body and parses the answer; `what` names it in errors.
+    async fn post(&self, body: &Value, what: &str) -> eyre::Result<Value> {
+        self.client
+            .post(&self.url)
+            .json(body)
+            .send()
+            .await
+            .wrap_err_with(|| format!("{what} at {}", self.url))?
+            .json()
+            .await
+            .wrap_err_with(|| format!("{what} at {}: answer is not JSON", self.url))
+    }
+
     /// Calls `method`; a JSON-RPC error becomes an error with its message.
     pub(crate) async fn call(&self, method: &str, params: Value) -> eyre::Result<Value> {
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        let answer: Value = self
-            .client
-            .post(&self.url)
-            .json(&body)
-            .send()
-            .await
-            .wrap_err_with(|| format!("{method} at {}", self.url))?
-            .json()
-            .await
-            .wrap_err_with(|| format!("{method} at {}: answer is not JSON", self.url))?;
+        let answer = self.post(&body, method).await?;
         match answer.get("error") {
             Some(e) => bail!("{method}: {}", e.get("message").and_then(Value::as_str).unwrap_or("error")),
             None => Ok(answer.get("result").cloned().unwrap_or(Value::Null)),
@@ -65,16 +69,7 @@ impl Rpc {
     /// Sends an already built batch body (an array of requests with ids 0..n).
     pub(crate) async fn raw_batch(&self, body: Value) -> eyre::Result<Vec<CallResult>> {
         let n = body.as_array().map_or(0, Vec::len);
-        let answer: Value = self
-            .client
-            .post(&self.url)
-            .json(&body)
-            .send()
-            .await
-            .wrap_err_with(|| format!("batch of {n} at {}", self.url))?
-            .json()
-            .await
-            .wrap_err_with(|| format!("batch at {}: answer is not JSON", self.url))?;
+        let answer = self.post(&body, &format!("batch of {n}")).await?;
         let Some(items) = answer.as_array() else {
             let message = answer["error"]["message"].as_str().unwrap_or("not an array").to_string();
             return Err(eyre!("batch of {n} at {}: {message}", self.url));

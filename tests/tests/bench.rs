@@ -25,7 +25,7 @@ fn bench(dir: &Path, args: &[&str]) -> Value {
         .find_map(|l| l.strip_prefix("results: "))
         .and_then(|l| l.split(" (report").next())
         .unwrap_or_else(|| panic!("no results line in:\n{stderr}"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    serde_json::from_str(&std::fs::read_to_string(dir.join(path)).unwrap()).unwrap()
 }
 
 #[test]

@@ -212,7 +212,8 @@ pub struct ChainConfig {
     /// Largest number of registry messages in one recordBatch transaction.
     #[serde(default = "default_batch_max")]
     pub batch_max: usize,
-    /// How long the batcher waits for more messages, milliseconds.
+    /// How long the batcher waits for more messages while one of its transactions is in
+    /// flight, milliseconds (a message that finds none in flight goes at once).
     #[serde(default = "default_batch_interval_ms")]
     pub batch_interval_ms: u64,
     /// How often receipts of sent transactions are polled while no node's `newHeads`

@@ -138,7 +138,9 @@ impl Target {
                 for (h, answer) in chunk.iter().zip(self.nodes[0].batch(&calls).await?) {
                     match answer {
                         Ok(r) if r.is_null() => still.push(*h),
-                        Ok(r) if quantity(&r["status"]) != Some(1) => bail!("{what}: transaction {h} reverted"),
+                        Ok(r) if quantity(&r["status"]) != Some(1) => {
+                            bail!("{what}: transaction {h} reverted")
+                        }
                         Ok(_) => {}
                         Err(e) => bail!("{what}: receipt of {h}: {e}"),
                     }
@@ -165,7 +167,14 @@ impl Target {
         let mut txs = Vec::new();
         for (i, a) in accounts.iter().enumerate() {
             let f = i % self.funders.len();
-            txs.push(self.sign(&self.funders[f], nonces[f], TxKind::Call(a.address()), wei, Bytes::new(), 21_000)?);
+            txs.push(self.sign(
+                &self.funders[f],
+                nonces[f],
+                TxKind::Call(a.address()),
+                wei,
+                Bytes::new(),
+                21_000,
+            )?);
             nonces[f] += 1;
         }
         self.setup("funding the load accounts", txs).await
@@ -182,7 +191,12 @@ impl Target {
     }
 
     /// Calls `to` from funder 0 once per item of `inputs` (setup calls such as addGateway).
-    pub(crate) async fn admin_calls(&self, what: &str, to: Address, inputs: Vec<Vec<u8>>) -> eyre::Result<()> {
+    pub(crate) async fn admin_calls(
+        &self,
+        what: &str,
+        to: Address,
+        inputs: Vec<Vec<u8>>,
+    ) -> eyre::Result<()> {
         let funder = &self.funders[0];
         let mut nonce = self.nonce(funder.address()).await?;
         let Some(first) = inputs.first() else { return Ok(()) };
@@ -196,7 +210,12 @@ impl Target {
     }
 
     /// eth_estimateGas of a call (or a creation when `to` is None).
-    pub(crate) async fn estimate(&self, from: Address, to: Option<Address>, input: &[u8]) -> eyre::Result<u64> {
+    pub(crate) async fn estimate(
+        &self,
+        from: Address,
+        to: Option<Address>,
+        input: &[u8],
+    ) -> eyre::Result<u64> {
         let mut call = json!({"from": from, "data": format!("0x{}", hex::encode(input))});
         if let Some(to) = to {
             call["to"] = json!(to);
@@ -252,7 +271,8 @@ pub(crate) fn sign(
 pub(crate) fn load_accounts(seed: &str, n: usize) -> Vec<PrivateKeySigner> {
     (0..n as u64 * 2)
         .filter_map(|i| {
-            let secret = keccak256([b"fogchain-bench/".as_slice(), seed.as_bytes(), &i.to_be_bytes()].concat());
+            let secret =
+                keccak256([b"fogchain-bench/".as_slice(), seed.as_bytes(), &i.to_be_bytes()].concat());
             PrivateKeySigner::from_bytes(&secret).ok()
         })
         .take(n)
@@ -393,7 +413,9 @@ pub(crate) async fn check_receipts(rpc: &Rpc, hashes: &[(B256, u64)]) -> eyre::R
         for (n, answer) in chunk.iter().zip(answers) {
             let wanted = &blocks[n];
             for r in answer.ok().as_ref().and_then(Value::as_array).into_iter().flatten() {
-                let Some(h) = r["transactionHash"].as_str().and_then(|s| s.parse::<B256>().ok()) else { continue };
+                let Some(h) = r["transactionHash"].as_str().and_then(|s| s.parse::<B256>().ok()) else {
+                    continue;
+                };
                 if wanted.contains(&h) {
                     found += 1;
                     match quantity(&r["status"]) {
@@ -406,7 +428,11 @@ pub(crate) async fn check_receipts(rpc: &Rpc, hashes: &[(B256, u64)]) -> eyre::R
     }
     if per_block {
         if found != hashes.len() {
-            bail!("{} of {} receipts missing, although their blocks were seen", hashes.len() - found, hashes.len());
+            bail!(
+                "{} of {} receipts missing, although their blocks were seen",
+                hashes.len() - found,
+                hashes.len()
+            );
         }
         return Ok((ok, failed));
     }

@@ -99,10 +99,18 @@ pub(crate) async fn run(args: &IotArgs, command: String) -> eyre::Result<RunResu
     let gateway = alloy_signer_local::PrivateKeySigner::random();
     std::fs::write(dir.join("gateway.key"), hex::encode(gateway.to_bytes()))?;
     target
-        .admin_calls("SensorRegistry.addGateway", registry, vec![SensorRegistry::addGatewayCall { gateway: gateway.address() }.abi_encode()])
+        .admin_calls(
+            "SensorRegistry.addGateway",
+            registry,
+            vec![SensorRegistry::addGatewayCall { gateway: gateway.address() }.abi_encode()],
+        )
         .await?;
     target
-        .admin_calls("DangerIndex.addGateway", danger, vec![DangerIndex::addGatewayCall { gateway: gateway.address() }.abi_encode()])
+        .admin_calls(
+            "DangerIndex.addGateway",
+            danger,
+            vec![DangerIndex::addGatewayCall { gateway: gateway.address() }.abi_encode()],
+        )
         .await?;
     target.fund(std::slice::from_ref(&gateway), U256::from(100u128 * 10u128.pow(18))).await?;
     // 2. the proxy
@@ -172,8 +180,10 @@ pub(crate) async fn run(args: &IotArgs, command: String) -> eyre::Result<RunResu
             let keys: Vec<_> = s.messages.keys().filter(|(_, q)| q / 1_000_000 == seq).copied().collect();
             keys.iter().filter_map(|k| s.messages.remove(k)).collect()
         };
-        let accepted_ms: Vec<f64> = phase.iter().filter_map(|t| Some(ms(t.accepted?.duration_since(t.sent?)))).collect();
-        let done_ms: Vec<f64> = phase.iter().filter_map(|t| Some(ms(t.done?.duration_since(t.sent?)))).collect();
+        let accepted_ms: Vec<f64> =
+            phase.iter().filter_map(|t| Some(ms(t.accepted?.duration_since(t.sent?)))).collect();
+        let done_ms: Vec<f64> =
+            phase.iter().filter_map(|t| Some(ms(t.done?.duration_since(t.sent?)))).collect();
         let failed = phase.iter().filter(|t| t.failed).count();
         let done_at: Vec<Instant> = phase.iter().filter_map(|t| t.done).collect();
         let last = done_at.iter().max().copied().unwrap_or(t0);
@@ -218,9 +228,21 @@ pub(crate) async fn run(args: &IotArgs, command: String) -> eyre::Result<RunResu
     let _ = child.kill().await;
     let name = format!("seed-iot-{}", slug(&args.label));
     let cdf_file = format!("{name}-latency-cdf.svg");
-    line_chart(&args.out.join(&cdf_file), "seed-iot: latency CDF (RM: publish -> recorded ack; AM: publish -> decision)", "latency, ms", "fraction of messages", &cdfs)?;
+    line_chart(
+        &args.out.join(&cdf_file),
+        "seed-iot: latency CDF (RM: publish -> recorded ack; AM: publish -> decision)",
+        "latency, ms",
+        "fraction of messages",
+        &cdfs,
+    )?;
     let tput_file = format!("{name}-throughput.svg");
-    line_chart(&args.out.join(&tput_file), "seed-iot: messages completed per second", "seconds since the phase started", "messages / s", &tputs)?;
+    line_chart(
+        &args.out.join(&tput_file),
+        "seed-iot: messages completed per second",
+        "seconds since the phase started",
+        "messages / s",
+        &tputs,
+    )?;
     let mut notes = vec![format!(
         "{} devices, each its own MQTT connection (rumqttc, QoS 1) to the proxy's embedded broker; \
          {} messages per rate, sent in turn by the devices at fixed times (open loop). \
@@ -240,11 +262,23 @@ pub(crate) async fn run(args: &IotArgs, command: String) -> eyre::Result<RunResu
         endpoints: target.nodes.iter().map(|n| n.url().to_string()).collect(),
         started_unix,
         command,
-        summary: vec![("devices".into(), args.devices.to_string()), ("messages per rate".into(), args.messages.to_string())],
+        summary: vec![
+            ("devices".into(), args.devices.to_string()),
+            ("messages per rate".into(), args.messages.to_string()),
+        ],
         table: Some(Table {
             columns: [
-                "type", "offered msg/s", "speed (TPS)", "time for the messages (s)", "done", "failed",
-                "accepted avg / p50 / p99 (ms)", "average latency (ms)", "p50 (ms)", "p99 (ms)", "max (ms)",
+                "type",
+                "offered msg/s",
+                "speed (TPS)",
+                "time for the messages (s)",
+                "done",
+                "failed",
+                "accepted avg / p50 / p99 (ms)",
+                "average latency (ms)",
+                "p50 (ms)",
+                "p99 (ms)",
+                "max (ms)",
                 "paper avg (ms)",
             ]
             .map(String::from)
@@ -258,12 +292,18 @@ pub(crate) async fn run(args: &IotArgs, command: String) -> eyre::Result<RunResu
 }
 
 fn done_count(shared: &Mutex<Shared>, phase: u64) -> usize {
-    shared.lock().messages.iter().filter(|((_, q), t)| q / 1_000_000 == phase && (t.done.is_some() || t.failed)).count()
+    shared
+        .lock()
+        .messages
+        .iter()
+        .filter(|((_, q), t)| q / 1_000_000 == phase && (t.done.is_some() || t.failed))
+        .count()
 }
 
 /// The paper's RM / AM message with a device timestamp (ms since the epoch) and a Seq.
 fn message(kind: &str, device: &str, seq: u64, danger: Address) -> Value {
-    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let now_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
     if kind == "RM" {
         json!({"Payload": {"CS": 812, "P": 1200, "H": [5500, 5100, 4900, 4700, 4600], "Timestamp": now_ms},
                "Topic": "sensors/forest", "MessageContent": "reading", "Seq": seq})
@@ -283,7 +323,8 @@ fn write_proxy_config(
     registry: Address,
     danger: Address,
 ) -> eyre::Result<PathBuf> {
-    let nodes: Vec<&str> = network["nodes"].as_array().into_iter().flatten().filter_map(|n| n["rpc"].as_str()).collect();
+    let nodes: Vec<&str> =
+        network["nodes"].as_array().into_iter().flatten().filter_map(|n| n["rpc"].as_str()).collect();
     // Cheap argon2 parameters (8 MiB, 1 pass) for the bench's 1000 throw-away device passwords:
     // provisioning and connecting stay fast; messages are not affected (auth is per connection).
     let params = Params::new(8 * 1024, 1, 1, None).map_err(|e| eyre!("argon2 params: {e}"))?;
@@ -322,7 +363,10 @@ async fn wait_proxy(dir: &Path, child: &mut tokio::process::Child) -> eyre::Resu
     loop {
         if let Some(status) = child.try_wait()? {
             let log = std::fs::read_to_string(dir.join("proxy.log")).unwrap_or_default();
-            bail!("the proxy exited with {status}: {}", log.lines().rev().take(5).collect::<Vec<_>>().join(" | "));
+            bail!(
+                "the proxy exited with {status}: {}",
+                log.lines().rev().take(5).collect::<Vec<_>>().join(" | ")
+            );
         }
         if let Ok(v) = std::fs::read_to_string(&path).map(|t| serde_json::from_str::<Value>(&t)) {
             if let Some(m) = v.ok().and_then(|v| v["mqtt"].as_str().map(str::to_string)) {

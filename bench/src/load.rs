@@ -98,12 +98,14 @@ impl Workload {
             Call::Transfer => {}
             Call::DangerIndex => {
                 contract = target.deploy("deploying DangerIndex", DangerIndex::BYTECODE.to_vec()).await?;
-                let inputs =
-                    accounts.iter().map(|a| DangerIndex::addGatewayCall { gateway: a.address() }.abi_encode());
+                let inputs = accounts
+                    .iter()
+                    .map(|a| DangerIndex::addGatewayCall { gateway: a.address() }.abi_encode());
                 target.admin_calls("DangerIndex.addGateway", contract, inputs.collect()).await?;
             }
             Call::RecordSigned => {
-                let devices = target.deploy("deploying DeviceRegistry", DeviceRegistry::BYTECODE.to_vec()).await?;
+                let devices =
+                    target.deploy("deploying DeviceRegistry", DeviceRegistry::BYTECODE.to_vec()).await?;
                 let mut code = SensorRegistry::BYTECODE.to_vec();
                 code.extend(SensorRegistry::constructorCall { devices_: devices }.abi_encode());
                 contract = target.deploy("deploying SensorRegistry", code).await?;
@@ -186,7 +188,12 @@ impl Workload {
     /// Pre-signs `total` transactions (rounded up to a multiple of the account count), on all
     /// cores, and groups them into batches: an account's transactions go to one node in nonce
     /// order; consecutive batches alternate between nodes.
-    pub(crate) fn sign_batches(&mut self, target: &Target, total: usize, batch: usize) -> eyre::Result<Vec<Batch>> {
+    pub(crate) fn sign_batches(
+        &mut self,
+        target: &Target,
+        total: usize,
+        batch: usize,
+    ) -> eyre::Result<Vec<Batch>> {
         let n = self.accounts.len();
         let per_account = total.div_ceil(n).max(1) as u64;
         let threads = std::thread::available_parallelism().map_or(2, |p| p.get());
@@ -308,8 +315,10 @@ pub(crate) async fn run(
     let follower = tokio::spawn(follow_blocks(target.nodes[0].clone(), head, tracker.clone(), done.clone()));
     let bar = ProgressBar::new(total as u64);
     bar.set_style(
-        ProgressStyle::with_template("{msg:>24} [{bar:40.cyan/blue}] {pos}/{len} in blocks, {per_sec} ({elapsed})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{msg:>24} [{bar:40.cyan/blue}] {pos}/{len} in blocks, {per_sec} ({elapsed})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_message(label.to_string());
     let permits = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
@@ -375,7 +384,10 @@ pub(crate) async fn run(
             last_count = included;
             last_progress = Instant::now();
         } else if last_progress.elapsed() > Duration::from_secs(args.stall_seconds) {
-            bar.println(format!("{outstanding} transactions not included after {} s without progress", args.stall_seconds));
+            bar.println(format!(
+                "{outstanding} transactions not included after {} s without progress",
+                args.stall_seconds
+            ));
             break;
         }
         if follower.is_finished() {
@@ -438,7 +450,11 @@ pub(crate) async fn burst(
     let started_unix = unix_now();
     let signing = Instant::now();
     let batches = w.sign_batches(target, txs, args.batch)?;
-    eprintln!("signed {} transactions in {:.1} s", batches.iter().map(Batch::len).sum::<usize>(), signing.elapsed().as_secs_f64());
+    eprintln!(
+        "signed {} transactions in {:.1} s",
+        batches.iter().map(Batch::len).sum::<usize>(),
+        signing.elapsed().as_secs_f64()
+    );
     let r = run(target, batches, rate, args, call.name()).await?;
     let (ok, failed) = check_receipts(&target.nodes[0], &r.hashes).await?;
     let name = match rate {
@@ -447,15 +463,30 @@ pub(crate) async fn burst(
     };
     let mut plots = Vec::new();
     let tput = format!("{name}-throughput.svg");
-    line_chart(&out.join(&tput), &format!("{} on {}: included per second", call.name(), target.label), "seconds since the first send", "transactions / s", &[(target.label.clone(), r.timeline.clone())])?;
+    line_chart(
+        &out.join(&tput),
+        &format!("{} on {}: included per second", call.name(), target.label),
+        "seconds since the first send",
+        "transactions / s",
+        &[(target.label.clone(), r.timeline.clone())],
+    )?;
     plots.push(tput);
     let cdfp = format!("{name}-latency-cdf.svg");
-    line_chart(&out.join(&cdfp), &format!("{} on {}: latency CDF (send -> block seen)", call.name(), target.label), "latency, ms", "fraction of transactions", &[(target.label.clone(), cdf(&r.samples))])?;
+    line_chart(
+        &out.join(&cdfp),
+        &format!("{} on {}: latency CDF (send -> block seen)", call.name(), target.label),
+        "latency, ms",
+        "fraction of transactions",
+        &[(target.label.clone(), cdf(&r.samples))],
+    )?;
     plots.push(cdfp);
     let mut summary = vec![
         ("call".to_string(), call.name().to_string()),
         ("transactions sent".into(), r.sent.to_string()),
-        ("accounts / batch size / concurrency / window".into(), format!("{} / {} / {} / {}", args.accounts, args.batch, args.concurrency, args.window)),
+        (
+            "accounts / batch size / concurrency / window".into(),
+            format!("{} / {} / {} / {}", args.accounts, args.batch, args.concurrency, args.window),
+        ),
         ("offered rate".into(), rate.map_or("as fast as accepted".into(), |r| format!("{r:.0} tx/s"))),
         ("included (receipt status 1 / 0)".into(), format!("{} ({ok} / {failed})", r.included)),
         ("refused by the endpoint".into(), r.rejected.to_string()),
@@ -548,10 +579,22 @@ pub(crate) async fn saturation(
     }
     let name = format!("saturation-{}-{}", slug(call.name()), target.label);
     let lat = format!("{name}-latency.svg");
-    line_chart(&out.join(&lat), &format!("{} on {}: latency vs offered load", call.name(), target.label), "offered, tx/s", "latency, ms", &[("p50".into(), curve_p50), ("p99".into(), curve_p99)])?;
+    line_chart(
+        &out.join(&lat),
+        &format!("{} on {}: latency vs offered load", call.name(), target.label),
+        "offered, tx/s",
+        "latency, ms",
+        &[("p50".into(), curve_p50), ("p99".into(), curve_p99)],
+    )?;
     let tput = format!("{name}-throughput.svg");
     let ideal: Vec<(f64, f64)> = achieved.iter().map(|(x, _)| (*x, *x)).collect();
-    line_chart(&out.join(&tput), &format!("{} on {}: achieved vs offered", call.name(), target.label), "offered, tx/s", "in blocks, tx/s", &[("achieved".into(), achieved), ("offered".into(), ideal)])?;
+    line_chart(
+        &out.join(&tput),
+        &format!("{} on {}: achieved vs offered", call.name(), target.label),
+        "offered, tx/s",
+        "in blocks, tx/s",
+        &[("achieved".into(), achieved), ("offered".into(), ideal)],
+    )?;
     Ok(RunResult {
         name,
         workload: "saturation".into(),
@@ -566,7 +609,9 @@ pub(crate) async fn saturation(
             ("**highest sustained throughput**".into(), format!("**{best:.0} tx/s**")),
         ],
         table: Some(Table {
-            columns: ["offered tx/s", "in blocks tx/s", "included", "refused", "p50", "p99", "max"].map(String::from).to_vec(),
+            columns: ["offered tx/s", "in blocks tx/s", "included", "refused", "p50", "p99", "max"]
+                .map(String::from)
+                .to_vec(),
             rows,
         }),
         data: json!({"call": call.name(), "steps": steps, "highestSustainedTps": best}),

@@ -147,17 +147,37 @@ async fn run(cli: Cli) -> eyre::Result<()> {
     match cli.command {
         Command::RpcTransfers { target, load, txs, rate } => {
             let t = connect(&target).await?;
-            let r = load::burst(&t, Call::Transfer, txs, rate, &load, &target.out, "rpc-transfers", command_line()).await?;
+            let r = load::burst(
+                &t,
+                Call::Transfer,
+                txs,
+                rate,
+                &load,
+                &target.out,
+                "rpc-transfers",
+                command_line(),
+            )
+            .await?;
             print_summary(&r);
             report::save(&target.out, &r)
         }
         Command::RpcContract { target, load, call, txs, rate } => {
             let t = connect(&target).await?;
-            let r = load::burst(&t, call, txs, rate, &load, &target.out, "rpc-contract", command_line()).await?;
+            let r =
+                load::burst(&t, call, txs, rate, &load, &target.out, "rpc-contract", command_line()).await?;
             print_summary(&r);
             report::save(&target.out, &r)
         }
-        Command::Saturation { target, load, call, start_tps, factor, step_seconds, max_steps, p99_limit_ms } => {
+        Command::Saturation {
+            target,
+            load,
+            call,
+            start_tps,
+            factor,
+            step_seconds,
+            max_steps,
+            p99_limit_ms,
+        } => {
             let t = connect(&target).await?;
             let r = load::saturation(
                 &t,

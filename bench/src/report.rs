@@ -182,10 +182,11 @@ pub(crate) fn write_report(out: &Path) -> eyre::Result<std::path::PathBuf> {
          docs/benchmarks.md for how to reproduce each run.\n",
     );
     // side by side: throughput of each RPC workload on each target
-    let burst: Vec<&RunResult> =
-        results
+    let burst: Vec<&RunResult> = results
         .iter()
-        .filter(|r| r.workload.starts_with("rpc-") && r.data.get("tps").is_some() && r.data["offeredTps"].is_null())
+        .filter(|r| {
+            r.workload.starts_with("rpc-") && r.data.get("tps").is_some() && r.data["offeredTps"].is_null()
+        })
         .collect();
     if !burst.is_empty() {
         let mut targets: Vec<String> = burst.iter().map(|r| r.target.clone()).collect();

@@ -48,7 +48,8 @@ fn alive(pid: i32) -> bool {
 
 /// Runs the measurement.
 pub(crate) async fn run(args: &RestartArgs, command: String) -> eyre::Result<RunResult> {
-    let text = std::fs::read_to_string(&args.network).wrap_err_with(|| format!("{}", args.network.display()))?;
+    let text =
+        std::fs::read_to_string(&args.network).wrap_err_with(|| format!("{}", args.network.display()))?;
     let mut network: Value = serde_json::from_str(&text)?;
     let nodes = network["nodes"].as_array().cloned().ok_or_else(|| eyre!("no nodes"))?;
     let node = nodes.get(args.node).ok_or_else(|| eyre!("no node {}", args.node))?;
@@ -67,8 +68,11 @@ pub(crate) async fn run(args: &RestartArgs, command: String) -> eyre::Result<Run
     // the node's command line and working directory, to start it again the same way
     let pid = pids[args.node];
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))?;
-    let argv: Vec<String> =
-        cmdline.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+    let argv: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
     let cwd = std::fs::read_link(format!("/proc/{pid}/cwd"))?;
     let datadir = PathBuf::from(node["datadir"].as_str().unwrap_or_default());
     let log = datadir.parent().map(|d| d.join("node.log")).ok_or_else(|| eyre!("no datadir for node"))?;
@@ -147,7 +151,11 @@ pub(crate) async fn run(args: &RestartArgs, command: String) -> eyre::Result<Run
         name: format!("restart-node{}", args.node),
         workload: "restart".into(),
         target: "fogchain".into(),
-        endpoints: rpcs.iter().enumerate().map(|(i, r)| if i == args.node { restarted.url() } else { r.url() }.to_string()).collect(),
+        endpoints: rpcs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| if i == args.node { restarted.url() } else { r.url() }.to_string())
+            .collect(),
         started_unix: unix_now(),
         command,
         summary: vec![
@@ -156,7 +164,10 @@ pub(crate) async fn run(args: &RestartArgs, command: String) -> eyre::Result<Run
             ("**restart -> serving JSON-RPC**".into(), format!("**{:.2} s**", serving.as_secs_f64())),
             ("restart -> caught up with the head".into(), format!("{:.2} s", caught_up.as_secs_f64())),
         ],
-        table: Some(Table { columns: ["node", "pid", "RSS before the restart (MiB)"].map(String::from).to_vec(), rows }),
+        table: Some(Table {
+            columns: ["node", "pid", "RSS before the restart (MiB)"].map(String::from).to_vec(),
+            rows,
+        }),
         data: json!({"head": head, "transactions": txs, "rss": rss_data, "stopSeconds": stop_time.as_secs_f64(),
                      "servingSeconds": serving.as_secs_f64(), "caughtUpSeconds": caught_up.as_secs_f64(), "signal": how}),
         plots: Vec::new(),

@@ -456,7 +456,9 @@ impl Driver {
 
     fn compact(&mut self) -> Result<(), ConsensusError> {
         let store = self.node.mut_store();
-        if let Some(index) = store.compaction_point(self.config.log_retention, self.config.log_retention_bytes) {
+        if let Some(index) =
+            store.compaction_point(self.config.log_retention, self.config.log_retention_bytes)
+        {
             let dropped = store.compact(index)?;
             tracing::debug!(dropped, first_index = index, bytes = store.log_bytes(), "Raft log compacted");
         }

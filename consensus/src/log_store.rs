@@ -269,7 +269,8 @@ impl LogStore {
         self.db.write_raw(&ops, sync)?;
         if let Some(first) = entries.first() {
             let keep = first.index.saturating_sub(core.first_index()) as usize;
-            let removed: usize = core.entries.range(keep.min(core.entries.len())..).map(|e| e.data.len()).sum();
+            let removed: usize =
+                core.entries.range(keep.min(core.entries.len())..).map(|e| e.data.len()).sum();
             core.bytes -= removed;
             core.entries.truncate(keep);
             core.bytes += entries.iter().map(|e| e.data.len()).sum::<usize>();

@@ -150,7 +150,10 @@ impl Miner {
             if !(executed.skipped.iter().any(|s| s.underpriced) && base_fee / 8 > 0) {
                 return Ok(None);
             }
-            tracing::info!(base_fee, "minting an empty block: pending transactions are priced below the base fee");
+            tracing::info!(
+                base_fee,
+                "minting an empty block: pending transactions are priced below the base fee"
+            );
         }
         let mut header = executed.header.clone();
         seal(&mut header, &self.key).map_err(ChainError::from)?;

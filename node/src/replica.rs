@@ -116,7 +116,11 @@ impl StateMachine for Replica {
 
     fn import_block(&self, data: &[u8]) -> Result<(u64, B256), String> {
         let block = FogBlock::decode(&mut &data[..]).map_err(|e| format!("undecodable block: {e}"))?;
-        match self.chain.apply_block(&block, None, None, |h| self.pool.sender_of(h)).map_err(|e| e.to_string())? {
+        match self
+            .chain
+            .apply_block(&block, None, None, |h| self.pool.sender_of(h))
+            .map_err(|e| e.to_string())?
+        {
             Applied::Head { number, hash, senders } => {
                 self.pool.on_block(&senders, &[]);
                 Ok((number, hash))

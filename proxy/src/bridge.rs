@@ -647,14 +647,20 @@ impl Bridge {
             match jsonrpsee::ws_client::WsClientBuilder::default().build(&url).await {
                 Ok(client) => {
                     let sub = client
-                        .subscribe::<Value, _>("eth_subscribe", jsonrpsee::rpc_params!["newHeads"], "eth_unsubscribe")
+                        .subscribe::<Value, _>(
+                            "eth_subscribe",
+                            jsonrpsee::rpc_params!["newHeads"],
+                            "eth_unsubscribe",
+                        )
                         .await;
                     match sub {
                         Ok(mut sub) => {
                             self.heads_live.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             tracing::debug!(%url, "following newHeads");
                             while let Some(Ok(head)) = sub.next().await {
-                                if let Some(fee) = head.get("baseFeePerGas").and_then(crate::chain::quantity_u128) {
+                                if let Some(fee) =
+                                    head.get("baseFeePerGas").and_then(crate::chain::quantity_u128)
+                                {
                                     *self.head_base_fee.lock() = Some((fee, Instant::now()));
                                 }
                                 if self.heads_tx.send(node).is_err() {

@@ -191,7 +191,8 @@ impl Upstream {
     /// cancelled when an answer wins.
     pub async fn call_all(self: &Arc<Self>, method: &str, params: Value) -> Result<Value, UpstreamError> {
         let id = self.ids.fetch_add(1, Ordering::Relaxed);
-        let body = Bytes::from(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string());
+        let body =
+            Bytes::from(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string());
         let mut targets: Vec<usize> =
             (0..self.nodes.len()).filter(|i| self.nodes[*i].healthy.load(Ordering::Relaxed)).collect();
         if targets.is_empty() {

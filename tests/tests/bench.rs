@@ -36,7 +36,10 @@ fn workloads_account_for_every_transaction_and_message() {
     let network = network.to_str().unwrap();
     let dir = tmp.path();
 
-    let r = bench(dir, &["rpc-transfers", "--network", network, "--txs", "600", "--accounts", "30", "--batch", "50"]);
+    let r = bench(
+        dir,
+        &["rpc-transfers", "--network", network, "--txs", "600", "--accounts", "30", "--batch", "50"],
+    );
     let d = &r["data"];
     assert_eq!(d["sent"], 600, "{d}");
     assert_eq!(d["included"], 600, "{d}");
@@ -49,7 +52,19 @@ fn workloads_account_for_every_transaction_and_message() {
     for call in ["danger-index", "record-signed"] {
         let r = bench(
             dir,
-            &["rpc-contract", "--network", network, "--call", call, "--txs", "120", "--accounts", "20", "--batch", "40"],
+            &[
+                "rpc-contract",
+                "--network",
+                network,
+                "--call",
+                call,
+                "--txs",
+                "120",
+                "--accounts",
+                "20",
+                "--batch",
+                "40",
+            ],
         );
         let d = &r["data"];
         assert_eq!(d["included"], 120, "{call}: {d}");
@@ -58,7 +73,21 @@ fn workloads_account_for_every_transaction_and_message() {
 
     let r = bench(
         dir,
-        &["saturation", "--network", network, "--start-tps", "100", "--factor", "2", "--step-seconds", "2", "--max-steps", "2", "--accounts", "20"],
+        &[
+            "saturation",
+            "--network",
+            network,
+            "--start-tps",
+            "100",
+            "--factor",
+            "2",
+            "--step-seconds",
+            "2",
+            "--max-steps",
+            "2",
+            "--accounts",
+            "20",
+        ],
     );
     let steps = r["data"]["steps"].as_array().unwrap();
     assert_eq!(steps.len(), 2, "{}", r["data"]);
@@ -66,7 +95,19 @@ fn workloads_account_for_every_transaction_and_message() {
 
     let r = bench(
         dir,
-        &["seed-iot", "--network", network, "--devices", "25", "--messages", "25", "--rm-rates", "25", "--am-rate", "10"],
+        &[
+            "seed-iot",
+            "--network",
+            network,
+            "--devices",
+            "25",
+            "--messages",
+            "25",
+            "--rm-rates",
+            "25",
+            "--am-rate",
+            "10",
+        ],
     );
     let phases = r["data"]["phases"].as_array().unwrap();
     assert_eq!(phases.len(), 2, "{}", r["data"]);

@@ -96,6 +96,11 @@ impl Target {
         })
     }
 
+    /// The nodes' URLs (for results).
+    pub(crate) fn endpoints(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.url().to_string()).collect()
+    }
+
     /// Signs an EIP-1559 transaction with the load fee cap and a 1 wei tip.
     pub(crate) fn sign(
         &self,

@@ -98,20 +98,21 @@ pub(crate) async fn run(args: &IotArgs, command: String) -> eyre::Result<RunResu
     // 1. the proxy's gateway account, allowed by the operator and funded
     let gateway = alloy_signer_local::PrivateKeySigner::random();
     std::fs::write(dir.join("gateway.key"), hex::encode(gateway.to_bytes()))?;
-    target
-        .admin_calls(
+    let allow = [
+        (
             "SensorRegistry.addGateway",
             registry,
-            vec![SensorRegistry::addGatewayCall { gateway: gateway.address() }.abi_encode()],
-        )
-        .await?;
-    target
-        .admin_calls(
+            SensorRegistry::addGatewayCall { gateway: gateway.address() }.abi_encode(),
+        ),
+        (
             "DangerIndex.addGateway",
             danger,
-            vec![DangerIndex::addGatewayCall { gateway: gateway.address() }.abi_encode()],
-        )
-        .await?;
+            DangerIndex::addGatewayCall { gateway: gateway.address() }.abi_encode(),
+        ),
+    ];
+    for (what, contract, input) in allow {
+        target.admin_calls(what, contract, vec![input]).await?;
+    }
     target.fund(std::slice::from_ref(&gateway), U256::from(100u128 * 10u128.pow(18))).await?;
     // 2. the proxy
     let config = write_proxy_config(&dir, &network, &ids, &password, registry, danger)?;
@@ -259,7 +260,7 @@ pub(crate) async fn run(args: &IotArgs, command: String) -> eyre::Result<RunResu
         name,
         workload: "seed-iot".into(),
         target: args.label.clone(),
-        endpoints: target.nodes.iter().map(|n| n.url().to_string()).collect(),
+        endpoints: target.endpoints(),
         started_unix,
         command,
         summary: vec![

@@ -503,7 +503,7 @@ pub(crate) async fn burst(
         name,
         workload: workload.to_string(),
         target: target.label.clone(),
-        endpoints: target.nodes.iter().map(|n| n.url().to_string()).collect(),
+        endpoints: target.endpoints(),
         started_unix,
         command,
         summary,
@@ -599,7 +599,7 @@ pub(crate) async fn saturation(
         name,
         workload: "saturation".into(),
         target: target.label.clone(),
-        endpoints: target.nodes.iter().map(|n| n.url().to_string()).collect(),
+        endpoints: target.endpoints(),
         started_unix,
         command,
         summary: vec![

@@ -144,29 +144,17 @@ async fn connect(t: &TargetArgs) -> eyre::Result<chain::Target> {
 }
 
 async fn run(cli: Cli) -> eyre::Result<()> {
-    match cli.command {
+    let (result, out) = match cli.command {
         Command::RpcTransfers { target, load, txs, rate } => {
             let t = connect(&target).await?;
-            let r = load::burst(
-                &t,
-                Call::Transfer,
-                txs,
-                rate,
-                &load,
-                &target.out,
-                "rpc-transfers",
-                command_line(),
-            )
-            .await?;
-            print_summary(&r);
-            report::save(&target.out, &r)
+            let workload = "rpc-transfers";
+            let r = load::burst(&t, Call::Transfer, txs, rate, &load, &target.out, workload, command_line());
+            (r.await?, target.out)
         }
         Command::RpcContract { target, load, call, txs, rate } => {
             let t = connect(&target).await?;
-            let r =
-                load::burst(&t, call, txs, rate, &load, &target.out, "rpc-contract", command_line()).await?;
-            print_summary(&r);
-            report::save(&target.out, &r)
+            let r = load::burst(&t, call, txs, rate, &load, &target.out, "rpc-contract", command_line());
+            (r.await?, target.out)
         }
         Command::Saturation {
             target,
@@ -190,29 +178,25 @@ async fn run(cli: Cli) -> eyre::Result<()> {
                 &load,
                 &target.out,
                 command_line(),
-            )
-            .await?;
-            print_summary(&r);
-            report::save(&target.out, &r)
+            );
+            (r.await?, target.out)
         }
         Command::SeedIot(args) => {
             std::fs::create_dir_all(&args.out)?;
-            let r = iot::run(&args, command_line()).await?;
-            print_summary(&r);
-            report::save(&args.out, &r)
+            (iot::run(&args, command_line()).await?, args.out)
         }
         Command::Restart(args) => {
             std::fs::create_dir_all(&args.out)?;
-            let r = restart::run(&args, command_line()).await?;
-            print_summary(&r);
-            report::save(&args.out, &r)
+            (restart::run(&args, command_line()).await?, args.out)
         }
         Command::Report { out } => {
             let path = report::write_report(&out)?;
             println!("{}", path.display());
-            Ok(())
+            return Ok(());
         }
-    }
+    };
+    print_summary(&result);
+    report::save(&out, &result)
 }
 
 fn print_summary(r: &report::RunResult) {

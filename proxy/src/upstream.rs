@@ -177,11 +177,14 @@ impl Upstream {
 
     /// Calls `method` and returns its result.
     pub async fn call(&self, method: &str, params: Value) -> Result<Value, UpstreamError> {
+        let (_, bytes) = self.forward(self.request(method, params)).await?;
+        answer(&bytes)
+    }
+
+    /// A JSON-RPC request body with a fresh id.
+    fn request(&self, method: &str, params: Value) -> Bytes {
         let id = self.ids.fetch_add(1, Ordering::Relaxed);
-        let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-        let (_, bytes) = self.forward(Bytes::from(body.to_string())).await?;
-        let v: Value = serde_json::from_slice(&bytes).map_err(|e| UpstreamError::BadAnswer(e.to_string()))?;
-        rpc_result(v)
+        Bytes::from(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string())
     }
 
     /// Calls `method` at every healthy node at once (at every node when none is healthy) and
@@ -190,9 +193,7 @@ impl Upstream {
     /// through a follower's forwarding, and a node that is down costs nothing. Requests are not
     /// cancelled when an answer wins.
     pub async fn call_all(self: &Arc<Self>, method: &str, params: Value) -> Result<Value, UpstreamError> {
-        let id = self.ids.fetch_add(1, Ordering::Relaxed);
-        let body =
-            Bytes::from(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string());
+        let body = self.request(method, params);
         let mut targets: Vec<usize> =
             (0..self.nodes.len()).filter(|i| self.nodes[*i].healthy.load(Ordering::Relaxed)).collect();
         if targets.is_empty() {
@@ -203,9 +204,7 @@ impl Upstream {
             let (this, body, tx) = (self.clone(), body.clone(), tx.clone());
             tokio::spawn(async move {
                 let answer = match this.send_to(i, body, false).await {
-                    Ok((_, bytes)) => serde_json::from_slice::<Value>(&bytes)
-                        .map_err(|e| UpstreamError::BadAnswer(e.to_string()))
-                        .and_then(rpc_result),
+                    Ok((_, bytes)) => answer(&bytes),
                     Err(e) => Err(UpstreamError::Unreachable(e)),
                 };
                 let _ = tx.send(answer);
@@ -274,6 +273,12 @@ impl Upstream {
             .map(|r| r.unwrap_or_else(|| Err(UpstreamError::BadAnswer("missing batch answer".into()))))
             .collect())
     }
+}
+
+/// The result of a single JSON-RPC answer's bytes.
+fn answer(bytes: &[u8]) -> Result<Value, UpstreamError> {
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| UpstreamError::BadAnswer(e.to_string()))?;
+    rpc_result(v)
 }
 
 fn rpc_result(mut v: Value) -> Result<Value, UpstreamError> {

@@ -7,5 +7,5 @@ cd "$(dirname "$0")/.."
 . scripts/common.sh
 ensure_cargo
 ensure_libclang
-cargo build --release --locked --bin fogchain --bin fogchain-bench
+cargo build --release --locked --bin fogchain --bin fogchain-proxy --bin fogchain-bench
 exec "$CARGO_TARGET_DIR/release/fogchain-bench" "$@"

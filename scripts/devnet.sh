@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Starts a local Fogchain network: builds `fogchain` (release) if needed, then runs
+# Starts a local Fogchain network: builds `fogchain` and `fogchain-proxy` (release) if needed, then runs
 # `fogchain devnet "$@"` (defaults: --dir devnet --nodes 1 --base-port 8545).
 # Ctrl-C stops it; running it again with the same --dir resumes the chain.
 set -euo pipefail
@@ -7,5 +7,5 @@ cd "$(dirname "$0")/.."
 . scripts/common.sh
 ensure_cargo
 ensure_libclang
-cargo build --release --locked --bin fogchain
+cargo build --release --locked --bin fogchain --bin fogchain-proxy
 exec "$CARGO_TARGET_DIR/release/fogchain" devnet "$@"

@@ -8,6 +8,7 @@ use alloy_primitives::{keccak256, Address, Bytes, TxKind, B256, U256};
 use alloy_signer::SignerSync;
 use alloy_signer_local::{coins_bip39::English, MnemonicBuilder, PrivateKeySigner};
 use eyre::{bail, eyre, WrapErr};
+use fogchain_devnet::NetworkFile;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use std::{
@@ -17,8 +18,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// Hardhat's, Anvil's and the Fogchain devnet's test mnemonic (its accounts are prefunded).
-pub(crate) const TEST_MNEMONIC: &str = "test test test test test test test test test test test junk";
+use fogchain_devnet::TEST_MNEMONIC;
 
 /// 1 gwei in wei.
 pub(crate) const GWEI: u128 = 1_000_000_000;
@@ -33,7 +33,7 @@ pub(crate) struct Target {
     /// Prefunded accounts that pay for setup and fund the load accounts.
     pub(crate) funders: Vec<PrivateKeySigner>,
     /// A Fogchain devnet's network.json, when the target is one.
-    pub(crate) network: Option<Value>,
+    pub(crate) network: Option<NetworkFile>,
     /// maxFeePerGas of every load transaction, wei.
     pub(crate) max_fee: u128,
 }
@@ -47,20 +47,11 @@ impl Target {
         max_fee_gwei: u128,
     ) -> eyre::Result<Self> {
         let (urls, network, default_label) = if rpc.is_empty() {
-            let text = std::fs::read_to_string(network).wrap_err_with(|| {
-                format!(
-                    "reading {} (start a devnet with `fogchain devnet`, or give --rpc URL)",
-                    network.display()
-                )
-            })?;
-            let v: Value = serde_json::from_str(&text).wrap_err_with(|| format!("{}", network.display()))?;
-            let urls: Vec<String> = v["nodes"]
-                .as_array()
-                .ok_or_else(|| eyre!("{}: no nodes", network.display()))?
-                .iter()
-                .filter_map(|n| n["rpc"].as_str().map(str::to_string))
-                .collect();
-            (urls, Some(v), "fogchain".to_string())
+            let file = NetworkFile::load(network).wrap_err(
+                "start a devnet with `fogchain devnet`, or give --rpc URL",
+            )?;
+            let urls: Vec<String> = file.nodes.iter().map(|n| n.rpc.clone()).collect();
+            (urls, Some(file), "fogchain".to_string())
         } else {
             let urls: Vec<String> =
                 rpc.iter().flat_map(|s| s.split(',')).map(|s| s.trim().to_string()).collect();

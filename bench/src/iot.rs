@@ -82,14 +82,9 @@ struct Shared {
 pub(crate) async fn run(args: &IotArgs, command: String) -> eyre::Result<RunResult> {
     let target = Target::connect(&[], &args.network, Some(args.label.clone()), 500).await?;
     let network = target.network.clone().ok_or_else(|| eyre!("seed-iot needs a devnet's network.json"))?;
-    let registry: Address = network["contracts"]["SensorRegistry"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| eyre!("network.json: no SensorRegistry"))?;
-    let danger: Address = network["contracts"]["DangerIndex"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| eyre!("network.json: no DangerIndex"))?;
+    let registry =
+        network.contract("SensorRegistry").ok_or_else(|| eyre!("network.json: no SensorRegistry"))?;
+    let danger = network.contract("DangerIndex").ok_or_else(|| eyre!("network.json: no DangerIndex"))?;
     let dir = std::path::absolute(args.out.join("seed-iot-proxy"))?;
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
@@ -318,14 +313,13 @@ fn message(kind: &str, device: &str, seq: u64, danger: Address) -> Value {
 
 fn write_proxy_config(
     dir: &Path,
-    network: &Value,
+    network: &fogchain_devnet::NetworkFile,
     ids: &[String],
     password: &str,
     registry: Address,
     danger: Address,
 ) -> eyre::Result<PathBuf> {
-    let nodes: Vec<&str> =
-        network["nodes"].as_array().into_iter().flatten().filter_map(|n| n["rpc"].as_str()).collect();
+    let nodes: Vec<&str> = network.nodes.iter().map(|n| n.rpc.as_str()).collect();
     // Cheap argon2 parameters (8 MiB, 1 pass) for the bench's 1000 throw-away device passwords:
     // provisioning and connecting stay fast; messages are not affected (auth is per connection).
     let params = Params::new(8 * 1024, 1, 1, None).map_err(|e| eyre!("argon2 params: {e}"))?;
@@ -337,7 +331,7 @@ fn write_proxy_config(
          [mqtt]\nmode = \"embedded\"\nlisten = \"127.0.0.1:0\"\nqueue-limit = 100000\n\n[chain]\nchain-id = {}\ngateway-key-file = \"gateway.key\"\n\
          sensor-registry = \"{registry}\"\ndanger-index = [\"{danger}\"]\n",
         serde_json::to_string(&nodes)?,
-        network["chainId"].as_u64().unwrap_or(1337),
+        network.chain_id,
     );
     for id in ids {
         text.push_str(&format!("\n[[devices]]\nid = \"{id}\"\npassword-hash = \"{hash}\"\n"));

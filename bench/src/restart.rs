@@ -48,14 +48,11 @@ fn alive(pid: i32) -> bool {
 
 /// Runs the measurement.
 pub(crate) async fn run(args: &RestartArgs, command: String) -> eyre::Result<RunResult> {
-    let text =
-        std::fs::read_to_string(&args.network).wrap_err_with(|| format!("{}", args.network.display()))?;
-    let mut network: Value = serde_json::from_str(&text)?;
-    let nodes = network["nodes"].as_array().cloned().ok_or_else(|| eyre!("no nodes"))?;
+    let mut network = fogchain_devnet::NetworkFile::load(&args.network)?;
+    let nodes = network.nodes.clone();
     let node = nodes.get(args.node).ok_or_else(|| eyre!("no node {}", args.node))?;
-    let rpcs: Vec<Rpc> =
-        nodes.iter().map(|n| Rpc::new(n["rpc"].as_str().unwrap_or_default())).collect::<eyre::Result<_>>()?;
-    let pids: Vec<i32> = nodes.iter().map(|n| n["pid"].as_i64().unwrap_or(0) as i32).collect();
+    let rpcs: Vec<Rpc> = nodes.iter().map(|n| Rpc::new(&n.rpc)).collect::<eyre::Result<_>>()?;
+    let pids: Vec<i32> = nodes.iter().map(|n| n.pid.unwrap_or(0) as i32).collect();
     let head = rpcs[args.node].quantity("eth_blockNumber", json!([])).await? as u64;
     let txs = count_transactions(&rpcs[args.node], head).await?;
     let mut rows = Vec::new();
@@ -74,7 +71,7 @@ pub(crate) async fn run(args: &RestartArgs, command: String) -> eyre::Result<Run
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect();
     let cwd = std::fs::read_link(format!("/proc/{pid}/cwd"))?;
-    let datadir = PathBuf::from(node["datadir"].as_str().unwrap_or_default());
+    let datadir = node.datadir.clone();
     let log = datadir.parent().map(|d| d.join("node.log")).ok_or_else(|| eyre!("no datadir for node"))?;
     let Some((program, rest)) = argv.split_first() else { bail!("empty command line of pid {pid}") };
     // stop
@@ -138,14 +135,13 @@ pub(crate) async fn run(args: &RestartArgs, command: String) -> eyre::Result<Run
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
-    network["nodes"][args.node]["pid"] = json!(new_pid);
+    let entry = &mut network.nodes[args.node];
+    entry.pid = Some(new_pid);
     if let Ok(addr) = std::fs::read_to_string(&addr_file) {
-        network["nodes"][args.node]["rpc"] = json!(format!("http://{}", addr.trim()));
-        network["nodes"][args.node]["ws"] = json!(format!("ws://{}", addr.trim()));
+        entry.rpc = format!("http://{}", addr.trim());
+        entry.ws = format!("ws://{}", addr.trim());
     }
-    let tmp = args.network.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(&network)?)?;
-    std::fs::rename(&tmp, &args.network)?;
+    network.write(&args.network)?;
     let how = if args.kill { "SIGKILL" } else { "SIGTERM" };
     Ok(RunResult {
         name: format!("restart-node{}", args.node),

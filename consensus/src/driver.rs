@@ -437,7 +437,7 @@ impl Driver {
             match answer.blocking_recv() {
                 Ok(Ok(blocks)) if !blocks.is_empty() => {
                     for block in blocks {
-                        let (n, _) = self.machine.import_block(&block).map_err(ConsensusError::Sync)?;
+                        let (n, _) = self.machine.import_block(&block)?;
                         if n >= number {
                             break;
                         }

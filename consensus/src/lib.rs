@@ -60,10 +60,13 @@ pub enum ConsensusError {
     Invalid(String),
     /// Applying a committed block failed in storage (fatal for this node).
     #[error("applying a committed block: {0}")]
-    Apply(String),
+    Apply(StorageError),
     /// Block sync failed.
     #[error("block sync: {0}")]
     Sync(String),
+    /// A block fetched by block sync was refused.
+    #[error("block sync: {0}")]
+    Import(#[from] ImportError),
     /// The transport could not start.
     #[error("{0}")]
     Transport(String),
@@ -75,27 +78,41 @@ pub enum ConsensusError {
     Stopped,
 }
 
-/// The replicated state machine: the node's chain. Called from the driver thread, in log
-/// order.
+/// Why a block fetched by block sync was not imported.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The database failed (fatal for this node).
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The block is undecodable, does not extend the head, or breaks a chain rule; the reason
+    /// is for logs only.
+    #[error("block refused: {0}")]
+    Refused(String),
+}
+
+/// The replicated state machine: the node's chain. Called from the driver thread (and the
+/// block-sync thread while the driver waits for it), in log order.
 pub trait StateMachine: Send + Sync + 'static {
     /// The node database (the Raft log lives in its own column families there).
     fn storage(&self) -> &Storage;
     /// Applies the block (RLP) committed at log `index`. The block is checked and executed; a
     /// stale or invalid block is a deterministic no-op. `index` must be recorded as applied
     /// atomically with the block, or alone for a no-op. `Err` only when storage fails.
-    fn apply_block(&self, index: u64, data: &[u8]) -> Result<(), String>;
+    fn apply_block(&self, index: u64, data: &[u8]) -> Result<(), StorageError>;
     /// Head (number, hash).
     fn head(&self) -> (u64, B256);
     /// Canonical blocks from number `from`, RLP, up to about `max_bytes` (at least one when
     /// there is one).
     fn encoded_blocks(&self, from: u64, max_bytes: usize) -> Vec<Vec<u8>>;
     /// Verifies and applies a block fetched by block sync; returns its (number, hash).
-    fn import_block(&self, data: &[u8]) -> Result<(u64, B256), String>;
-    /// Transactions a follower forwarded to this node (EIP-2718 bytes).
-    fn receive_txs(&self, txs: Vec<Vec<u8>>);
+    fn import_block(&self, data: &[u8]) -> Result<(u64, B256), ImportError>;
     /// The membership changed (e.g. new sealers).
     fn members_changed(&self, directory: &Directory);
 }
+
+/// Most forwarded-transaction batches waiting for the pool; more are dropped (a follower
+/// re-sends its whole pool every 2 s, so a dropped batch only delays).
+pub const FORWARDED_QUEUE: usize = 64;
 
 /// What a Raft snapshot carries besides the ConfState: the state at the snapshot's index.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -167,6 +184,7 @@ pub struct ConsensusConfig {
 struct InboundGlue {
     inputs: std::sync::mpsc::Sender<Input>,
     machine: Arc<dyn StateMachine>,
+    forwarded: tokio::sync::mpsc::Sender<Vec<Vec<u8>>>,
 }
 
 impl Inbound for InboundGlue {
@@ -177,7 +195,10 @@ impl Inbound for InboundGlue {
         let _ = self.inputs.send(Input::Unreachable { to, snapshot });
     }
     fn txs(&self, txs: Vec<serde_bytes::ByteBuf>) {
-        self.machine.receive_txs(txs.into_iter().map(|b| b.into_vec()).collect());
+        let batch = txs.into_iter().map(|b| b.into_vec()).collect();
+        if self.forwarded.try_send(batch).is_err() {
+            tracing::debug!("forwarded transactions dropped: the pool is behind (the sender re-sends)");
+        }
     }
     fn blocks(&self, from: u64, max_bytes: usize) -> Vec<serde_bytes::ByteBuf> {
         self.machine.encoded_blocks(from, max_bytes).into_iter().map(serde_bytes::ByteBuf::from).collect()
@@ -192,6 +213,7 @@ pub struct Consensus {
     transport: TransportHandle,
     driver: Mutex<Option<std::thread::JoinHandle<()>>>,
     transport_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    forwarded: Mutex<Option<tokio::sync::mpsc::Receiver<Vec<Vec<u8>>>>>,
 }
 
 impl std::fmt::Debug for Consensus {
@@ -245,7 +267,9 @@ impl Consensus {
 
         let (inputs, inputs_rx) = std::sync::mpsc::channel();
         let keypair = keypair(config.node_key).map_err(|e| ConsensusError::Transport(e.to_string()))?;
-        let inbound = Arc::new(InboundGlue { inputs: inputs.clone(), machine: machine.clone() });
+        let (forwarded_tx, forwarded) = tokio::sync::mpsc::channel(FORWARDED_QUEUE);
+        let inbound =
+            Arc::new(InboundGlue { inputs: inputs.clone(), machine: machine.clone(), forwarded: forwarded_tx });
         let (transport, transport_task) = transport::start(
             TransportConfig {
                 keypair,
@@ -303,6 +327,7 @@ impl Consensus {
             transport,
             driver: Mutex::new(Some(driver)),
             transport_task: Mutex::new(Some(transport_task)),
+            forwarded: Mutex::new(Some(forwarded)),
         })
     }
 
@@ -347,17 +372,23 @@ impl Consensus {
         answer.blocking_recv().map_err(|_| ConsensusError::Stopped)?
     }
 
-    /// Sends transactions to the current leader (best effort; the caller keeps them pooled
-    /// until they are mined). Returns the leader's id, or `None` when there is none or this
-    /// node is the leader.
-    pub fn forward_txs(&self, txs: Vec<Vec<u8>>) -> Option<u64> {
-        let status = self.status();
-        if status.leader_id == 0 || status.leader_id == status.id {
-            return None;
-        }
+    /// Transaction gossip, outbound: the Raft id of the leader when another node leads.
+    pub fn remote_leader(&self) -> Option<u64> {
+        let status = self.status.borrow();
+        (status.leader_id != 0 && status.leader_id != status.id).then_some(status.leader_id)
+    }
+
+    /// Transaction gossip, outbound: sends EIP-2718 transactions to member `to` (best effort;
+    /// the caller keeps them pooled until they are mined).
+    pub fn send_txs(&self, to: u64, txs: Vec<Vec<u8>>) {
         let txs = txs.into_iter().map(serde_bytes::ByteBuf::from).collect();
-        self.transport.send(Command::Txs { to: status.leader_id, txs });
-        Some(status.leader_id)
+        self.transport.send(Command::Txs { to, txs });
+    }
+
+    /// Transaction gossip, inbound: batches of EIP-2718 transactions followers sent to this
+    /// node (at most [`FORWARDED_QUEUE`] waiting). Taken once, by the node's pool intake.
+    pub fn take_forwarded(&self) -> Option<tokio::sync::mpsc::Receiver<Vec<Vec<u8>>>> {
+        self.forwarded.lock().take()
     }
 
     async fn conf_change(

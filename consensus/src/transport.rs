@@ -73,7 +73,7 @@ pub(crate) trait Inbound: Send + Sync + 'static {
     fn raft(&self, from: u64, msgs: Vec<ByteBuf>);
     /// A send to `to` failed (`snapshot`: the batch held a snapshot).
     fn unreachable(&self, to: u64, snapshot: bool);
-    /// Forwarded transactions (blocking: runs on the blocking pool).
+    /// Forwarded transactions (must not block: runs on the transport task).
     fn txs(&self, txs: Vec<ByteBuf>);
     /// Canonical blocks for a syncing member (blocking).
     fn blocks(&self, from: u64, max_bytes: usize) -> Vec<ByteBuf>;
@@ -402,8 +402,7 @@ impl Task {
             }
             Request::Txs(txs) => {
                 let _ = self.swarm.behaviour_mut().rpc.send_response(channel, Response::Ack);
-                let inbound = self.inbound.clone();
-                tokio::task::spawn_blocking(move || inbound.txs(txs));
+                self.inbound.txs(txs);
             }
             Request::Blocks { from: number, max_bytes } => {
                 let inbound = self.inbound.clone();

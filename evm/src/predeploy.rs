@@ -29,6 +29,27 @@ pub struct SetupTx {
     pub input: Bytes,
 }
 
+/// Why a genesis setup transaction did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum PredeployError {
+    /// revm refused the transaction.
+    #[error("setup transaction {index}: {reason}")]
+    Invalid {
+        /// Position in the setup list (= the deployer's nonce).
+        index: usize,
+        /// revm's reason.
+        reason: String,
+    },
+    /// It ran but reverted or halted.
+    #[error("setup transaction {index} failed: {outcome}")]
+    Failed {
+        /// Position in the setup list.
+        index: usize,
+        /// The execution result.
+        outcome: String,
+    },
+}
+
 /// Runs `txs` from `deployer` (nonce 0, 1, ...) on an empty state under Prague rules with zero
 /// gas price, and returns every contract account that exists afterwards. A creation lands at
 /// `deployer.create(nonce)`. Fails with the index and reason of the first transaction that does
@@ -37,7 +58,7 @@ pub fn predeploy(
     chain_id: u64,
     deployer: Address,
     txs: &[SetupTx],
-) -> Result<BTreeMap<Address, Predeployed>, String> {
+) -> Result<BTreeMap<Address, Predeployed>, PredeployError> {
     let mut db = CacheDB::new(EmptyDB::default());
     {
         let mut cfg = crate::cfg_env_for(chain_id, SpecId::PRAGUE);
@@ -58,9 +79,11 @@ pub fn predeploy(
                 chain_id: Some(chain_id),
                 ..Default::default()
             };
-            let result = evm.transact_commit(env).map_err(|e| format!("setup transaction {nonce}: {e}"))?;
+            let result = evm
+                .transact_commit(env)
+                .map_err(|e| PredeployError::Invalid { index: nonce, reason: e.to_string() })?;
             if !result.is_success() {
-                return Err(format!("setup transaction {nonce} failed: {result:?}"));
+                return Err(PredeployError::Failed { index: nonce, outcome: format!("{result:?}") });
             }
         }
     }

@@ -73,9 +73,6 @@ pub struct FogchainConfig {
     /// Upper bound on transactions per block (besides the block gas limit).
     #[serde(default = "default_max_block_transactions")]
     pub max_block_transactions: usize,
-    /// How many minted blocks may be proposed but not yet committed at once (Raft pipelining).
-    #[serde(default = "default_max_inflight_blocks")]
-    pub max_inflight_blocks: usize,
     /// Initial network members. Blocks must be sealed by one of them.
     #[serde(default)]
     pub members: Vec<Member>,
@@ -84,16 +81,12 @@ pub struct FogchainConfig {
 fn default_max_block_transactions() -> usize {
     5_000
 }
-fn default_max_inflight_blocks() -> usize {
-    4
-}
 
 impl Default for FogchainConfig {
     fn default() -> Self {
         Self {
             zero_base_fee: false,
             max_block_transactions: default_max_block_transactions(),
-            max_inflight_blocks: default_max_inflight_blocks(),
             members: Vec::new(),
         }
     }
@@ -126,7 +119,11 @@ impl ChainSpec {
     pub fn from_json(text: &str) -> Result<Self> {
         let mut value: serde_json::Value = serde_json::from_str(text)?;
         let fogchain = match value.as_object_mut().and_then(|o| o.remove("fogchain")) {
-            Some(section) => serde_json::from_value(section)?,
+            Some(mut section) => {
+                // Written by earlier versions, never used (one block is in flight at a time).
+                section.as_object_mut().and_then(|o| o.remove("maxInflightBlocks"));
+                serde_json::from_value(section)?
+            }
             None => FogchainConfig::default(),
         };
         let genesis: Genesis = serde_json::from_value(value)?;
@@ -138,10 +135,8 @@ impl ChainSpec {
         if genesis.config.chain_id == 0 {
             return Err(GenesisError::Invalid("config.chainId must be set and non-zero".into()));
         }
-        if fogchain.max_block_transactions == 0 || fogchain.max_inflight_blocks == 0 {
-            return Err(GenesisError::Invalid(
-                "fogchain.maxBlockTransactions and maxInflightBlocks must be at least 1".into(),
-            ));
+        if fogchain.max_block_transactions == 0 {
+            return Err(GenesisError::Invalid("fogchain.maxBlockTransactions must be at least 1".into()));
         }
         let mut ids = std::collections::HashSet::new();
         for m in &fogchain.members {

@@ -19,6 +19,49 @@ use tokio::sync::watch;
 /// A block as minted and committed: Ethereum header + transactions.
 pub type FogBlock = Block<TxEnvelope>;
 
+/// A block with its hash (keccak-256 of the RLP header) computed once: by the minter when it
+/// seals the block, by every other node when it decodes the committed entry.
+#[derive(Debug, Clone)]
+pub struct SealedBlock {
+    block: FogBlock,
+    hash: B256,
+}
+
+impl SealedBlock {
+    /// Hashes `block`'s header.
+    pub fn new(block: FogBlock) -> Self {
+        let hash = block.header.hash_slow();
+        Self { block, hash }
+    }
+
+    /// Decodes an RLP block (a committed Raft entry, a block-sync answer) and hashes it.
+    pub fn decode(mut data: &[u8]) -> Result<Self, alloy_rlp::Error> {
+        Ok(Self::new(alloy_rlp::Decodable::decode(&mut data)?))
+    }
+
+    /// RLP encoding (a Raft entry).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.block.body.transactions.len() * 128 + 1024);
+        alloy_rlp::Encodable::encode(&self.block, &mut out);
+        out
+    }
+
+    /// The block hash.
+    pub fn hash(&self) -> B256 {
+        self.hash
+    }
+
+    /// The header.
+    pub fn header(&self) -> &Header {
+        &self.block.header
+    }
+
+    /// The transactions.
+    pub fn transactions(&self) -> &[TxEnvelope] {
+        &self.block.body.transactions
+    }
+}
+
 /// Why a block was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
@@ -156,44 +199,45 @@ impl Chain {
         Ok(signer)
     }
 
-    /// Applies a committed block. `executed` is the minter's own execution of exactly this block
-    /// (it is used only if it matches the block hash); `applied_index` is the consensus log index
-    /// recorded atomically with the block; `known_sender` gives the senders this node already
-    /// recovered (its pool's), by transaction hash, so only the others are recovered.
+    /// Applies a committed block. `executed` is the minter's own execution of this block (used
+    /// only if its header is the block's); `applied_index` is the consensus log index recorded
+    /// atomically with the block; `known_sender` gives the senders this node already recovered
+    /// (its pool's), by transaction hash, so only the others are recovered.
     pub fn apply_block(
         &self,
-        block: &FogBlock,
+        block: &SealedBlock,
         executed: Option<ExecutedBlock>,
         applied_index: Option<u64>,
         known_sender: impl Fn(&B256) -> Option<Address> + Sync,
     ) -> Result<Applied, ChainError> {
         let _guard = self.apply_lock.lock();
-        let hash = block.header.hash_slow();
+        let hash = block.hash();
+        let header = block.header();
         let (head_hash, head) = self.storage.head()?;
         let recover = || -> Result<Vec<Recovered<TxEnvelope>>, ChainError> {
-            fogchain_evm::recover_senders_with(&block.body.transactions, &known_sender).map_err(|index| {
+            fogchain_evm::recover_senders_with(block.transactions(), &known_sender).map_err(|index| {
                 ChainError::Execution(ExecError::InvalidTransaction {
                     index,
-                    hash: *block.body.transactions[index].tx_hash(),
+                    hash: *block.transactions()[index].tx_hash(),
                     reason: "invalid sender".into(),
                 })
             })
         };
-        if block.header.parent_hash != head_hash {
+        if header.parent_hash != head_hash {
             let txs = match executed {
                 Some(e) => e.transactions,
                 None => recover()?,
             };
             return Ok(Applied::Stale(txs));
         }
-        self.check_header(&head, &block.header)?;
-        let executed = match executed.filter(|e| e.header.hash_slow() == hash) {
+        self.check_header(&head, header)?;
+        let executed = match executed.filter(|e| e.header == *header) {
             Some(e) => e,
-            None => validate_block(&self.spec, &self.storage, &head, &block.header, recover()?)?,
+            None => validate_block(&self.spec, &self.storage, &head, header, recover()?)?,
         };
         let write = executed.into_block_write(hash, applied_index);
         self.storage.write_block(&write)?;
-        self.head.send_replace((block.header.number, hash));
-        Ok(Applied::Head { hash, number: block.header.number, senders: write.body.senders })
+        self.head.send_replace((header.number, hash));
+        Ok(Applied::Head { hash, number: header.number, senders: write.body.senders })
     }
 }

@@ -28,7 +28,7 @@
 //! price-bump-percent = 10
 //! ```
 
-use crate::pool::PoolConfig;
+use fogchain_txpool::PoolConfig;
 use fogchain_rpc::RpcConfig;
 use serde::{Deserialize, Serialize};
 use std::{

@@ -1,34 +1,48 @@
-//! The Fogchain node: transaction pool, block minting, block application and RPC wiring, plus
-//! the local-network launcher behind `fogchain devnet`.
+//! One Fogchain node: the applied chain, the replica Raft drives, the block builder, the seal,
+//! the config, and the wiring of them with the pool (`fogchain-txpool`), consensus
+//! (`fogchain-consensus`) and JSON-RPC (`fogchain-rpc`).
 //!
-//! [`Node::start`] opens the datadir (resuming from its head), joins the Raft cluster
-//! (`fogchain-consensus`), starts the minter (active while this node leads) and the pool
-//! forwarder (active while it follows) on their own threads, and serves JSON-RPC. Committed
+//! [`Node::start`] opens the datadir (resuming from its head), joins the Raft cluster, starts
+//! the minter (active while this node leads), the pool forwarder (active while it follows) and
+//! the intake of forwarded transactions on their own threads, and serves JSON-RPC. Committed
 //! Raft entries are blocks, applied by [`replica::Replica`] through
 //! [`chain::Chain::apply_block`], the single code path by which any block enters the database.
+//!
+//! | file | what |
+//! |---|---|
+//! | `chain.rs` | [`chain::Chain`]: header checks, execution, one write per block; [`chain::SealedBlock`] |
+//! | `replica.rs` | the Raft state machine: committed entries and synced blocks into the chain |
+//! | `miner.rs` | the leader's block builder |
+//! | `seal.rs` | node keys and block seals (the minter's signature in `extraData`) |
+//! | `config.rs` | the node's TOML config |
 
 pub mod chain;
-pub mod cluster;
 pub mod config;
 pub mod miner;
-pub mod pool;
 pub mod replica;
 pub mod seal;
 
-use crate::{chain::Chain, config::NodeConfig, miner::Miner, pool::TxPool, replica::Replica};
+use crate::{chain::Chain, config::NodeConfig, miner::Miner, replica::Replica};
 use fogchain_consensus::{Consensus, ConsensusConfig, DriverConfig};
 use fogchain_genesis::ChainSpec;
-use fogchain_rpc::{ClusterRpc, EthRpc, NetRpc};
+use fogchain_rpc::{ClusterRpc, EthRpc};
 use fogchain_storage::Storage;
+use fogchain_txpool::{LeaderLink, TxPool};
 use jsonrpsee::server::ServerHandle;
-use std::{
-    net::SocketAddr,
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
-    thread::JoinHandle,
-};
+use std::{net::SocketAddr, sync::Arc, thread::JoinHandle};
+use tokio_util::sync::CancellationToken;
+
+/// The pool's path to the leader: consensus's transaction gossip.
+struct Gossip(Arc<Consensus>);
+
+impl LeaderLink for Gossip {
+    fn remote_leader(&self) -> Option<u64> {
+        self.0.remote_leader()
+    }
+    fn send_to_leader(&self, leader: u64, txs: Vec<Vec<u8>>) {
+        self.0.send_txs(leader, txs)
+    }
+}
 
 /// Errors starting a node.
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +83,7 @@ pub struct Node {
     rpc_addr: SocketAddr,
     consensus: Arc<Consensus>,
     threads: Vec<JoinHandle<()>>,
-    shutdown: Arc<AtomicBool>,
+    shutdown: CancellationToken,
 }
 
 impl std::fmt::Debug for Node {
@@ -128,19 +142,40 @@ impl Node {
         };
         let consensus = Arc::new(Consensus::start(consensus_config, members, replica.clone()).await?);
 
-        let shutdown = Arc::new(AtomicBool::new(false));
+        // Shutdown protocol, for every thread this node starts: each gets a child of one
+        // CancellationToken and checks it between bounded waits (the pool's condition variable,
+        // at most 250 ms; the intake's channel); `stop` cancels the token, wakes the pool's
+        // waiters, and joins every thread before it stops consensus, so nothing runs against a
+        // closed database. The Raft thread has its own protocol (`Consensus::shutdown`: hand
+        // leadership over, then end).
+        let shutdown = CancellationToken::new();
         let sealer = key.address();
-        let miner =
-            Miner::new(chain.clone(), pool.clone(), replica, consensus.clone(), key, shutdown.clone());
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
                 .name(name.into())
                 .spawn(f)
                 .map_err(|source| NodeError::Io { context: format!("spawning {name}"), source })
         };
-        let mut threads = vec![spawn("miner", Box::new(move || miner.run()))?];
-        let (p, c, s) = (pool.clone(), consensus.clone(), shutdown.clone());
-        threads.push(spawn("forwarder", Box::new(move || miner::forward_pool(p, c, s)))?);
+        let miner = Miner::new(chain.clone(), pool.clone(), replica, consensus.clone(), key);
+        let token = shutdown.child_token();
+        let mut threads = vec![spawn("miner", Box::new(move || miner.run(&token)))?];
+        let (p, link, token) = (pool.clone(), Gossip(consensus.clone()), shutdown.child_token());
+        threads.push(spawn("forwarder", Box::new(move || fogchain_txpool::forward_pool(&p, &link, &token)))?);
+        if let Some(mut forwarded) = consensus.take_forwarded() {
+            let (p, token) = (pool.clone(), shutdown.child_token());
+            threads.push(spawn(
+                "tx-intake",
+                Box::new(move || {
+                    // Ends when the transport drops its sender (consensus stopped) or on shutdown.
+                    while let Some(batch) = forwarded.blocking_recv() {
+                        if token.is_cancelled() {
+                            break;
+                        }
+                        p.add_forwarded(batch);
+                    }
+                }),
+            )?);
+        }
 
         let rpc_config = config.rpc.to_rpc_config();
         let mining = {
@@ -149,13 +184,10 @@ impl Node {
         };
         let node_info = fogchain_rpc::NodeInfo { heads: chain.subscribe_head(), coinbase: sealer, mining };
         let eth = EthRpc::new(spec.clone(), storage, pool.clone(), rpc_config.clone(), node_info);
-        let view: Arc<dyn fogchain_rpc::ClusterApi> =
-            Arc::new(cluster::ClusterView { consensus: consensus.clone(), chain: chain.clone(), sealer });
-        let net = NetRpc::new(spec.chain_id(), view.clone());
-        let (rpc, rpc_addr) =
-            fogchain_rpc::start_server(&rpc_config, eth, net, ClusterRpc::new(view)).await.map_err(
-                |source| NodeError::Io { context: format!("serving RPC on {}", rpc_config.addr), source },
-            )?;
+        let cluster = ClusterRpc::new(consensus.clone(), spec.clone(), chain.subscribe_head(), sealer);
+        let (rpc, rpc_addr) = fogchain_rpc::start_server(&rpc_config, eth, cluster).await.map_err(|source| {
+            NodeError::Io { context: format!("serving RPC on {}", rpc_config.addr), source }
+        })?;
         tracing::info!(%rpc_addr, "JSON-RPC (HTTP and WebSocket) listening");
         if let Some(path) = &config.rpc_addr_file {
             // Written atomically (rename) so a reader never sees a partial address.
@@ -192,12 +224,18 @@ impl Node {
     pub async fn stop(mut self) {
         let _ = self.rpc.stop();
         self.rpc.clone().stopped().await;
-        self.shutdown.store(true, Ordering::Release);
+        self.shutdown.cancel();
         self.pool.wake();
+        // The intake thread may wait on its channel: consensus ends the transport (and so the
+        // channel) in its own shutdown, after which the intake ends too.
+        let intake = self.threads.pop_if(|t| t.thread().name() == Some("tx-intake"));
         for thread in self.threads.drain(..) {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
         self.consensus.shutdown().await;
+        if let Some(thread) = intake {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
         tracing::info!("node stopped");
     }
 }

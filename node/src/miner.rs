@@ -8,13 +8,11 @@
 //! `maxBlockTransactions`). Timestamps are in seconds and never decrease:
 //! `max(parent, now)`.
 //!
-//! One block is in flight at a time (it is built on the applied state, so it cannot conflict
-//! with an uncommitted predecessor); `maxInflightBlocks` > 1 (speculative building on
-//! uncommitted blocks) is not used yet.
+//! One block is in flight at a time: it is built on the applied state, so it cannot conflict
+//! with an uncommitted predecessor.
 
 use crate::{
-    chain::{Chain, ChainError, FogBlock},
-    pool::TxPool,
+    chain::{Chain, ChainError, FogBlock, SealedBlock},
     replica::Replica,
     seal::seal,
 };
@@ -24,13 +22,12 @@ use alloy_signer_local::PrivateKeySigner;
 use fogchain_consensus::{Consensus, ConsensusError, Role};
 use fogchain_evm::{child_header, execute_block, Mode};
 use fogchain_storage::ChainReader;
+use fogchain_txpool::TxPool;
 use std::{
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
+    sync::Arc,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
+use tokio_util::sync::CancellationToken;
 
 /// A proposed block not yet applied.
 #[derive(Debug, Clone, Copy)]
@@ -51,7 +48,6 @@ pub struct Miner {
     replica: Arc<Replica>,
     consensus: Arc<Consensus>,
     key: PrivateKeySigner,
-    shutdown: Arc<AtomicBool>,
 }
 
 /// Errors of one minting round.
@@ -73,18 +69,18 @@ impl Miner {
         replica: Arc<Replica>,
         consensus: Arc<Consensus>,
         key: PrivateKeySigner,
-        shutdown: Arc<AtomicBool>,
     ) -> Self {
-        Self { chain, pool, replica, consensus, key, shutdown }
+        Self { chain, pool, replica, consensus, key }
     }
 
-    /// Runs until shutdown. Blocking: run it on its own thread.
-    pub fn run(self) {
+    /// Runs until `shutdown` is cancelled (whoever cancels also wakes the pool's waiters).
+    /// Blocking: run it on its own thread.
+    pub fn run(self, shutdown: &CancellationToken) {
         // Generation of the pool at the last attempt that minted nothing: do not retry until the
         // pool changes (avoids spinning on transactions that cannot be included yet).
         let mut idle_at: Option<u64> = None;
         let mut inflight: Option<Inflight> = None;
-        while !self.shutdown.load(Ordering::Acquire) {
+        while !shutdown.is_cancelled() {
             // Applying a block changes the pool (its transactions leave), which wakes this loop.
             let generation = self.pool.generation();
             let status = self.consensus.status();
@@ -163,45 +159,11 @@ impl Miner {
             ommers: vec![],
             withdrawals: header.withdrawals_root.map(|_| Default::default()),
         };
-        let block = FogBlock { header, body };
-        let hash = block.header.hash_slow();
-        let number = block.header.number;
-        let txs = block.body.transactions.len();
-        let mut data = Vec::with_capacity(txs * 128 + 1024);
-        alloy_rlp::Encodable::encode(&block, &mut data);
+        let block = SealedBlock::new(FogBlock { header, body });
+        let (hash, number, txs) = (block.hash(), block.header().number, block.transactions().len());
         self.replica.set_minted(hash, executed);
-        self.consensus.propose_block(data)?;
+        self.consensus.propose_block(block.encode())?;
         tracing::debug!(number, %hash, txs, "proposed block");
         Ok(Some(Inflight { number, term, since: Instant::now() }))
-    }
-}
-
-/// Forwards this node's pool to the leader while it is a follower.
-///
-/// Transactions stay in the follower's pool until a committed block uses their nonce, so a
-/// leader change loses nothing: the new leader gets the whole pool again. Every 2 s the pool is
-/// re-sent (a batch may have been lost with a connection); the leader skips the ones it has.
-pub(crate) fn forward_pool(pool: Arc<TxPool>, consensus: Arc<Consensus>, shutdown: Arc<AtomicBool>) {
-    use alloy_eips::eip2718::Encodable2718;
-    const RESEND: Duration = Duration::from_secs(2);
-    let mut sent_up_to = 0u64;
-    let mut leader = 0u64;
-    let mut last_full = Instant::now();
-    while !shutdown.load(Ordering::Acquire) {
-        let generation = pool.generation();
-        let status = consensus.status();
-        if status.leader_id != leader || last_full.elapsed() > RESEND {
-            leader = status.leader_id;
-            sent_up_to = 0;
-            last_full = Instant::now();
-        }
-        if leader != 0 && leader != status.id && !pool.is_empty() {
-            let (max, txs) = pool.arrived_after(sent_up_to);
-            for chunk in txs.chunks(2_000) {
-                consensus.forward_txs(chunk.iter().map(|tx| tx.encoded_2718()).collect());
-            }
-            sent_up_to = max;
-        }
-        pool.wait_for_change(generation, Duration::from_millis(250));
     }
 }

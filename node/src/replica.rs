@@ -1,15 +1,11 @@
 //! The node's chain as Raft's replicated state machine: committed entries are blocks.
 
-use crate::{
-    chain::{Applied, Chain, ChainError, FogBlock},
-    pool::TxPool,
-};
-use alloy_eips::eip2718::Decodable2718;
+use crate::chain::{Applied, Chain, ChainError, SealedBlock};
 use alloy_primitives::B256;
-use alloy_rlp::Decodable;
-use fogchain_consensus::{Directory, StateMachine};
+use fogchain_consensus::{Directory, ImportError, StateMachine};
 use fogchain_evm::ExecutedBlock;
-use fogchain_storage::Storage;
+use fogchain_storage::{Storage, StorageError};
+use fogchain_txpool::TxPool;
 use parking_lot::Mutex;
 use std::sync::Arc;
 
@@ -54,16 +50,16 @@ impl StateMachine for Replica {
         self.chain.storage()
     }
 
-    fn apply_block(&self, index: u64, data: &[u8]) -> Result<(), String> {
+    fn apply_block(&self, index: u64, data: &[u8]) -> Result<(), StorageError> {
         let storage = self.chain.storage();
-        let block = match FogBlock::decode(&mut &data[..]) {
+        let block = match SealedBlock::decode(data) {
             Ok(block) => block,
             Err(e) => {
                 tracing::warn!(index, error = %e, "committed entry is not a block; skipped");
-                return storage.set_applied_index(index).map_err(|e| e.to_string());
+                return storage.set_applied_index(index);
             }
         };
-        let hash = block.header.hash_slow();
+        let hash = block.hash();
         let executed = self.take_minted(hash);
         match self.chain.apply_block(&block, executed, Some(index), |h| self.pool.sender_of(h)) {
             Ok(Applied::Head { number, hash, senders }) => {
@@ -72,19 +68,19 @@ impl StateMachine for Replica {
                 Ok(())
             }
             Ok(Applied::Stale(txs)) => {
-                tracing::info!(number = block.header.number, %hash, index, "stale block (deposed leader) skipped; its transactions return to the pool");
-                storage.set_applied_index(index).map_err(|e| e.to_string())?;
+                tracing::info!(number = block.header().number, %hash, index, "stale block (deposed leader) skipped; its transactions return to the pool");
+                storage.set_applied_index(index)?;
                 let senders: Vec<_> = txs.iter().map(|t| t.signer()).collect();
                 self.pool.reinsert(txs);
                 // Those whose nonce the head already used can never be mined: drop them.
                 self.pool.on_block(&senders, &[]);
                 Ok(())
             }
-            Err(ChainError::Storage(e)) => Err(e.to_string()),
+            Err(ChainError::Storage(e)) => Err(e),
             Err(e) => {
                 // Every node runs the same checks on the same block: all skip it.
-                tracing::warn!(number = block.header.number, %hash, index, error = %e, "invalid committed block skipped");
-                storage.set_applied_index(index).map_err(|e| e.to_string())
+                tracing::warn!(number = block.header().number, %hash, index, error = %e, "invalid committed block skipped");
+                storage.set_applied_index(index)
             }
         }
     }
@@ -114,34 +110,21 @@ impl StateMachine for Replica {
         out
     }
 
-    fn import_block(&self, data: &[u8]) -> Result<(u64, B256), String> {
-        let block = FogBlock::decode(&mut &data[..]).map_err(|e| format!("undecodable block: {e}"))?;
-        match self
-            .chain
-            .apply_block(&block, None, None, |h| self.pool.sender_of(h))
-            .map_err(|e| e.to_string())?
-        {
-            Applied::Head { number, hash, senders } => {
+    fn import_block(&self, data: &[u8]) -> Result<(u64, B256), ImportError> {
+        let block =
+            SealedBlock::decode(data).map_err(|e| ImportError::Refused(format!("undecodable block: {e}")))?;
+        match self.chain.apply_block(&block, None, None, |h| self.pool.sender_of(h)) {
+            Ok(Applied::Head { number, hash, senders }) => {
                 self.pool.on_block(&senders, &[]);
                 Ok((number, hash))
             }
-            Applied::Stale(_) => Err(format!(
+            Ok(Applied::Stale(_)) => Err(ImportError::Refused(format!(
                 "synced block {} does not extend the head {:?}",
-                block.header.number,
+                block.header().number,
                 self.chain.head()
-            )),
-        }
-    }
-
-    fn receive_txs(&self, txs: Vec<Vec<u8>>) {
-        for bytes in txs {
-            let Ok(tx) = alloy_consensus::TxEnvelope::decode_2718(&mut &bytes[..]) else { continue };
-            if self.pool.get(tx.tx_hash()).is_some() {
-                continue;
-            }
-            if let Err(e) = self.pool.add(tx, bytes.len()) {
-                tracing::debug!(error = %e, "forwarded transaction not pooled");
-            }
+            ))),
+            Err(ChainError::Storage(e)) => Err(ImportError::Storage(e)),
+            Err(e) => Err(ImportError::Refused(e.to_string())),
         }
     }
 
@@ -153,7 +136,8 @@ impl StateMachine for Replica {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{pool::PoolConfig, seal::seal};
+    use crate::{chain::FogBlock, seal::seal};
+    use fogchain_txpool::PoolConfig;
     use alloy_consensus::{
         transaction::SignerRecoverable, BlockBody, SignableTransaction, TxEip1559, TxEnvelope,
     };
@@ -240,9 +224,7 @@ mod tests {
             ommers: vec![],
             withdrawals: header.withdrawals_root.map(|_| Default::default()),
         };
-        let mut out = Vec::new();
-        alloy_rlp::Encodable::encode(&FogBlock { header, body }, &mut out);
-        out
+        SealedBlock::new(FogBlock { header, body }).encode()
     }
 
     #[test]

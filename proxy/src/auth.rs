@@ -38,7 +38,7 @@ pub struct Authenticator {
 
 impl Authenticator {
     /// Indexes the clients and devices of `config`.
-    pub fn new(config: &ProxyConfig) -> eyre::Result<Arc<Self>> {
+    pub fn new(config: &ProxyConfig) -> crate::Result<Arc<Self>> {
         let mut tokens = HashMap::new();
         let mut passwords = HashMap::new();
         let mut certs = HashMap::new();
@@ -47,11 +47,11 @@ impl Authenticator {
             if let Some(t) = &c.token_sha256 {
                 let mut h = [0u8; 32];
                 hex::decode_to_slice(t, &mut h)
-                    .map_err(|e| eyre::eyre!("client {}: token-sha256: {e}", c.name))?;
+                    .map_err(|e| crate::error::ProxyError::Credentials(format!("client {}: token-sha256: {e}", c.name)))?;
                 tokens.insert(h, id.clone());
             }
             if let Some(p) = &c.password_hash {
-                PasswordHash::new(p).map_err(|e| eyre::eyre!("client {}: password-hash: {e}", c.name))?;
+                PasswordHash::new(p).map_err(|e| crate::error::ProxyError::Credentials(format!("client {}: password-hash: {e}", c.name)))?;
                 passwords.insert(c.name.clone(), (p.clone(), id.clone()));
             }
             if let Some(cn) = &c.cert_cn {
@@ -61,9 +61,9 @@ impl Authenticator {
         for d in &config.devices {
             let id = Identity { name: d.id.clone(), role: d.role.clone(), device: true };
             if let Some(p) = &d.password_hash {
-                PasswordHash::new(p).map_err(|e| eyre::eyre!("device {}: password-hash: {e}", d.id))?;
+                PasswordHash::new(p).map_err(|e| crate::error::ProxyError::Credentials(format!("device {}: password-hash: {e}", d.id)))?;
                 if passwords.insert(d.id.clone(), (p.clone(), id.clone())).is_some() {
-                    eyre::bail!("device {:?} has the name of a client", d.id);
+                    return Err(crate::error::ProxyError::Credentials(format!("device {:?} has the name of a client", d.id)));
                 }
             }
             certs.insert(d.id.clone(), id);
@@ -126,11 +126,11 @@ pub fn sha256(data: &[u8]) -> [u8; 32] {
 }
 
 /// An argon2id PHC string of `password` (random salt, RFC 9106 default parameters).
-pub fn hash_password(password: &str) -> eyre::Result<String> {
+pub fn hash_password(password: &str) -> crate::Result<String> {
     let salt = SaltString::generate(&mut OsRng);
     Ok(Argon2::default()
         .hash_password(password.as_bytes(), &salt)
-        .map_err(|e| eyre::eyre!("hashing password: {e}"))?
+        .map_err(|e| crate::error::ProxyError::Credentials(format!("hashing password: {e}")))?
         .to_string())
 }
 

@@ -9,13 +9,13 @@ const SCALE: usize = 8;
 const QUIET: usize = 4;
 
 /// The QR code of `barcode` as an SVG document.
-pub fn svg(barcode: &Barcode) -> eyre::Result<String> {
+pub fn svg(barcode: &Barcode) -> crate::Result<String> {
     let code = QrCode::new(barcode.uri().as_bytes())?;
     Ok(code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(256, 256).quiet_zone(true).build())
 }
 
 /// The QR code of `barcode` as an 8-bit grayscale PNG.
-pub fn png(barcode: &Barcode) -> eyre::Result<Vec<u8>> {
+pub fn png(barcode: &Barcode) -> crate::Result<Vec<u8>> {
     let code = QrCode::new(barcode.uri().as_bytes())?;
     let width = code.width();
     let colors = code.to_colors();

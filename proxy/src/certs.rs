@@ -18,7 +18,7 @@ fn validity(params: &mut CertificateParams) {
     params.not_after = (now + std::time::Duration::from_secs(DAYS as u64 * 86_400)).into();
 }
 
-fn write_private(path: &Path, text: &str) -> eyre::Result<()> {
+fn write_private(path: &Path, text: &str) -> crate::Result<()> {
     std::fs::write(path, text)?;
     #[cfg(unix)]
     {
@@ -30,7 +30,7 @@ fn write_private(path: &Path, text: &str) -> eyre::Result<()> {
 
 /// Makes (or reuses) the CA in `dir`, then a server certificate for `hosts` (DNS names or IP
 /// addresses) when `hosts` is not empty, and one client certificate per device id.
-pub fn issue(dir: &Path, hosts: &[String], devices: &[String]) -> eyre::Result<Vec<String>> {
+pub fn issue(dir: &Path, hosts: &[String], devices: &[String]) -> crate::Result<Vec<String>> {
     std::fs::create_dir_all(dir)?;
     let (ca_pem, ca_key_pem) = (dir.join("ca.pem"), dir.join("ca.key"));
     let mut written = Vec::new();
@@ -52,7 +52,7 @@ pub fn issue(dir: &Path, hosts: &[String], devices: &[String]) -> eyre::Result<V
         (params, key)
     };
     let ca = ca_params.self_signed(&ca_key)?;
-    let mut leaf = |name: &str, sans: Vec<String>, usage: ExtendedKeyUsagePurpose| -> eyre::Result<()> {
+    let mut leaf = |name: &str, sans: Vec<String>, usage: ExtendedKeyUsagePurpose| -> crate::Result<()> {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(sans)?;
         params.distinguished_name.push(DnType::CommonName, name);
@@ -72,7 +72,7 @@ pub fn issue(dir: &Path, hosts: &[String], devices: &[String]) -> eyre::Result<V
     }
     for d in devices {
         if !crate::config::valid_device_id(d) || d == "server" || d == "ca" {
-            eyre::bail!("device id {d:?}: use 1 to 64 of A-Z a-z 0-9 _ - (not \"server\" or \"ca\")");
+            return Err(crate::error::ProxyError::Certs(format!("device id {d:?}: use 1 to 64 of A-Z a-z 0-9 _ - (not \"server\" or \"ca\")")));
         }
         leaf(d, Vec::new(), ExtendedKeyUsagePurpose::ClientAuth)?;
     }

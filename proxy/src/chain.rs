@@ -32,14 +32,14 @@ pub struct Fees {
 
 impl Chain {
     /// Loads the gateway key (hex, optional 0x, surrounding whitespace ignored).
-    pub fn new(upstream: Arc<Upstream>, key_file: &Path, chain_id: u64) -> eyre::Result<Self> {
+    pub fn new(upstream: Arc<Upstream>, key_file: &Path, chain_id: u64) -> crate::Result<Self> {
         let text = std::fs::read_to_string(key_file)
-            .map_err(|e| eyre::eyre!("reading gateway key {}: {e}", key_file.display()))?;
+            .map_err(|source| crate::error::ProxyError::File { path: key_file.to_path_buf(), source })?;
         let signer: PrivateKeySigner = text
             .trim()
             .trim_start_matches("0x")
             .parse()
-            .map_err(|e| eyre::eyre!("gateway key {}: {e}", key_file.display()))?;
+            .map_err(|e| crate::error::ProxyError::Key(format!("{}: {e}", key_file.display())))?;
         Ok(Self { upstream, signer, chain_id, tip: parking_lot::Mutex::new(None) })
     }
 
@@ -49,11 +49,11 @@ impl Chain {
     }
 
     /// Checks that the nodes serve `chain_id`.
-    pub async fn check_chain_id(&self) -> Result<(), String> {
-        let v = self.upstream.call("eth_chainId", json!([])).await.map_err(|e| e.to_string())?;
-        let got = quantity(&v).ok_or("bad eth_chainId answer")?;
+    pub async fn check_chain_id(&self) -> crate::Result<()> {
+        let v = self.upstream.call("eth_chainId", json!([])).await?;
+        let got = quantity(&v).ok_or_else(|| UpstreamError::BadAnswer("eth_chainId".into()))?;
         if got != self.chain_id {
-            return Err(format!("the nodes serve chain id {got}, the proxy config says {}", self.chain_id));
+            return Err(crate::error::ProxyError::ChainIdMismatch { nodes: got, config: self.chain_id });
         }
         Ok(())
     }
@@ -126,7 +126,7 @@ impl Chain {
         input: Bytes,
         gas: u64,
         fees: Fees,
-    ) -> eyre::Result<(B256, Bytes)> {
+    ) -> crate::Result<(B256, Bytes)> {
         let tx = TxEip1559 {
             chain_id: self.chain_id,
             nonce,
@@ -138,13 +138,13 @@ impl Chain {
             access_list: Default::default(),
             input,
         };
-        let signature = self.signer.sign_hash_sync(&tx.signature_hash())?;
+        let signature = self.signer.sign_hash_sync(&tx.signature_hash()).map_err(|e| crate::error::ProxyError::Key(e.to_string()))?;
         let envelope = TxEnvelope::Eip1559(tx.into_signed(signature));
         Ok((*envelope.tx_hash(), Bytes::from(envelope.encoded_2718())))
     }
 
     /// A 0-value transfer to itself that only uses up `nonce` (fills a nonce gap).
-    pub fn sign_filler(&self, nonce: u64, fees: Fees) -> eyre::Result<(B256, Bytes)> {
+    pub fn sign_filler(&self, nonce: u64, fees: Fees) -> crate::Result<(B256, Bytes)> {
         self.sign(nonce, self.address(), Bytes::new(), 21_000, fees)
     }
 }

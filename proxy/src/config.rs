@@ -4,10 +4,11 @@
 //! 256-bit values, `fogchain proxy token` makes one), passwords as argon2id PHC strings
 //! (`fogchain proxy hash-password`). Relative paths are resolved against the config file's
 //! directory. Unknown fields are refused so that a typo is not silently ignored. The full
-//! reference is in README.md, "IoT proxy".
+//! reference is in README.md, "IoT proxy". The types serialise back to the same TOML
+//! (`fogchain devnet` writes its proxy's config from them).
 
 use alloy_primitives::Address;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::{
     collections::BTreeMap,
     net::SocketAddr,
@@ -15,7 +16,7 @@ use std::{
 };
 
 /// The whole file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct ProxyConfig {
     /// Directory of the journal, the device shadows and the release records.
@@ -37,6 +38,7 @@ pub struct ProxyConfig {
     #[serde(default)]
     pub devices: Vec<DeviceConfig>,
     /// The MQTT side; absent: no MQTT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mqtt: Option<MqttConfig>,
     /// The chain account and contracts the bridge uses.
     pub chain: ChainConfig,
@@ -46,7 +48,7 @@ pub struct ProxyConfig {
 }
 
 /// `[upstream]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct UpstreamConfig {
     /// JSON-RPC HTTP URLs of the nodes, e.g. `["http://10.0.0.1:8545", ...]`.
@@ -59,11 +61,12 @@ pub struct UpstreamConfig {
     pub request_timeout_ms: u64,
     /// The nodes' admin token: sent upstream (`Authorization: Bearer`) for callers whose role
     /// allows every method (`"*"`), so they can use admin_ and raft_ membership methods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_token: Option<String>,
 }
 
 /// TLS material (PEM files).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct TlsConfig {
     /// Server certificate chain.
@@ -71,16 +74,18 @@ pub struct TlsConfig {
     /// Server private key (PKCS#8, SEC1 or PKCS#1).
     pub key: PathBuf,
     /// CA whose certificates identify clients (X.509 client authentication); optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_ca: Option<PathBuf>,
 }
 
 /// `[http]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct HttpConfig {
     /// Listen address, e.g. `0.0.0.0:8080`.
     pub listen: SocketAddr,
     /// Serve HTTPS with this certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
     /// Largest request body, bytes (413 above).
     #[serde(default = "default_max_body_bytes")]
@@ -88,7 +93,7 @@ pub struct HttpConfig {
 }
 
 /// `[limits]`: token buckets (governor's GCRA).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct LimitsConfig {
     /// HTTP requests per second over all clients.
@@ -121,7 +126,7 @@ impl Default for LimitsConfig {
 }
 
 /// `[roles.NAME]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct RoleConfig {
     /// JSON-RPC methods the role may call; `"*"` allows every method.
@@ -132,7 +137,7 @@ pub struct RoleConfig {
 }
 
 /// `[[clients]]`: one HTTP client. At least one credential must be given.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct ClientConfig {
     /// Name (logs, rate-limit key; the Basic-auth username).
@@ -140,21 +145,25 @@ pub struct ClientConfig {
     /// Role (a key of `[roles]`).
     pub role: String,
     /// SHA-256 (hex) of the client's bearer token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_sha256: Option<String>,
     /// argon2id PHC string of the client's Basic-auth password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_hash: Option<String>,
     /// Common name of the client's X.509 certificate (signed by `http.tls.client-ca`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert_cn: Option<String>,
 }
 
 /// `[[devices]]`: one IoT device. Its MQTT username and HTTP Basic username is its id; a client
 /// certificate with CN = id authenticates it too.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct DeviceConfig {
     /// Device id (`[A-Za-z0-9_-]`, 1..=64 bytes); its on-chain id is keccak256(id).
     pub id: String,
     /// argon2id PHC string of the device's password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_hash: Option<String>,
     /// HTTP role (default `device`; a warehouse locker has `locker`).
     #[serde(default = "default_device_role")]
@@ -162,7 +171,7 @@ pub struct DeviceConfig {
 }
 
 /// Which MQTT broker the bridge uses.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum MqttMode {
     /// rumqttd inside the proxy, behind the proxy's authenticating front.
@@ -172,21 +181,26 @@ pub enum MqttMode {
 }
 
 /// `[mqtt]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct MqttConfig {
     /// `embedded` (default) or `external`.
     #[serde(default = "default_mqtt_mode")]
     pub mode: MqttMode,
     /// Embedded: where devices connect, e.g. `0.0.0.0:1883`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen: Option<SocketAddr>,
     /// Embedded: MQTT over TLS with this certificate (client certificates with `client-ca`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
     /// External: the broker's `host:port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broker: Option<String>,
     /// External: the bridge's username at the broker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     /// External: the bridge's password at the broker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
     /// Largest MQTT packet, bytes.
     #[serde(default = "default_max_packet_bytes")]
@@ -197,7 +211,7 @@ pub struct MqttConfig {
 }
 
 /// `[chain]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct ChainConfig {
     /// Chain id (checked against the nodes at start).
@@ -223,7 +237,7 @@ pub struct ChainConfig {
 }
 
 /// `[warehouse]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct WarehouseConfig {
     /// Release on the barcode alone, as the sales paper does (anyone holding a copy of the QR
@@ -290,6 +304,61 @@ fn default_challenge_ttl() -> u64 {
     120
 }
 
+impl UpstreamConfig {
+    /// The nodes at `nodes` with default timings.
+    pub fn new(nodes: Vec<String>, admin_token: Option<String>) -> Self {
+        Self {
+            nodes,
+            health_interval_ms: default_health_interval_ms(),
+            request_timeout_ms: default_request_timeout_ms(),
+            admin_token,
+        }
+    }
+}
+
+impl HttpConfig {
+    /// Plain HTTP on `listen` with the default body limit.
+    pub fn new(listen: SocketAddr) -> Self {
+        Self { listen, tls: None, max_body_bytes: default_max_body_bytes() }
+    }
+}
+
+impl MqttConfig {
+    /// The embedded broker on `listen`, plain TCP, default limits.
+    pub fn embedded(listen: SocketAddr) -> Self {
+        Self {
+            mode: MqttMode::Embedded,
+            listen: Some(listen),
+            tls: None,
+            broker: None,
+            username: None,
+            password: None,
+            max_packet_bytes: default_max_packet_bytes(),
+            queue_limit: default_queue_limit(),
+        }
+    }
+}
+
+impl ChainConfig {
+    /// Chain `chain_id`, the gateway key in `gateway_key_file`, the contracts, default batching.
+    pub fn new(
+        chain_id: u64,
+        gateway_key_file: PathBuf,
+        sensor_registry: Address,
+        danger_index: Vec<Address>,
+    ) -> Self {
+        Self {
+            chain_id,
+            gateway_key_file,
+            sensor_registry,
+            danger_index,
+            batch_max: default_batch_max(),
+            batch_interval_ms: default_batch_interval_ms(),
+            receipt_poll_ms: default_receipt_poll_ms(),
+        }
+    }
+}
+
 /// A governor quota of `rate` per second with `burst` (0 counts as 1).
 pub fn quota(rate: u32, burst: u32) -> governor::Quota {
     let nz = |v: u32| std::num::NonZeroU32::new(v.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
@@ -308,11 +377,11 @@ pub const DEVICE_METHODS: &[&str] = &[
 
 impl ProxyConfig {
     /// Reads and checks `path`; relative paths inside are resolved against its directory.
-    pub fn load(path: &Path) -> eyre::Result<Self> {
+    pub fn load(path: &Path) -> crate::Result<Self> {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| eyre::eyre!("reading proxy config {}: {e}", path.display()))?;
+            .map_err(|source| crate::error::ProxyError::File { path: path.to_path_buf(), source })?;
         let mut config: ProxyConfig =
-            toml::from_str(&text).map_err(|e| eyre::eyre!("proxy config {}: {e}", path.display()))?;
+            toml::from_str(&text).map_err(|e| crate::error::ProxyError::Config(format!("{}: {e}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.resolve_paths(base);
         config.check()?;
@@ -356,8 +425,10 @@ impl ProxyConfig {
         roles
     }
 
-    fn check(&self) -> eyre::Result<()> {
-        use eyre::bail;
+    fn check(&self) -> crate::Result<()> {
+        macro_rules! bail {
+            ($($t:tt)*) => { return Err(crate::error::ProxyError::Config(format!($($t)*))) };
+        }
         if self.upstream.nodes.is_empty() {
             bail!("[upstream] nodes: at least one node URL is needed");
         }

@@ -142,7 +142,7 @@ pub struct Journal {
 
 impl Journal {
     /// Opens (or creates) the journal in `dir`, replays it and compacts it.
-    pub fn open(dir: &Path) -> eyre::Result<Self> {
+    pub fn open(dir: &Path) -> crate::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join("journal.log");
         let mut state = Self {
@@ -212,7 +212,7 @@ impl Journal {
     }
 
     /// Rewrites the file with only what is still live.
-    fn compact(&mut self) -> eyre::Result<()> {
+    fn compact(&mut self) -> crate::Result<()> {
         let tmp = self.path.with_extension("log.tmp");
         {
             let mut f = File::create(&tmp)?;
@@ -242,7 +242,7 @@ impl Journal {
     }
 
     /// Appends `records` and fsyncs, then applies them to the in-memory state.
-    pub fn append(&mut self, records: Vec<Record>) -> eyre::Result<()> {
+    pub fn append(&mut self, records: Vec<Record>) -> crate::Result<()> {
         let mut out = Vec::new();
         for r in &records {
             encode_line(r, &mut out);

@@ -14,16 +14,33 @@ pub mod bridge;
 pub mod certs;
 pub mod chain;
 pub mod config;
+mod error;
 pub mod gateway;
 pub mod journal;
 pub mod mqtt;
 pub mod shadow;
 pub mod tls;
+pub mod tasks;
 pub mod upstream;
 pub mod warehouse;
 
+pub use error::{ProxyError, Result};
+
 use config::{MqttMode, ProxyConfig};
 use std::{net::SocketAddr, sync::Arc};
+
+/// File in the proxy's data dir where a running proxy writes its [`ListenAddrs`] (JSON), for
+/// launchers and tests (ports may be 0 in the config).
+pub const LISTEN_ADDRS_FILE: &str = "proxy.addr.json";
+
+/// Where a running proxy listens.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct ListenAddrs {
+    /// The JSON-RPC gateway.
+    pub http: SocketAddr,
+    /// MQTT (embedded broker only).
+    pub mqtt: Option<SocketAddr>,
+}
 
 /// A running proxy.
 #[derive(Debug)]
@@ -32,16 +49,18 @@ pub struct Proxy {
     pub http: SocketAddr,
     /// Where devices connect over MQTT (embedded broker only).
     pub mqtt: Option<SocketAddr>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    tasks: tasks::Tasks,
 }
 
 impl Proxy {
     /// Starts everything `config` describes. Fails early on a bad key, certificate, or a node
     /// that serves another chain id; nodes that are down are only logged (the proxy queues).
-    pub async fn start(config: &ProxyConfig) -> eyre::Result<Self> {
+    pub async fn start(config: &ProxyConfig) -> crate::Result<Self> {
         std::fs::create_dir_all(&config.data_dir)?;
         let auth = auth::Authenticator::new(config)?;
-        let upstream = upstream::Upstream::start(&config.upstream)?;
+        // The shutdown protocol of every long-lived task (tasks.rs).
+        let tasks = tasks::Tasks::new();
+        let upstream = upstream::Upstream::start(&config.upstream, &tasks)?;
         let chain = Arc::new(chain::Chain::new(
             upstream.clone(),
             &config.chain.gateway_key_file,
@@ -49,10 +68,9 @@ impl Proxy {
         )?);
         match chain.check_chain_id().await {
             Ok(()) => {}
-            Err(e) if e.contains("the proxy config says") => eyre::bail!(e),
+            Err(e @ ProxyError::ChainIdMismatch { .. }) => return Err(e),
             Err(e) => tracing::warn!(error = %e, "nodes not reachable yet"),
         }
-        let mut tasks = Vec::new();
         let mut mqtt_addr = None;
         let mut bridge = None;
         let mut front = None;
@@ -63,7 +81,7 @@ impl Proxy {
                     let listen = m.listen.expect("checked by config");
                     let listener = tokio::net::TcpListener::bind(listen)
                         .await
-                        .map_err(|e| eyre::eyre!("MQTT listen {listen}: {e}"))?;
+                        .map_err(|source| ProxyError::Listen { what: "MQTT", addr: listen, source })?;
                     mqtt_addr = Some(listener.local_addr()?);
                     let tls = m.tls.as_ref().map(|t| tls::server_config(t, &[])).transpose()?;
                     front = Some((
@@ -83,7 +101,7 @@ impl Proxy {
                     let (host, port) = broker
                         .rsplit_once(':')
                         .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
-                        .ok_or_else(|| eyre::eyre!("[mqtt] broker must be host:port, got {broker:?}"))?;
+                        .ok_or_else(|| ProxyError::Config(format!("[mqtt] broker must be host:port, got {broker:?}")))?;
                     bridge::BrokerLink {
                         host,
                         port,
@@ -92,10 +110,10 @@ impl Proxy {
                     }
                 }
             };
-            bridge = Some(bridge::Bridge::start(config, chain.clone(), link).await?);
+            bridge = Some(bridge::Bridge::start(config, chain.clone(), link, &tasks).await?);
             // Devices are let in once the bridge listens (the listener queues them until then).
             if let Some((front, listener, tls)) = front.take() {
-                tasks.push(tokio::spawn(front.serve(listener, tls)));
+                tasks.spawn(front.serve(listener, tls));
             }
         }
         let warehouse = match &bridge {
@@ -115,18 +133,19 @@ impl Proxy {
         let gateway = gateway::Gateway::new(config, auth, upstream, warehouse);
         let listener = tokio::net::TcpListener::bind(config.http.listen)
             .await
-            .map_err(|e| eyre::eyre!("HTTP listen {}: {e}", config.http.listen))?;
+            .map_err(|source| ProxyError::Listen { what: "HTTP", addr: config.http.listen, source })?;
         let http = listener.local_addr()?;
         let tls = config.http.tls.as_ref().map(|t| tls::server_config(t, &[b"http/1.1"])).transpose()?;
-        tasks.push(tokio::spawn(gateway.serve(listener, tls)));
+        tasks.spawn(gateway.serve(listener, tls));
         tracing::info!(%http, mqtt = ?mqtt_addr, gateway = %chain.address(), "proxy started");
         Ok(Self { http, mqtt: mqtt_addr, tasks })
     }
 
-    /// Stops the listeners (the embedded broker thread ends with the process).
-    pub fn stop(self) {
-        for t in self.tasks {
-            t.abort();
+    /// Stops: every listener and bridge task is told to end and awaited (at most 10 s). The
+    /// embedded broker's thread ends with the process.
+    pub async fn stop(self) {
+        if !self.tasks.shutdown(std::time::Duration::from_secs(10)).await {
+            tracing::warn!("some proxy tasks did not end within 10 s");
         }
     }
 }

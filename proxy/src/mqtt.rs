@@ -45,7 +45,7 @@ pub struct EmbeddedBroker {
 impl EmbeddedBroker {
     /// Starts rumqttd on a free loopback port with one internal secret per device and one for
     /// the bridge; waits until it accepts connections.
-    pub async fn start(config: &ProxyConfig, max_packet: usize) -> eyre::Result<Self> {
+    pub async fn start(config: &ProxyConfig, max_packet: usize) -> crate::Result<Self> {
         // Below Linux's ephemeral range (32768–60999): an outgoing connection's source port cannot
         // take it between this check and rumqttd's bind.
         let port = (0..200)
@@ -98,7 +98,7 @@ impl EmbeddedBroker {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(internal).await.is_err() {
             if tokio::time::Instant::now() > deadline {
-                eyre::bail!("the embedded MQTT broker did not start on {internal}");
+                return Err(crate::error::ProxyError::Broker(format!("the embedded MQTT broker did not start on {internal}")));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

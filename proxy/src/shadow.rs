@@ -66,7 +66,7 @@ fn reject(code: u16, message: impl Into<String>) -> Rejection {
 
 impl Shadows {
     /// Loads the shadows stored in `dir`.
-    pub fn open(dir: &Path) -> eyre::Result<Self> {
+    pub fn open(dir: &Path) -> crate::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let mut docs = HashMap::new();
         for entry in std::fs::read_dir(dir)? {
@@ -76,7 +76,7 @@ impl Shadows {
             }
             let Some(thing) = path.file_stem().and_then(|s| s.to_str()).map(str::to_string) else { continue };
             let doc: Doc = serde_json::from_slice(&std::fs::read(&path)?)
-                .map_err(|e| eyre::eyre!("shadow {}: {e}", path.display()))?;
+                .map_err(|e| crate::error::ProxyError::Corrupt { path: path.clone(), reason: e.to_string() })?;
             docs.insert(thing, doc);
         }
         Ok(Self { dir: dir.to_path_buf(), docs: Mutex::new(docs) })

@@ -59,23 +59,23 @@ pub async fn serve<F, Fut>(
 
 /// A rustls server config for `tls`. With `client-ca`, clients *may* present a certificate
 /// signed by that CA (others still connect and authenticate by password or token).
-pub fn server_config(tls: &TlsConfig, alpn: &[&[u8]]) -> eyre::Result<Arc<ServerConfig>> {
+pub fn server_config(tls: &TlsConfig, alpn: &[&[u8]]) -> crate::Result<Arc<ServerConfig>> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert)
-        .map_err(|e| eyre::eyre!("reading {}: {e}", tls.cert.display()))?
+        .map_err(|e| crate::error::ProxyError::Tls(format!("reading {}: {e}", tls.cert.display())))?
         .collect::<Result<_, _>>()
-        .map_err(|e| eyre::eyre!("reading {}: {e}", tls.cert.display()))?;
+        .map_err(|e| crate::error::ProxyError::Tls(format!("reading {}: {e}", tls.cert.display())))?;
     let key = PrivateKeyDer::from_pem_file(&tls.key)
-        .map_err(|e| eyre::eyre!("reading {}: {e}", tls.key.display()))?;
+        .map_err(|e| crate::error::ProxyError::Tls(format!("reading {}: {e}", tls.key.display())))?;
     let builder =
         ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions()?;
     let builder = match &tls.client_ca {
         Some(ca) => {
             let mut roots = RootCertStore::empty();
             for c in
-                CertificateDer::pem_file_iter(ca).map_err(|e| eyre::eyre!("reading {}: {e}", ca.display()))?
+                CertificateDer::pem_file_iter(ca).map_err(|e| crate::error::ProxyError::Tls(format!("reading {}: {e}", ca.display())))?
             {
-                roots.add(c.map_err(|e| eyre::eyre!("reading {}: {e}", ca.display()))?)?;
+                roots.add(c.map_err(|e| crate::error::ProxyError::Tls(format!("reading {}: {e}", ca.display())))?).map_err(|e| crate::error::ProxyError::Tls(e.to_string()))?;
             }
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
                 .allow_unauthenticated()

@@ -56,7 +56,7 @@ pub struct Upstream {
 
 impl Upstream {
     /// A pool over `config.nodes` (all presumed healthy until checked) and its health checker.
-    pub fn start(config: &UpstreamConfig) -> eyre::Result<Arc<Self>> {
+    pub fn start(config: &UpstreamConfig, tasks: &crate::tasks::Tasks) -> crate::Result<Arc<Self>> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(config.request_timeout_ms))
             .connect_timeout(Duration::from_secs(2))
@@ -75,7 +75,7 @@ impl Upstream {
         });
         let weak = Arc::downgrade(&this);
         let period = Duration::from_millis(config.health_interval_ms.max(50));
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             loop {
                 tokio::time::sleep(period).await;
                 let Some(this) = weak.upgrade() else { return };

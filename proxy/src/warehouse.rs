@@ -87,9 +87,9 @@ impl Barcode {
     }
 
     /// Parses the EIP-681 URI.
-    pub fn parse(uri: &str) -> Result<Self, String> {
+    pub fn parse(uri: &str) -> Result<Self, WarehouseError> {
         let bad = || {
-            format!("not a Fogchain sale barcode: {uri:?} (expected ethereum:<sale>@<chainId>/verifyOwnership?address=<buyer>)")
+            WarehouseError::BadRequest(format!("not a Fogchain sale barcode: {uri:?} (expected ethereum:<sale>@<chainId>/verifyOwnership?address=<buyer>)"))
         };
         let rest = uri.trim().strip_prefix("ethereum:").ok_or_else(bad)?;
         let (target, rest) = rest.split_once('@').ok_or_else(bad)?;
@@ -134,7 +134,7 @@ impl Warehouse {
         bridge: Arc<Bridge>,
         lockers: HashSet<String>,
         data_dir: &std::path::Path,
-    ) -> eyre::Result<Arc<Self>> {
+    ) -> crate::Result<Arc<Self>> {
         let released_path = data_dir.join("releases.json");
         let released: HashSet<Address> = match std::fs::read(&released_path) {
             Ok(b) => serde_json::from_slice(&b)?,
@@ -218,7 +218,7 @@ impl Warehouse {
             .get("barcode")
             .and_then(Value::as_str)
             .ok_or_else(|| WarehouseError::BadRequest("barcode is required".into()))?;
-        let barcode = Barcode::parse(text).map_err(WarehouseError::BadRequest)?;
+        let barcode = Barcode::parse(text)?;
         if barcode.chain_id != self.chain.chain_id {
             return Err(WarehouseError::BadRequest(format!(
                 "the barcode is for chain {}, this warehouse is on chain {}",

@@ -1,126 +1,35 @@
-//! `raft_` and `admin_` namespaces (GoQuorum's method names and shapes) and their
-//! authentication.
+//! `raft_` and `admin_` namespaces (GoQuorum's method names and shapes) over the node's
+//! [`Consensus`].
 //!
 //! Reading the Raft state (`raft_leader`, `raft_role`, `raft_cluster`) is open. Membership
-//! changes (`raft_addPeer`, `raft_addLearner`, `raft_promoteToPeer`, `raft_removePeer`) and every
-//! `admin_` method need `Authorization: Bearer <token>` with the node's `[rpc] admin-token`;
-//! without a configured token they are disabled.
+//! changes and every `admin_` method need the admin bearer token (`auth.rs`).
 
-use crate::RpcError;
+use crate::{auth::require_admin, RpcError};
+use alloy_primitives::{Address, B256};
+use fogchain_consensus::{Consensus, ConsensusError, Role};
+use fogchain_genesis::ChainSpec;
 use jsonrpsee::{
     core::{async_trait, RpcResult},
     proc_macros::rpc,
-    server::{HttpRequest, HttpResponse},
     types::ErrorObjectOwned,
     Extensions,
 };
-use serde_json::Value;
-use std::{
-    future::Future,
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Poll},
-};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tokio::sync::watch;
 
-/// What the RPC layer needs from the node's consensus.
-#[async_trait]
-pub trait ClusterApi: Send + Sync + 'static {
-    /// PeerId of the current leader, or the error "no leader is currently elected".
-    fn leader(&self) -> Result<String, String>;
-    /// GoQuorum role: "minter" (leader), "verifier" (voter), "learner", or "" (none yet).
-    fn role(&self) -> String;
-    /// Members: `[{raftId, nodeId, p2p, address, role, nodeActive}]`.
-    fn cluster(&self) -> Value;
-    /// Adds a voter (`learner`: a learner) at `addr` (`/ip4/HOST/tcp/PORT/p2p/PEERID`); returns
-    /// its Raft id.
-    async fn add_peer(&self, addr: String, learner: bool) -> Result<u64, String>;
-    /// Promotes a learner to a voter.
-    async fn promote(&self, raft_id: u64) -> Result<(), String>;
-    /// Removes a member.
-    async fn remove_peer(&self, raft_id: u64) -> Result<(), String>;
-    /// `admin_nodeInfo`.
-    fn node_info(&self) -> Value;
-    /// `admin_peers`.
-    fn peers(&self) -> Value;
-    /// Connected members.
-    fn peer_count(&self) -> usize;
+fn failed(e: ConsensusError) -> ErrorObjectOwned {
+    RpcError::Server(e.to_string()).into()
 }
 
-/// Marker put in a request's extensions when it carried the admin bearer token.
-#[derive(Debug, Clone, Copy)]
-pub struct AdminAuthorized;
-
-/// HTTP middleware: marks requests that carry the admin bearer token.
-#[derive(Debug, Clone)]
-pub struct AdminAuthLayer {
-    token: Option<Arc<str>>,
-}
-
-impl AdminAuthLayer {
-    /// With the node's admin token (`None`: admin methods disabled).
-    pub fn new(token: Option<String>) -> Self {
-        Self { token: token.filter(|t| !t.is_empty()).map(Into::into) }
+/// GoQuorum's name of a role: "minter" (leader), "verifier" (voter), "learner", or "" (none yet).
+fn goquorum_role(role: Role) -> &'static str {
+    match role {
+        Role::Leader => "minter",
+        Role::Follower => "verifier",
+        Role::Learner => "learner",
+        Role::Candidate | Role::Outsider => "",
     }
-}
-
-impl<S> tower::Layer<S> for AdminAuthLayer {
-    type Service = AdminAuth<S>;
-    fn layer(&self, inner: S) -> Self::Service {
-        AdminAuth { inner, token: self.token.clone() }
-    }
-}
-
-/// The service of [`AdminAuthLayer`].
-#[derive(Debug, Clone)]
-pub struct AdminAuth<S> {
-    inner: S,
-    token: Option<Arc<str>>,
-}
-
-/// Compares in time independent of where the first difference is.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-impl<S> tower::Service<HttpRequest> for AdminAuth<S>
-where
-    S: tower::Service<HttpRequest, Response = HttpResponse>,
-    S::Future: Send + 'static,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: HttpRequest) -> Self::Future {
-        if let Some(token) = &self.token {
-            let presented = request
-                .headers()
-                .get(hyper::header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim);
-            if presented.is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes())) {
-                request.extensions_mut().insert(AdminAuthorized);
-            }
-        }
-        Box::pin(self.inner.call(request))
-    }
-}
-
-fn require_admin(ext: &Extensions) -> Result<(), ErrorObjectOwned> {
-    if ext.get::<AdminAuthorized>().is_some() {
-        Ok(())
-    } else {
-        Err(RpcError::Unauthorized.into())
-    }
-}
-
-fn failed(message: String) -> ErrorObjectOwned {
-    RpcError::Server(message).into()
 }
 
 /// `raft_` namespace (GoQuorum).
@@ -160,10 +69,13 @@ pub trait AdminApi {
     fn peers(&self) -> RpcResult<Value>;
 }
 
-/// Implementation of `raft_` and `admin_` over a [`ClusterApi`].
+/// Implementation of `raft_` and `admin_` (and `net_peerCount`'s count).
 #[derive(Clone)]
 pub struct ClusterRpc {
-    cluster: Arc<dyn ClusterApi>,
+    consensus: Arc<Consensus>,
+    spec: Arc<ChainSpec>,
+    heads: watch::Receiver<(u64, B256)>,
+    sealer: Address,
 }
 
 impl std::fmt::Debug for ClusterRpc {
@@ -173,61 +85,148 @@ impl std::fmt::Debug for ClusterRpc {
 }
 
 impl ClusterRpc {
-    /// Over the node's consensus.
-    pub fn new(cluster: Arc<dyn ClusterApi>) -> Self {
-        Self { cluster }
+    /// Over the node's consensus; `heads` is the applied head (number, hash), `sealer` this
+    /// node's block-sealing address.
+    pub fn new(
+        consensus: Arc<Consensus>,
+        spec: Arc<ChainSpec>,
+        heads: watch::Receiver<(u64, B256)>,
+        sealer: Address,
+    ) -> Self {
+        Self { consensus, spec, heads, sealer }
+    }
+
+    /// Connected members.
+    pub fn peer_count(&self) -> usize {
+        self.consensus.peers().len()
+    }
+
+    fn leader_peer_id(&self) -> Option<String> {
+        let status = self.consensus.status();
+        self.consensus.directory().members.get(&status.leader_id).map(|m| m.peer_id.clone())
+    }
+
+    fn member_role(&self, raft_id: u64) -> &'static str {
+        let status = self.consensus.status();
+        if status.leader_id == raft_id {
+            "minter"
+        } else if status.learners.contains(&raft_id) {
+            "learner"
+        } else if status.voters.contains(&raft_id) {
+            "verifier"
+        } else {
+            ""
+        }
+    }
+
+    /// `raft_cluster`: `[{raftId, nodeId, p2p, address, role, nodeActive}]`.
+    fn members(&self) -> Value {
+        let status = self.consensus.status();
+        let connected: Vec<String> = self.consensus.peers().into_iter().map(|p| p.peer_id).collect();
+        let directory = self.consensus.directory();
+        let members: Vec<Value> = directory
+            .current()
+            .map(|m| {
+                json!({
+                    "raftId": m.raft_id,
+                    "nodeId": m.peer_id,
+                    "p2p": m.p2p,
+                    "address": m.address,
+                    "role": self.member_role(m.raft_id),
+                    "nodeActive": m.raft_id == status.id || connected.contains(&m.peer_id),
+                })
+            })
+            .collect();
+        Value::Array(members)
+    }
+
+    /// `admin_nodeInfo`.
+    fn node_info_json(&self) -> Value {
+        let status = self.consensus.status();
+        let peer_id = self.consensus.peer_id();
+        let listen = self.consensus.listen_addrs();
+        let (head_number, head_hash) = *self.heads.borrow();
+        json!({
+            "id": peer_id,
+            "name": crate::client_version(),
+            "enode": listen.first().map(|a| format!("{a}/p2p/{peer_id}")),
+            "listenAddr": listen,
+            "address": self.sealer,
+            "protocols": {
+                "eth": {
+                    "network": self.spec.chain_id(),
+                    "genesis": self.spec.genesis_hash,
+                    "head": head_hash,
+                    "number": head_number,
+                },
+                "raft": {
+                    "raftId": status.id,
+                    "role": goquorum_role(status.role),
+                    "leader": status.leader_id,
+                    "term": status.term,
+                    "commitIndex": status.commit,
+                    "appliedIndex": status.applied,
+                    "firstIndex": status.first_index,
+                }
+            }
+        })
+    }
+
+    /// `admin_peers`.
+    fn peers_json(&self) -> Value {
+        let peers: Vec<Value> = self
+            .consensus
+            .peers()
+            .into_iter()
+            .map(|p| {
+                json!({
+                    "id": p.peer_id,
+                    "network": { "remoteAddress": p.remote_addr, "inbound": !p.outbound },
+                    "protocols": { "raft": { "raftId": p.raft_id } },
+                })
+            })
+            .collect();
+        Value::Array(peers)
     }
 }
 
 #[async_trait]
 impl RaftApiServer for ClusterRpc {
     fn leader(&self) -> RpcResult<String> {
-        self.cluster.leader().map_err(failed)
+        self.leader_peer_id().ok_or_else(|| RpcError::Server("no leader is currently elected".into()).into())
     }
     fn role(&self) -> RpcResult<String> {
-        Ok(self.cluster.role())
+        Ok(goquorum_role(self.consensus.status().role).to_string())
     }
     fn cluster(&self) -> RpcResult<Value> {
-        Ok(self.cluster.cluster())
+        Ok(self.members())
     }
     async fn add_peer(&self, ext: &Extensions, addr: String) -> RpcResult<u64> {
         require_admin(ext)?;
-        self.cluster.add_peer(addr, false).await.map_err(failed)
+        self.consensus.add_peer(&addr, false).await.map_err(failed)
     }
     async fn add_learner(&self, ext: &Extensions, addr: String) -> RpcResult<u64> {
         require_admin(ext)?;
-        self.cluster.add_peer(addr, true).await.map_err(failed)
+        self.consensus.add_peer(&addr, true).await.map_err(failed)
     }
     async fn promote_to_peer(&self, ext: &Extensions, raft_id: u64) -> RpcResult<bool> {
         require_admin(ext)?;
-        self.cluster.promote(raft_id).await.map_err(failed)?;
+        self.consensus.promote(raft_id).await.map_err(failed)?;
         Ok(true)
     }
     async fn remove_peer(&self, ext: &Extensions, raft_id: u64) -> RpcResult<()> {
         require_admin(ext)?;
-        self.cluster.remove_peer(raft_id).await.map_err(failed)
+        self.consensus.remove_peer(raft_id).await.map_err(failed)
     }
 }
 
 impl AdminApiServer for ClusterRpc {
     fn node_info(&self, ext: &Extensions) -> RpcResult<Value> {
         require_admin(ext)?;
-        Ok(self.cluster.node_info())
+        Ok(self.node_info_json())
     }
     fn peers(&self, ext: &Extensions) -> RpcResult<Value> {
         require_admin(ext)?;
-        Ok(self.cluster.peers())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::constant_time_eq;
-
-    #[test]
-    fn token_comparison() {
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secret", b"secreT"));
-        assert!(!constant_time_eq(b"secret", b"secret2"));
+        Ok(self.peers_json())
     }
 }

@@ -47,6 +47,13 @@ pub fn revert_message(output: &[u8]) -> String {
     "execution reverted".to_string()
 }
 
+impl From<fogchain_txpool::PoolError> for RpcError {
+    /// A refused transaction: -32000 with geth's message.
+    fn from(err: fogchain_txpool::PoolError) -> Self {
+        RpcError::Server(err.to_string())
+    }
+}
+
 impl From<RpcError> for ErrorObjectOwned {
     fn from(err: RpcError) -> Self {
         let message = err.to_string();

@@ -3,44 +3,37 @@
 //! Serves the `eth_`, `net_` and `web3_` methods wallets and libraries need, with geth's result
 //! shapes (alloy RPC types) and error codes/wording ([`RpcError`]). Reads come from a consistent
 //! RocksDB snapshot of the applied chain; EVM work (`eth_call`, `eth_estimateGas`) runs on the
-//! blocking pool behind a semaphore. Transactions go to the node's pool through [`TxPoolApi`],
-//! so this crate does not depend on the node.
+//! blocking pool behind a semaphore. Transactions go straight to the node's pool
+//! (`fogchain-txpool`); `raft_` / `admin_` read and change the node's consensus
+//! (`fogchain-consensus`).
+//!
+//! Files: `eth/` (the `eth_` namespace, one file per concern), `net.rs` (`net_`, `web3_`),
+//! `txpool.rs` (`txpool_`), `debug.rs` (raw `debug_` reads), `cluster.rs` (`raft_`, `admin_`),
+//! `auth.rs` (the admin token), `logs.rs` (log queries and filters), `convert.rs` (stored data
+//! to RPC shapes), `error.rs` (geth's codes and wording).
 
+mod auth;
 mod cluster;
 mod convert;
 mod debug;
 mod error;
 mod eth;
 mod logs;
+mod net;
 mod txpool;
 
+pub use auth::*;
 pub use cluster::*;
 pub use debug::*;
 pub use error::*;
 pub use eth::*;
 pub use logs::{LogLimits, FILTER_TIMEOUT, MAX_FILTERS};
+pub use net::*;
 pub use txpool::*;
 
-use alloy_consensus::{transaction::Recovered, TxEnvelope};
-use alloy_primitives::{Address, B256};
 use jsonrpsee::server::{BatchRequestConfig, Server, ServerConfig, ServerHandle};
 use std::net::SocketAddr;
 use tower_http::cors::CorsLayer;
-
-/// What the RPC layer needs from the node's transaction pool.
-pub trait TxPoolApi: Send + Sync + 'static {
-    /// Validates and pools a decoded transaction of `encoded_len` bytes; returns its hash or the
-    /// rejection in geth's wording (`nonce too low: ...`, `insufficient funds ...`).
-    fn add_transaction(&self, tx: TxEnvelope, encoded_len: usize) -> Result<B256, String>;
-    /// Next nonce of `address` counting its pooled transactions, if it has any.
-    fn pending_nonce(&self, address: Address) -> Option<u64>;
-    /// A pooled (not yet included) transaction.
-    fn pooled_transaction(&self, hash: &B256) -> Option<Recovered<TxEnvelope>>;
-    /// Hashes of transactions as the pool accepts them.
-    fn subscribe_pending(&self) -> tokio::sync::broadcast::Receiver<B256>;
-    /// The pool: (pending: executable now in nonce order, queued: waiting for a nonce gap).
-    fn content(&self) -> (Vec<Recovered<TxEnvelope>>, Vec<Recovered<TxEnvelope>>);
-}
 
 /// RPC server settings. Defaults follow geth where geth has one.
 #[derive(Debug, Clone)]
@@ -115,9 +108,9 @@ impl jsonrpsee::core::traits::IdProvider for HexIdProvider {
 pub async fn start_server(
     config: &RpcConfig,
     eth: EthRpc,
-    net: NetRpc,
     cluster: ClusterRpc,
 ) -> std::io::Result<(ServerHandle, SocketAddr)> {
+    let net = NetRpc::new(eth.spec().chain_id(), cluster.clone());
     let server_config = ServerConfig::builder()
         .max_request_body_size(config.max_request_body_size)
         .max_response_body_size(config.max_response_body_size)

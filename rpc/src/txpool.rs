@@ -1,6 +1,7 @@
 //! `txpool_` namespace (geth's shapes): status, content, contentFrom, inspect.
 
-use crate::{convert::rpc_transaction, RpcResult, TxPoolApi};
+use crate::{convert::rpc_transaction, RpcResult};
+use fogchain_txpool::TxPool;
 use alloy_consensus::{transaction::Recovered, Transaction as _, TxEnvelope};
 use alloy_primitives::{Address, U64};
 use alloy_rpc_types_eth::Transaction;
@@ -58,7 +59,7 @@ pub trait TxPoolRpcApi {
 /// Implementation of `txpool_`.
 #[derive(Clone)]
 pub struct TxPoolRpc {
-    pool: Arc<dyn TxPoolApi>,
+    pool: Arc<TxPool>,
 }
 
 impl std::fmt::Debug for TxPoolRpc {
@@ -69,7 +70,7 @@ impl std::fmt::Debug for TxPoolRpc {
 
 impl TxPoolRpc {
     /// Over the node's pool.
-    pub fn new(pool: Arc<dyn TxPoolApi>) -> Self {
+    pub fn new(pool: Arc<TxPool>) -> Self {
         Self { pool }
     }
 }

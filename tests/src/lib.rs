@@ -2,6 +2,7 @@
 //! temporary directory (real processes, real RocksDB, real sockets on 127.0.0.1 with ephemeral
 //! ports), talk JSON-RPC to it, sign transactions with alloy, and kill processes.
 
+pub use fogchain_devnet::{DeviceEntry, NetworkFile, ProxyEntry};
 use serde_json::{json, Value};
 use std::{
     path::{Path, PathBuf},
@@ -62,7 +63,7 @@ pub struct Devnet {
     /// The launcher process.
     pub launcher: Child,
     /// Parsed `network.json`.
-    pub network: Value,
+    pub network: NetworkFile,
 }
 
 impl Devnet {
@@ -103,42 +104,40 @@ impl Devnet {
                 let log = std::fs::read_to_string(dir.join("node0/node.log")).unwrap_or_default();
                 panic!("devnet exited with {status}:\n{out}\nnode0 log:\n{log}");
             }
-            let text = std::fs::read_to_string(&network_path).ok()?;
-            serde_json::from_str::<Value>(&text).ok()
+            NetworkFile::load(&network_path).ok()
         });
         Self { dir: dir.to_path_buf(), launcher, network }
     }
 
     /// Number of nodes.
     pub fn node_count(&self) -> usize {
-        self.network["nodes"].as_array().unwrap().len()
+        self.network.nodes.len()
     }
 
     /// The proxy's section of network.json.
-    pub fn proxy(&self) -> &Value {
-        &self.network["proxy"]
+    pub fn proxy(&self) -> &ProxyEntry {
+        self.network.proxy.as_ref().expect("the devnet runs a proxy")
     }
 
     /// The proxy's MQTT URL (`mqtt://host:port`).
     pub fn proxy_mqtt(&self) -> String {
-        self.proxy()["mqtt"].as_str().unwrap().to_string()
+        self.proxy().mqtt.clone()
     }
 
     /// The proxy's JSON-RPC gateway URL.
     pub fn proxy_http(&self) -> String {
-        self.proxy()["http"].as_str().unwrap().to_string()
+        self.proxy().http.clone()
     }
 
-    /// Demo device `i` of the proxy (`id`, `password`, `privateKey`, ...).
-    pub fn device(&self, i: usize) -> &Value {
-        &self.proxy()["devices"][i]
+    /// Demo device `i` of the proxy (`id`, `password`, `private_key`, ...).
+    pub fn device(&self, i: usize) -> &DeviceEntry {
+        &self.proxy().devices[i]
     }
 
     /// A connected MQTT client of demo device `i`.
     pub fn mqtt_device(&self, i: usize) -> mqtt::Mqtt {
         let d = self.device(i);
-        let id = d["id"].as_str().unwrap();
-        mqtt::Mqtt::device(&self.proxy_mqtt(), &format!("{id}-test"), id, d["password"].as_str().unwrap())
+        mqtt::Mqtt::device(&self.proxy_mqtt(), &format!("{}-test", d.id), &d.id, &d.password)
     }
 
     /// The proxy's config file.
@@ -154,7 +153,7 @@ impl Devnet {
         name: &str,
         edit: impl FnOnce(String) -> String,
     ) -> (mqtt::ProxyProcess, PathBuf) {
-        let pid = self.proxy()["pid"].as_u64().unwrap() as i32;
+        let pid = self.proxy().pid.expect("proxy pid") as i32;
         kill(pid, libc::SIGTERM);
         wait_for("the devnet's proxy to stop", || (!process_alive(pid)).then_some(()));
         let config = self.dir.join(format!("proxy/{name}.toml"));
@@ -162,14 +161,14 @@ impl Devnet {
         (mqtt::ProxyProcess::start(&config), config)
     }
 
-    /// A contract address from network.json.
+    /// A contract address from network.json, `0x…` (checksummed).
     pub fn contract(&self, name: &str) -> String {
-        self.network["contracts"][name].as_str().unwrap().to_string()
+        self.network.contract(name).expect("a predeployed contract").to_string()
     }
 
     /// A client for node `i` that sends the admin bearer token.
     pub fn admin_rpc(&self, i: usize) -> Rpc {
-        Rpc::new(&self.rpc_url(i)).with_token(self.network["adminToken"].as_str().unwrap())
+        Rpc::new(&self.rpc_url(i)).with_token(&self.network.admin_token)
     }
 
     /// Index of the node that is Raft leader now, as node `asked` sees it (waits for one).
@@ -196,7 +195,7 @@ impl Devnet {
 
     /// HTTP RPC URL of node `i`.
     pub fn rpc_url(&self, i: usize) -> String {
-        self.network["nodes"][i]["rpc"].as_str().unwrap().to_string()
+        self.network.nodes[i].rpc.clone()
     }
 
     /// A JSON-RPC client for node `i`.
@@ -206,18 +205,18 @@ impl Devnet {
 
     /// pid of node `i`.
     pub fn node_pid(&self, i: usize) -> i32 {
-        self.network["nodes"][i]["pid"].as_i64().unwrap() as i32
+        self.network.nodes[i].pid.expect("node pid") as i32
     }
 
     /// Private key (hex) of test account `i`.
     pub fn account_key(&self, i: usize) -> String {
-        self.network["accounts"][i]["privateKey"].as_str().unwrap().to_string()
+        self.network.accounts[i].private_key.clone()
     }
 
     /// SIGKILLs the node processes and the launcher, and waits until they are gone.
     pub fn kill_hard(mut self) {
         let pids: Vec<i32> =
-            (0..self.network["nodes"].as_array().unwrap().len()).map(|i| self.node_pid(i)).collect();
+            (0..self.node_count()).map(|i| self.node_pid(i)).collect();
         for pid in &pids {
             kill(*pid, libc::SIGKILL);
         }
@@ -232,7 +231,7 @@ impl Devnet {
     /// Stops the devnet as Ctrl-C would (SIGINT) and waits for every process to exit.
     pub fn stop(mut self) {
         let pids: Vec<i32> =
-            (0..self.network["nodes"].as_array().unwrap().len()).map(|i| self.node_pid(i)).collect();
+            (0..self.node_count()).map(|i| self.node_pid(i)).collect();
         kill(self.launcher.id() as i32, libc::SIGINT);
         let status = wait_for("devnet to stop", || self.launcher.try_wait().ok().flatten());
         assert!(status.success(), "devnet exit status {status}");

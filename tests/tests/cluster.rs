@@ -23,7 +23,7 @@ use std::{
 const SINK: Address = Address::repeat_byte(0x42);
 
 fn chain_id(devnet: &Devnet) -> u64 {
-    devnet.network["chainId"].as_u64().unwrap()
+    devnet.network.chain_id
 }
 
 /// Sends one transfer and waits for its receipt, polling quickly; returns the latency.
@@ -146,7 +146,7 @@ fn three_nodes_agree_on_one_chain_and_followers_forward() {
     }
     // Blocks are sealed by the leader (beneficiary = its sealing address).
     let block = rpcs[0].call("eth_getBlockByNumber", json!(["latest", false]));
-    let leader_address = devnet.network["nodes"][leader]["address"].as_str().unwrap().to_lowercase();
+    let leader_address = devnet.network.nodes[leader].address.unwrap().to_string().to_lowercase();
     assert_eq!(block["miner"].as_str().unwrap().to_lowercase(), leader_address);
     devnet.stop();
 }
@@ -171,7 +171,7 @@ fn leader_sigkill_fails_over_without_losing_receipted_transactions() {
         .collect();
     assert!(receipted.len() >= 10);
 
-    let old_leader_address = devnet.network["nodes"][leader]["address"].as_str().unwrap().to_lowercase();
+    let old_leader_address = devnet.network.nodes[leader].address.unwrap().to_string().to_lowercase();
     kill(devnet.node_pid(leader), libc::SIGKILL);
     let killed_at = Instant::now();
     // Failover: the first block sealed by another node.
@@ -259,7 +259,7 @@ fn a_node_down_for_1000_blocks_catches_up_by_snapshot_and_block_sync() {
 }
 
 fn raft_id(devnet: &Devnet, i: usize) -> u64 {
-    devnet.network["nodes"][i]["raftId"].as_u64().unwrap()
+    devnet.network.nodes[i].raft_id
 }
 
 fn commit_index(devnet: &Devnet, i: usize) -> u64 {

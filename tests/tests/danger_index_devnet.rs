@@ -29,8 +29,8 @@ fn every_vector_via_submit_on_a_devnet() {
     let dir = tempfile::tempdir().unwrap();
     let devnet = Devnet::start(dir.path());
     let rpc = devnet.rpc(0);
-    let chain_id = devnet.network["chainId"].as_u64().unwrap();
-    let contract: Address = devnet.network["contracts"]["DangerIndex"].as_str().unwrap().parse().unwrap();
+    let chain_id = devnet.network.chain_id;
+    let contract: Address = devnet.network.contract("DangerIndex").unwrap();
     let gateway = key(&devnet.account_key(0));
 
     let cases = vectors["cases"].as_array().unwrap();

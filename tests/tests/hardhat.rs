@@ -18,7 +18,7 @@ fn hardhat_mocha_tests_run_against_a_devnet() {
         .args(["test", "--network", "fogchain"])
         .current_dir(&project)
         .env("FOGCHAIN_RPC", devnet.rpc_url(1))
-        .env("FOGCHAIN_CHAIN_ID", devnet.network["chainId"].to_string())
+        .env("FOGCHAIN_CHAIN_ID", devnet.network.chain_id.to_string())
         .env("FOGCHAIN_KEYS", keys.join(","))
         .env("HARDHAT_DISABLE_TELEMETRY_PROMPT", "true")
         .env("CI", "true")

@@ -19,10 +19,10 @@ fn results_validate_against_the_execution_apis_schemas() {
     let dir = tempfile::tempdir().unwrap();
     let devnet = Devnet::start(dir.path());
     let rpc = devnet.rpc(1);
-    let chain_id = devnet.network["chainId"].as_u64().unwrap();
+    let chain_id = devnet.network.chain_id;
     let sender = key(&devnet.account_key(2));
     let gateway = key(&devnet.account_key(0));
-    let danger: Address = devnet.network["contracts"]["DangerIndex"].as_str().unwrap().parse().unwrap();
+    let danger: Address = devnet.network.contract("DangerIndex").unwrap();
 
     let log_filter = rpc.call("eth_newFilter", json!([{"fromBlock": "0x0", "address": danger}]));
     let block_filter = rpc.call("eth_newBlockFilter", json!([]));

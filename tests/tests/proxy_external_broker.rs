@@ -34,7 +34,7 @@ fn bridge_through_an_external_mosquitto() {
     let mut users: Vec<(String, String)> = (0..3)
         .map(|i| {
             let d = net.device(i);
-            (d["id"].as_str().unwrap().to_string(), d["password"].as_str().unwrap().to_string())
+            (d.id.clone(), d.password.clone())
         })
         .collect();
     users.push(("fogchain-bridge".into(), "bridge-secret".into()));

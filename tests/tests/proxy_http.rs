@@ -29,7 +29,7 @@ fn gateway_auth_roles_limits_and_failover() {
     let dir = tempfile::tempdir().unwrap();
     let net = Devnet::start(dir.path());
     let url = net.proxy_http();
-    let token = net.proxy()["token"].as_str().unwrap().to_string();
+    let token = net.proxy().token.as_str().to_string();
     let device = net.device(0);
     let basic = (device["id"].as_str().unwrap(), device["password"].as_str().unwrap());
 
@@ -66,7 +66,7 @@ fn gateway_auth_roles_limits_and_failover() {
     assert_eq!(body["error"]["code"], -32600);
 
     // A node killed behind the proxy is skipped: every request keeps succeeding.
-    let pid = net.network["nodes"][0]["pid"].as_u64().unwrap() as i32;
+    let pid = net.network.nodes[0].pid.unwrap() as i32;
     kill(pid, libc::SIGKILL);
     let killed = Instant::now();
     for _ in 0..30 {

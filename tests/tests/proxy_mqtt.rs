@@ -28,13 +28,13 @@ fn mqtt_devices_through_the_proxy() {
     assert!(wrong.wait_closed(WAIT).contains("BadUserNamePassword"));
 
     // A last will on another device's topic would be a forged message: refused at CONNECT.
-    let (id0, pw0) = (net.device(0)["id"].as_str().unwrap(), net.device(0)["password"].as_str().unwrap());
+    let (id0, pw0) = (net.device(0).id.as_str(), net.device(0).password.as_str());
     let will =
         Mqtt::connect_with_will(&url, "will", Some((id0, pw0)), Some(("devices/sensor-2/messages", "{}")));
     assert!(will.wait_closed(WAIT).contains("NotAuthorized"));
 
     let sensor = net.mqtt_device(0);
-    assert_eq!(net.device(0)["id"], "sensor-1");
+    assert_eq!(net.device(0).id, "sensor-1");
     assert_eq!(sensor.subscribe("devices/sensor-1/acks"), vec![true]);
     // another device's topics cannot be subscribed to
     assert_eq!(sensor.subscribe("devices/sensor-2/#"), vec![false]);
@@ -69,7 +69,7 @@ fn mqtt_devices_through_the_proxy() {
     assert!(bad["reason"].as_str().unwrap().starts_with("message is not JSON"), "{bad}");
 
     // A device-signed reading goes through recordSigned: the chain checks the device's key.
-    let chain_id = net.network["chainId"].as_u64().unwrap();
+    let chain_id = net.network.chain_id;
     let signed = |seq: u64, payload: &str, signer: &alloy_signer_local::PrivateKeySigner| {
         let registry: Address = registry.parse().unwrap();
         let digest = keccak256(
@@ -87,7 +87,7 @@ fn mqtt_devices_through_the_proxy() {
         json!({"Payload": payload, "Topic": "sensors/signed", "Seq": seq,
                "Signature": format!("0x{}", alloy_primitives::hex::encode(signature.as_bytes()))})
     };
-    let device_key = key(net.device(0)["privateKey"].as_str().unwrap());
+    let device_key = key(net.device(0).private_key.as_str());
     sensor.publish("devices/sensor-1/messages", signed(100, "{\"H\":4210}", &device_key).to_string());
     let ack =
         sensor.wait_json("devices/sensor-1/acks", WAIT, |a| a["seq"] == 100 && a["status"] != "accepted");
@@ -106,7 +106,7 @@ fn mqtt_devices_through_the_proxy() {
         "recorded under the device's own seq"
     );
     // signed with another key: the contract refuses it, the device is told why
-    let forger = key(net.device(1)["privateKey"].as_str().unwrap());
+    let forger = key(net.device(1).private_key.as_str());
     sensor.publish("devices/sensor-1/messages", signed(101, "{\"H\":1}", &forger).to_string());
     let ack =
         sensor.wait_json("devices/sensor-1/acks", WAIT, |a| a["seq"] == 101 && a["status"] != "accepted");
@@ -127,7 +127,7 @@ fn mqtt_devices_through_the_proxy() {
 
     // Action messages (the paper's AM) yield the exact danger index on Publish_Topic.
     let actuator = net.mqtt_device(2);
-    assert_eq!(net.device(2)["id"], "actuator-1");
+    assert_eq!(net.device(2).id, "actuator-1");
     assert_eq!(actuator.subscribe("devices/actuator-1/commands"), vec![true]);
     let vectors: Value = serde_json::from_str(
         &std::fs::read_to_string(shared_data().join("danger-index-vectors.json")).unwrap(),
@@ -168,7 +168,7 @@ fn mqtt_devices_through_the_proxy() {
 
     // A device publishing under another device's prefix is disconnected; nothing is recorded.
     let other = net.mqtt_device(1);
-    assert_eq!(net.device(1)["id"], "sensor-2");
+    assert_eq!(net.device(1).id, "sensor-2");
     other.publish(
         "devices/sensor-1/messages",
         json!({"Payload": "forged", "Topic": "t", "Seq": 99}).to_string(),

@@ -17,13 +17,13 @@ fn messages_queue_while_the_chain_is_unreachable() {
     });
 
     let sensor = net.mqtt_device(0);
-    let id = net.device(0)["id"].as_str().unwrap().to_string();
+    let id = net.device(0).id.as_str().to_string();
     let acks = format!("devices/{id}/acks");
     sensor.subscribe(&acks);
 
     // Every node stops answering (SIGSTOP: connections hang, as behind a dead link).
     let pids: Vec<i32> =
-        net.network["nodes"].as_array().unwrap().iter().map(|n| n["pid"].as_u64().unwrap() as i32).collect();
+        net.network.nodes.iter().map(|n| n.pid.unwrap() as i32).collect();
     for p in &pids {
         kill(*p, libc::SIGSTOP);
     }

@@ -21,7 +21,7 @@ fn invalid_transactions_are_rejected_with_geth_wording_and_no_state_change() {
     let dir = tempfile::tempdir().unwrap();
     let devnet = Devnet::start(dir.path());
     let rpc = devnet.rpc(0);
-    let chain_id = devnet.network["chainId"].as_u64().unwrap();
+    let chain_id = devnet.network.chain_id;
     let sender = key(&devnet.account_key(0));
     let to = Address::repeat_byte(0x11);
 

@@ -30,7 +30,7 @@ fn sigkill_and_restart_keeps_head_state_and_receipts() {
     let dir = tempfile::tempdir().unwrap();
     let devnet = Devnet::start(dir.path());
     let rpc = devnet.rpc(0);
-    let chain_id = devnet.network["chainId"].as_u64().unwrap();
+    let chain_id = devnet.network.chain_id;
     let sender = key(&devnet.account_key(0));
     let receiver = Address::repeat_byte(0x42);
 

@@ -23,9 +23,9 @@ fn logs(rpc: &Rpc, filter: Value) -> Vec<Value> {
 fn logs_filters_and_the_rest_of_the_surface() {
     let dir = tempfile::tempdir().unwrap();
     let devnet = Devnet::start(dir.path());
-    let chain_id = devnet.network["chainId"].as_u64().unwrap();
+    let chain_id = devnet.network.chain_id;
     let rpc = devnet.rpc(1);
-    let contract: Address = devnet.network["contracts"]["DangerIndex"].as_str().unwrap().parse().unwrap();
+    let contract: Address = devnet.network.contract("DangerIndex").unwrap();
     let gateway = key(&devnet.account_key(0));
     let topic0 = DangerIndex::DangerIndexUpdated::SIGNATURE_HASH;
     let (north, south) = (keccak256("north"), keccak256("south"));
@@ -142,7 +142,7 @@ fn logs_filters_and_the_rest_of_the_surface() {
         assert_eq!(node.call("eth_mining", json!([])), json!(i == leader));
         assert_eq!(
             node.call("eth_coinbase", json!([])).as_str().unwrap().to_lowercase(),
-            devnet.network["nodes"][i]["address"].as_str().unwrap().to_lowercase()
+            devnet.network.nodes[i].address.unwrap().to_string().to_lowercase()
         );
     }
 

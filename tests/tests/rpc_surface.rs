@@ -13,7 +13,7 @@ fn wallet_methods_batches_cors_and_history() {
     let dir = tempfile::tempdir().unwrap();
     let devnet = Devnet::start(dir.path());
     let rpc = devnet.rpc(0);
-    let chain_id = devnet.network["chainId"].as_u64().unwrap();
+    let chain_id = devnet.network.chain_id;
     let sender = key(&devnet.account_key(0));
     let to = Address::repeat_byte(0x55);
 
@@ -24,7 +24,7 @@ fn wallet_methods_batches_cors_and_history() {
     assert_eq!(rpc.call("eth_accounts", json!([])), json!([]));
     assert_eq!(rpc.quantity("eth_blockNumber", json!([])), 0);
     let genesis = rpc.call("eth_getBlockByNumber", json!(["earliest", false]));
-    assert_eq!(genesis["hash"], devnet.network["genesisHash"]);
+    assert_eq!(genesis["hash"], devnet.network.genesis_hash.to_string());
     assert_eq!(genesis["baseFeePerGas"], "0x3b9aca00");
 
     // A transfer and a contract deployment.

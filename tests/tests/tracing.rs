@@ -21,7 +21,7 @@ fn geth_tracers_access_lists_and_proofs() {
     let dir = tempfile::tempdir().unwrap();
     let devnet = Devnet::start(dir.path());
     let rpc = devnet.rpc(1);
-    let chain_id = devnet.network["chainId"].as_u64().unwrap();
+    let chain_id = devnet.network.chain_id;
     let sender = key(&devnet.account_key(2));
     let deploy = |nonce: u64, runtime: &[u8]| {
         let (raw, hash) = sign(

@@ -34,7 +34,7 @@ fn buyer_opens_the_locker_and_a_barcode_copy_does_not() {
     let dir = tempfile::tempdir().unwrap();
     let net = Devnet::start(dir.path());
     let rpc = net.rpc(0);
-    let chain_id = net.network["chainId"].as_u64().unwrap();
+    let chain_id = net.network.chain_id;
     let (seller, buyer, stranger) =
         (key(&net.account_key(1)), key(&net.account_key(2)), key(&net.account_key(3)));
     let factory: Address = net.contract("SaleFactory").parse().unwrap();
@@ -97,8 +97,8 @@ fn buyer_opens_the_locker_and_a_barcode_copy_does_not() {
     assert_eq!(&std::fs::read(&png).unwrap()[1..4], b"PNG");
 
     // The locker listens for its shadow's delta.
-    let locker = &net.proxy()["locker"];
-    let (locker_id, locker_pw) = (locker["id"].as_str().unwrap(), locker["password"].as_str().unwrap());
+    let locker = net.proxy().locker.as_ref().unwrap();
+    let (locker_id, locker_pw) = (locker.id.as_str(), locker.password.as_str());
     let lock = Mqtt::device(&net.proxy_mqtt(), "locker", locker_id, locker_pw);
     let shadow = format!("$fogchain/things/{locker_id}/shadow");
     assert_eq!(lock.subscribe(&format!("{shadow}/update/#")), vec![true]);

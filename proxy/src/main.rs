@@ -1,14 +1,21 @@
-//! `fogchain proxy ...` and `fogchain sale ...`: the IoT proxy and its tools.
+//! `fogchain-proxy`: the IoT proxy (`--config FILE`) and its tools. It links no RocksDB and
+//! talks to the nodes over JSON-RPC only, so it runs on its own small host. `fogchain proxy
+//! ARGS` and `fogchain sale ARGS` run this binary.
 
 use alloy_primitives::Address;
-use clap::{Args, Subcommand};
-use fogchain_proxy::{config::ProxyConfig, warehouse::Barcode, Proxy};
+use clap::{Parser, Subcommand};
+use fogchain_proxy::{config::ProxyConfig, warehouse::Barcode, ListenAddrs, Proxy};
 use std::path::PathBuf;
 
-/// Options of `fogchain proxy`.
-#[derive(Debug, Args)]
-#[command(args_conflicts_with_subcommands = true)]
-pub(crate) struct ProxyArgs {
+/// Options of `fogchain-proxy`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "fogchain-proxy",
+    version,
+    about = "Fogchain IoT proxy: authenticated JSON-RPC gateway, MQTT bridge, shadows, warehouse",
+    args_conflicts_with_subcommands = true
+)]
+struct ProxyArgs {
     /// Run the proxy from this config file (format: README.md, "IoT proxy").
     #[arg(long)]
     config: Option<PathBuf>,
@@ -34,11 +41,14 @@ enum ProxyTool {
     HashPassword,
     /// Print a new bearer token and its SHA-256 (for token-sha256).
     Token,
+    /// Sales-order tools.
+    #[command(subcommand)]
+    Sale(SaleCommand),
 }
 
-/// `fogchain sale ...`.
+/// `fogchain-proxy sale ...`.
 #[derive(Debug, Subcommand)]
-pub(crate) enum SaleCommand {
+enum SaleCommand {
     /// Write the buyer's QR barcode (EIP-681 URI of the sale) as PNG or SVG (by --out's extension).
     Barcode {
         /// Chain id.
@@ -56,12 +66,13 @@ pub(crate) enum SaleCommand {
     },
 }
 
-pub(crate) fn run(args: ProxyArgs, runtime: &tokio::runtime::Runtime) -> eyre::Result<()> {
+fn run(args: ProxyArgs) -> eyre::Result<()> {
     match (args.config, args.tool) {
         (Some(config), None) => {
-            crate::init_tracing();
-            runtime.block_on(serve(config))
+            init_tracing();
+            tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(config))
         }
+        (None, Some(ProxyTool::Sale(command))) => sale(command),
         (None, Some(ProxyTool::Certs { out, hosts, devices })) => {
             for f in fogchain_proxy::certs::issue(&out, &hosts, &devices)? {
                 println!("wrote {f}");
@@ -83,7 +94,7 @@ pub(crate) fn run(args: ProxyArgs, runtime: &tokio::runtime::Runtime) -> eyre::R
             println!("token         {token}\ntoken-sha256  {hash}");
             Ok(())
         }
-        _ => eyre::bail!("use `fogchain proxy --config FILE` or one of its tools (see --help)"),
+        _ => eyre::bail!("use `fogchain-proxy --config FILE` or one of its tools (see --help)"),
     }
 }
 
@@ -91,20 +102,20 @@ async fn serve(config_path: PathBuf) -> eyre::Result<()> {
     let config = ProxyConfig::load(&config_path)?;
     let proxy = Proxy::start(&config).await?;
     // Where it listens, for launchers and tests (ports may be 0 in the config).
-    let addr = serde_json::json!({"http": proxy.http, "mqtt": proxy.mqtt});
-    let path = config.data_dir.join("proxy.addr.json");
-    std::fs::write(&path, addr.to_string())?;
+    let addr = ListenAddrs { http: proxy.http, mqtt: proxy.mqtt };
+    let path = config.data_dir.join(fogchain_proxy::LISTEN_ADDRS_FILE);
+    std::fs::write(&path, serde_json::to_string(&addr)?)?;
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted, stopping"),
         _ = sigterm.recv() => tracing::info!("terminated, stopping"),
     }
     let _ = std::fs::remove_file(&path);
-    proxy.stop();
+    proxy.stop().await;
     Ok(())
 }
 
-pub(crate) fn sale(command: SaleCommand) -> eyre::Result<()> {
+fn sale(command: SaleCommand) -> eyre::Result<()> {
     match command {
         SaleCommand::Barcode { chain_id, sale, buyer, out } => {
             let barcode = Barcode { chain_id, sale, buyer };
@@ -115,6 +126,23 @@ pub(crate) fn sale(command: SaleCommand) -> eyre::Result<()> {
             }
             println!("{}\nwrote {}", barcode.uri(), out.display());
             Ok(())
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(ansi).init();
+}
+
+fn main() -> std::process::ExitCode {
+    match run(ProxyArgs::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
         }
     }
 }

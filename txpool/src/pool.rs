@@ -1,14 +1,22 @@
-//! Transaction pool: validation with geth's wording, per-sender nonce order, queued future
-//! nonces, replacement by a higher price, global and per-sender limits.
+//! The pool itself: pending and queued transactions per sender, arrival order, replacement,
+//! limits, and what the block builder and the forwarder take from it.
 //!
 //! A transaction is *pending* when every nonce from the sender's state nonce up to its own is
 //! pooled (it can go into the next block), *queued* otherwise (a nonce gap). Blocks take pending
 //! transactions in arrival order across senders and nonce order within a sender. The sender is
 //! recovered once, at admission, and travels with the transaction from then on.
+//!
+//! Admission ([`TxPool::add`]) runs the checks in geth's order: the stateless ones (the
+//! transaction alone, the head header and the chain spec), sender recovery, the stateful ones
+//! (the sender's account), then the pool rules (duplicates, replacement, limits).
 
-use alloy_consensus::transaction::SignerRecoverable;
-use alloy_consensus::{transaction::Recovered, Transaction, TxEnvelope};
+use crate::{PoolConfig, PoolError, MAX_INITCODE_SIZE, MAX_TX_SIZE};
+use alloy_consensus::{
+    transaction::{Recovered, SignerRecoverable},
+    Header, Transaction, TxEnvelope,
+};
 use alloy_primitives::{Address, B256, U256};
+use alloy_trie::TrieAccount;
 use fogchain_evm::{intrinsic_gas, spec_for};
 use fogchain_genesis::ChainSpec;
 use fogchain_storage::{ChainReader, Storage};
@@ -18,29 +26,6 @@ use std::{
     sync::Arc,
     time::Duration,
 };
-
-/// geth's limit on a pooled transaction's encoded size: 128 KiB (4 slots of 32 KiB).
-pub const MAX_TX_SIZE: usize = 4 * 32 * 1024;
-/// EIP-3860 limit on init code, bytes.
-pub const MAX_INITCODE_SIZE: usize = 2 * 24_576;
-
-/// Pool limits.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case", default)]
-pub struct PoolConfig {
-    /// Most transactions in the pool (pending + queued).
-    pub max_transactions: usize,
-    /// Most transactions of one sender (IoT gateways send many; geth's 16+64 is too small).
-    pub max_per_sender: usize,
-    /// Minimum fee and tip increase, percent, for a same-nonce replacement (geth: 10).
-    pub price_bump_percent: u128,
-}
-
-impl Default for PoolConfig {
-    fn default() -> Self {
-        Self { max_transactions: 50_000, max_per_sender: 5_000, price_bump_percent: 10 }
-    }
-}
 
 #[derive(Debug, Clone)]
 struct PooledTx {
@@ -130,66 +115,20 @@ impl TxPool {
         self.len() == 0
     }
 
-    /// Validates `tx` (of `encoded_len` bytes) and pools it. Errors use geth's wording.
-    pub fn add(&self, tx: TxEnvelope, encoded_len: usize) -> Result<B256, String> {
-        if encoded_len > MAX_TX_SIZE {
-            return Err(format!("oversized data: transaction size {encoded_len}, limit {MAX_TX_SIZE}"));
-        }
-        if tx.is_eip4844() {
-            return Err("transaction type not supported".into());
-        }
-        let (_, head) = self.storage.head().map_err(|e| e.to_string())?;
-        if tx.gas_limit() > head.gas_limit {
-            return Err("exceeds block gas limit".into());
-        }
-        if let Some(tip) = tx.max_priority_fee_per_gas() {
-            if tip > tx.max_fee_per_gas() {
-                return Err("max priority fee per gas higher than max fee per gas".into());
-            }
-        }
-        match tx.chain_id() {
-            Some(id) if id != self.chain.chain_id() => {
-                return Err(format!("invalid chain id for signer: have {id} want {}", self.chain.chain_id()))
-            }
-            None => return Err("only replay-protected (EIP-155) transactions allowed over RPC".into()),
-            _ => {}
-        }
-        // libsecp256k1 recovery (alloy-consensus `secp256k1` feature); rejects high-s signatures.
-        let sender = tx.recover_signer().map_err(|_| "invalid sender".to_string())?;
-        if tx.kind().is_create() && tx.input().len() > MAX_INITCODE_SIZE {
-            return Err(format!(
-                "max initcode size exceeded: code size {}, limit {MAX_INITCODE_SIZE}",
-                tx.input().len()
-            ));
-        }
-        let spec_id = spec_for(&self.chain, &head);
-        let (intrinsic, floor) = intrinsic_gas(&tx, spec_id);
-        if tx.gas_limit() < intrinsic {
-            return Err(format!("intrinsic gas too low: gas {}, minimum needed {intrinsic}", tx.gas_limit()));
-        }
-        if tx.gas_limit() < floor {
-            return Err(format!(
-                "insufficient gas for floor data gas cost: gas {}, minimum needed {floor}",
-                tx.gas_limit()
-            ));
-        }
+    /// Validates `tx` (of `encoded_len` bytes, its EIP-2718 encoding) and pools it; returns its
+    /// hash. The checks and their errors are listed in the crate docs.
+    pub fn add(&self, tx: TxEnvelope, encoded_len: usize) -> Result<B256, PoolError> {
+        let (_, head) = self.storage.head()?;
+        check_stateless(&self.chain, &head, &tx, encoded_len)?;
+        let tx = recover(tx)?;
+        let sender = tx.signer();
         let hash = *tx.tx_hash();
-        let account = self.storage.account(&sender).map_err(|e| e.to_string())?.unwrap_or_default();
-        if tx.nonce() < account.nonce {
-            return Err(format!("nonce too low: next nonce {}, tx nonce {}", account.nonce, tx.nonce()));
-        }
-        let cost = U256::from(tx.gas_limit()) * U256::from(tx.max_fee_per_gas()) + tx.value();
-        if account.balance < cost {
-            return Err(format!(
-                "insufficient funds for gas * price + value: balance {}, tx cost {cost}, overshot {}",
-                account.balance,
-                cost - account.balance
-            ));
-        }
+        let account = self.storage.account(&sender)?.unwrap_or_default();
+        check_stateful(tx.inner(), &account)?;
 
         let mut inner = self.inner.lock();
         if inner.by_hash.contains_key(&hash) {
-            return Err("already known".into());
+            return Err(PoolError::AlreadyKnown);
         }
         let own = inner.by_sender.get(&sender);
         let replacing = own.and_then(|txs| txs.get(&tx.nonce()));
@@ -197,27 +136,24 @@ impl TxPool {
             let fee_ok =
                 tx.max_fee_per_gas() >= bumped(old.tx.max_fee_per_gas(), self.config.price_bump_percent);
             let tip = |t: &TxEnvelope| t.max_priority_fee_per_gas().unwrap_or_else(|| t.max_fee_per_gas());
-            let tip_ok = tip(&tx) >= bumped(tip(old.tx.inner()), self.config.price_bump_percent);
+            let tip_ok = tip(tx.inner()) >= bumped(tip(old.tx.inner()), self.config.price_bump_percent);
             if !(fee_ok && tip_ok) {
-                return Err("replacement transaction underpriced".into());
+                return Err(PoolError::ReplacementUnderpriced);
             }
         } else {
             let own_len = own.map_or(0, |t| t.len());
             if own_len >= self.config.max_per_sender
                 || tx.nonce() >= account.nonce + self.config.max_per_sender as u64
             {
-                return Err(format!(
-                    "account limit exceeded: at most {} pooled transactions per sender",
-                    self.config.max_per_sender
-                ));
+                return Err(PoolError::AccountLimitExceeded { max: self.config.max_per_sender });
             }
             if inner.by_hash.len() >= self.config.max_transactions {
-                return Err("txpool is full".into());
+                return Err(PoolError::PoolFull);
             }
         }
         let nonce = tx.nonce();
         inner.remove(sender, nonce);
-        inner.insert(Recovered::new_unchecked(tx, sender), hash);
+        inner.insert(tx, hash);
         inner.generation += 1;
         drop(inner);
         self.changed.notify_all();
@@ -389,37 +325,81 @@ impl TxPool {
         self.inner.lock().generation += 1;
         self.changed.notify_all();
     }
-}
 
-impl fogchain_rpc::TxPoolApi for TxPool {
-    fn subscribe_pending(&self) -> tokio::sync::broadcast::Receiver<B256> {
+    /// Hashes of transactions as the pool accepts them (pending-transaction filters and
+    /// subscriptions). A receiver that lags by more than 16,384 skips the oldest.
+    pub fn subscribe_pending(&self) -> tokio::sync::broadcast::Receiver<B256> {
         self.accepted.subscribe()
     }
+}
 
-    fn content(&self) -> (Vec<Recovered<TxEnvelope>>, Vec<Recovered<TxEnvelope>>) {
-        TxPool::content(self)
+/// Checks that need neither the sender nor its account; `head` is the applied head, whose gas
+/// limit and fork rules the next block will have.
+fn check_stateless(
+    chain: &ChainSpec,
+    head: &Header,
+    tx: &TxEnvelope,
+    encoded_len: usize,
+) -> Result<(), PoolError> {
+    if encoded_len > MAX_TX_SIZE {
+        return Err(PoolError::OversizedData { size: encoded_len, limit: MAX_TX_SIZE });
     }
+    if tx.is_eip4844() {
+        return Err(PoolError::TxTypeNotSupported);
+    }
+    if tx.gas_limit() > head.gas_limit {
+        return Err(PoolError::GasLimitExceeded);
+    }
+    if tx.max_priority_fee_per_gas().is_some_and(|tip| tip > tx.max_fee_per_gas()) {
+        return Err(PoolError::TipAboveFeeCap);
+    }
+    match tx.chain_id() {
+        Some(have) if have != chain.chain_id() => {
+            return Err(PoolError::InvalidChainId { have, want: chain.chain_id() })
+        }
+        None => return Err(PoolError::NotReplayProtected),
+        _ => {}
+    }
+    if tx.kind().is_create() && tx.input().len() > MAX_INITCODE_SIZE {
+        return Err(PoolError::MaxInitCodeSizeExceeded { size: tx.input().len(), limit: MAX_INITCODE_SIZE });
+    }
+    let (intrinsic, floor) = intrinsic_gas(tx, spec_for(chain, head));
+    if tx.gas_limit() < intrinsic {
+        return Err(PoolError::IntrinsicGasTooLow { gas: tx.gas_limit(), needed: intrinsic });
+    }
+    if tx.gas_limit() < floor {
+        return Err(PoolError::FloorDataGasTooLow { gas: tx.gas_limit(), needed: floor });
+    }
+    Ok(())
+}
 
-    fn add_transaction(&self, tx: TxEnvelope, encoded_len: usize) -> Result<B256, String> {
-        self.add(tx, encoded_len)
-    }
+/// Recovers the sender with libsecp256k1 (alloy-consensus' `secp256k1` feature), which refuses
+/// high-s signatures (EIP-2).
+fn recover(tx: TxEnvelope) -> Result<Recovered<TxEnvelope>, PoolError> {
+    let sender = tx.recover_signer().map_err(|_| PoolError::InvalidSender)?;
+    Ok(Recovered::new_unchecked(tx, sender))
+}
 
-    fn pending_nonce(&self, address: Address) -> Option<u64> {
-        TxPool::pending_nonce(self, address)
+/// Checks against the sender's latest account state (nonce and balance, wei).
+fn check_stateful(tx: &TxEnvelope, account: &TrieAccount) -> Result<(), PoolError> {
+    if tx.nonce() < account.nonce {
+        return Err(PoolError::NonceTooLow { next: account.nonce, nonce: tx.nonce() });
     }
-
-    fn pooled_transaction(&self, hash: &B256) -> Option<Recovered<TxEnvelope>> {
-        self.get(hash)
+    let cost = U256::from(tx.gas_limit()) * U256::from(tx.max_fee_per_gas()) + tx.value();
+    if account.balance < cost {
+        return Err(PoolError::InsufficientFunds { balance: account.balance, cost });
     }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::MAX_TX_SIZE;
     use alloy_consensus::{SignableTransaction, TxEip1559};
     use alloy_genesis::{Genesis, GenesisAccount};
     use alloy_network::TxSignerSync;
-    use alloy_primitives::{keccak256, Bytes, TxKind};
+    use alloy_primitives::{keccak256, Bytes, TxKind, U256};
     use alloy_signer_local::PrivateKeySigner;
 
     struct Fixture {
@@ -508,7 +488,7 @@ mod tests {
         let a = &f.keys[0];
         let first = f.pool.add(signed(a, 0, 10_000_000_000), 120).unwrap();
         assert_eq!(
-            f.pool.add(signed(a, 0, 10_900_000_000), 120).unwrap_err(),
+            f.pool.add(signed(a, 0, 10_900_000_000), 120).unwrap_err().to_string(),
             "replacement transaction underpriced"
         );
         let second = f.pool.add(signed(a, 0, 11_000_000_000), 120).unwrap();
@@ -523,15 +503,15 @@ mod tests {
         let (a, b) = (&f.keys[0], &f.keys[1]);
         f.pool.add(signed(a, 0, 10_000_000_000), 120).unwrap();
         f.pool.add(signed(a, 1, 10_000_000_000), 120).unwrap();
-        let err = f.pool.add(signed(a, 2, 10_000_000_000), 120).unwrap_err();
+        let err = f.pool.add(signed(a, 2, 10_000_000_000), 120).unwrap_err().to_string();
         assert!(err.starts_with("account limit exceeded"), "{err}");
         let b0 = f.pool.add(signed(b, 0, 10_000_000_000), 120).unwrap();
-        assert_eq!(f.pool.add(signed(&f.keys[2], 0, 10_000_000_000), 120).unwrap_err(), "txpool is full");
+        assert_eq!(f.pool.add(signed(&f.keys[2], 0, 10_000_000_000), 120).unwrap_err().to_string(), "txpool is full");
         // A block that drops b0 as permanently invalid, with nothing included.
         f.pool.on_block(&[], &[b0]);
         assert_eq!(f.pool.len(), 2);
         assert!(f.pool.get(&b0).is_none());
-        let err = f.pool.add(signed(a, 0, 10_000_000_000), MAX_TX_SIZE + 1).unwrap_err();
+        let err = f.pool.add(signed(a, 0, 10_000_000_000), MAX_TX_SIZE + 1).unwrap_err().to_string();
         assert_eq!(err, format!("oversized data: transaction size {}, limit {MAX_TX_SIZE}", MAX_TX_SIZE + 1));
     }
 }

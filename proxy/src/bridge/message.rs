@@ -1,0 +1,141 @@
+//! Device message formats: the forest-fire paper's registry (RM) and action (AM) messages.
+
+use crate::journal::Body;
+use alloy_primitives::{Address, Bytes};
+use serde_json::Value;
+use std::collections::HashSet;
+
+/// Parses a device message. Formats (the forest-fire paper's, plus optional `Seq` and
+/// `Signature`):
+/// - registry message (RM): `{"Payload": <any JSON>, "Topic": "<string>", "MessageContent":
+///   <anything without "Address">, "Seq"?: <u64>, "Signature"?: "0x<65 bytes>"}`. The recorded
+///   payload is the `Payload` string's UTF-8 bytes, or the compact JSON of a non-string
+///   `Payload`. A signed reading (SensorRegistry.recordSigned) needs `Seq` and a string `Payload`.
+/// - action message (AM): `{"MessageContent": {"Address": "0x<DangerIndex>", "Values": {"CS":
+///   <int>, "P": <int>, "H": [<int> x 5]}, "Publish_Topic": "devices/<id>/commands"}, ...}`,
+///   values in hundredths as the contract takes them.
+///
+/// Returns the optional seq and the body, or the reason for refusing it.
+pub fn parse_message(
+    payload: &[u8],
+    devices: &HashSet<String>,
+    danger_index: &[Address],
+) -> Result<(Option<u64>, Body), String> {
+    let v: Value = serde_json::from_slice(payload).map_err(|e| format!("message is not JSON: {e}"))?;
+    let obj = v.as_object().ok_or("message must be a JSON object")?;
+    let seq = match obj.get("Seq") {
+        None | Some(Value::Null) => None,
+        Some(s) => Some(s.as_u64().filter(|s| *s > 0).ok_or("Seq must be a positive integer")?),
+    };
+    let content = obj.get("MessageContent");
+    if let Some((c, address)) = content.and_then(|c| Some((c, c.get("Address")?))) {
+        let contract: Address = address
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .ok_or("MessageContent.Address must be a 0x-prefixed contract address")?;
+        if !danger_index.is_empty() && !danger_index.contains(&contract) {
+            return Err(format!("MessageContent.Address {contract} is not a DangerIndex this proxy serves"));
+        }
+        let values = c.get("Values").and_then(Value::as_object).ok_or("MessageContent.Values is required")?;
+        let int = |name: &str| -> Result<u64, String> {
+            let v = values.get(name).ok_or(format!("Values.{name} is required"))?;
+            v.as_u64()
+                .ok_or(format!("Values.{name} must be a non-negative integer in hundredths (12.34 -> 1234)"))
+        };
+        let (cs, p) = (int("CS")?, int("P")?);
+        let h = values
+            .get("H")
+            .and_then(Value::as_array)
+            .filter(|a| a.len() == 5)
+            .ok_or("Values.H must be 5 humidities (today and the 4 days before)")?;
+        let mut hs = [0u64; 5];
+        for (i, x) in h.iter().enumerate() {
+            hs[i] = x.as_u64().ok_or("Values.H must hold non-negative integers in hundredths")?;
+        }
+        let topic = c
+            .get("Publish_Topic")
+            .and_then(Value::as_str)
+            .ok_or("MessageContent.Publish_Topic is required")?;
+        match topic.split('/').collect::<Vec<_>>().as_slice() {
+            ["devices", target, "commands"] if devices.contains(*target) => {}
+            _ => {
+                return Err("Publish_Topic must be devices/<deviceId>/commands of a registered device".into())
+            }
+        }
+        return Ok((seq, Body::Action { contract, p, h: hs, cs, publish_topic: topic.to_string() }));
+    }
+    let topic = obj.get("Topic").and_then(Value::as_str).ok_or("Topic (a string) is required")?;
+    let payload = obj.get("Payload").ok_or("Payload is required")?;
+    let signature = match obj.get("Signature") {
+        None | Some(Value::Null) => None,
+        Some(s) => {
+            let bytes = s
+                .as_str()
+                .and_then(|s| hex::decode(s.trim_start_matches("0x")).ok())
+                .filter(|b| b.len() == 65)
+                .ok_or("Signature must be 0x-prefixed 65 bytes (r, s, v)")?;
+            if seq.is_none() {
+                return Err("a signed reading needs its Seq".into());
+            }
+            if !payload.is_string() {
+                return Err("a signed reading needs a string Payload (the signed bytes)".into());
+            }
+            Some(Bytes::from(bytes))
+        }
+    };
+    let bytes = match payload {
+        Value::String(s) => s.as_bytes().to_vec(),
+        other => other.to_string().into_bytes(),
+    };
+    Ok((seq, Body::Registry { topic: topic.to_string(), payload: bytes.into(), signature }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn devices() -> HashSet<String> {
+        ["s1", "act-1"].iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn parses_the_papers_rm_and_am() {
+        let (seq, body) = parse_message(
+            br#"{"Payload": {"CS": 1000}, "Topic": "sensors/cs", "MessageContent": "reading"}"#,
+            &devices(),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(seq, None);
+        assert_eq!(
+            body,
+            Body::Registry {
+                topic: "sensors/cs".into(),
+                payload: Bytes::from_static(br#"{"CS":1000}"#),
+                signature: None
+            }
+        );
+        let am = br#"{"Payload": "", "Topic": "fire", "MessageContent": {"Address": "0x0000000000000000000000000000000000000007",
+            "Values": {"CS": 10000, "P": 1000, "H": [5000, 5000, 5000, 5000, 5000]}, "Publish_Topic": "devices/act-1/commands"}, "Seq": 4}"#;
+        let (seq, body) = parse_message(am, &devices(), &[]).unwrap();
+        assert_eq!(seq, Some(4));
+        assert!(matches!(body, Body::Action { p: 1000, cs: 10000, h: [5000, 5000, 5000, 5000, 5000], .. }));
+    }
+
+    #[test]
+    fn refuses_bad_messages_with_a_reason() {
+        let d = devices();
+        let bad = |m: &str| parse_message(m.as_bytes(), &d, &[]).unwrap_err();
+        assert!(bad("nope").starts_with("message is not JSON"));
+        assert_eq!(bad(r#"{"Payload": 1}"#), "Topic (a string) is required");
+        assert!(bad(r#"{"MessageContent": {"Address": "0x0000000000000000000000000000000000000007", "Values": {"CS": 1.5, "P": 1, "H": [1,1,1,1,1]}, "Publish_Topic": "devices/act-1/commands"}}"#).contains("hundredths"));
+        assert!(bad(r#"{"MessageContent": {"Address": "0x0000000000000000000000000000000000000007", "Values": {"CS": 1, "P": 1, "H": [1,1,1,1,1]}, "Publish_Topic": "devices/other/commands"}}"#).starts_with("Publish_Topic"));
+        assert_eq!(
+            bad(r#"{"Payload": "x", "Topic": "t", "Signature": "0x00"}"#),
+            "Signature must be 0x-prefixed 65 bytes (r, s, v)"
+        );
+        let allowed = [Address::repeat_byte(1)];
+        let am = r#"{"MessageContent": {"Address": "0x0000000000000000000000000000000000000007", "Values": {"CS": 1, "P": 1, "H": [1,1,1,1,1]}, "Publish_Topic": "devices/act-1/commands"}}"#;
+        assert!(parse_message(am.as_bytes(), &d, &allowed).unwrap_err().contains("not a DangerIndex"));
+    }
+}

@@ -1,0 +1,209 @@
+//! Step 4: receipts, fetched at each `newHeads` of any node (or polled while none is
+//! subscribed); a transaction without one is re-sent; the receipt's events become the
+//! decision published to the actuator and the `recorded` ack.
+
+use super::{submitter::is_benign_send_error, Bridge};
+use crate::{
+    chain::quantity,
+    journal::{Body, Message, Record},
+    upstream::UpstreamError,
+};
+use alloy_primitives::{Address, Bytes, LogData, B256};
+use alloy_sol_types::SolEvent;
+use fogchain_contracts::{risk, DangerIndex};
+use serde_json::{json, Value};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+impl Bridge {
+    /// Looks for the receipts of sent transactions: at once at a node that announced a new
+    /// head (so a receipt is seen as soon as its block is applied there), and every
+    /// `receipt-poll-ms` at any node while no newHeads subscription is live (every second
+    /// otherwise, for resends).
+    pub(super) async fn watcher(self: Arc<Self>) {
+        let period = Duration::from_millis(self.cfg.receipt_poll_ms.max(10));
+        let Some(mut heads) = self.heads_rx.lock().take() else { return };
+        loop {
+            let live = self.heads_live.load(std::sync::atomic::Ordering::Relaxed) > 0;
+            let wait = if live { Duration::from_secs(1) } else { period };
+            let mut nodes: Vec<Option<usize>> = tokio::select! {
+                node = heads.recv() => vec![node],
+                _ = tokio::time::sleep(wait) => vec![None],
+            };
+            while let Ok(node) = heads.try_recv() {
+                if !nodes.contains(&Some(node)) {
+                    nodes.push(Some(node));
+                }
+            }
+            for node in nodes {
+                if let Err(e) = self.poll_receipts(node).await {
+                    tracing::debug!(error = %e, "polling receipts");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    /// Follows node `node`'s `newHeads` over WebSocket, reconnecting every second when it fails.
+    pub(super) async fn follow_heads(self: Arc<Self>, node: usize, url: String) {
+        use jsonrpsee::core::client::SubscriptionClientT;
+        loop {
+            match jsonrpsee::ws_client::WsClientBuilder::default().build(&url).await {
+                Ok(client) => {
+                    let sub = client
+                        .subscribe::<Value, _>(
+                            "eth_subscribe",
+                            jsonrpsee::rpc_params!["newHeads"],
+                            "eth_unsubscribe",
+                        )
+                        .await;
+                    match sub {
+                        Ok(mut sub) => {
+                            self.heads_live.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            tracing::debug!(%url, "following newHeads");
+                            while let Some(Ok(head)) = sub.next().await {
+                                if let Some(fee) =
+                                    head.get("baseFeePerGas").and_then(crate::chain::quantity_u128)
+                                {
+                                    *self.head_base_fee.lock() = Some((fee, Instant::now()));
+                                }
+                                if self.heads_tx.send(node).is_err() {
+                                    break;
+                                }
+                            }
+                            self.heads_live.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        Err(e) => tracing::debug!(%url, error = %e, "eth_subscribe newHeads"),
+                    }
+                }
+                Err(e) => tracing::debug!(%url, error = %e, "newHeads WebSocket"),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    pub(super) async fn poll_receipts(&self, node: Option<usize>) -> Result<(), UpstreamError> {
+        let inflight: Vec<(B256, u64, Bytes, Instant)> = {
+            let j = self.journal.lock();
+            let mut v: Vec<_> =
+                j.inflight.iter().map(|(h, f)| (*h, f.nonce, f.raw.clone(), f.sent_at)).collect();
+            v.sort_by_key(|x| x.1);
+            v
+        };
+        for chunk in inflight.chunks(200) {
+            let calls: Vec<(&str, Value)> =
+                chunk.iter().map(|(h, ..)| ("eth_getTransactionReceipt", json!([h]))).collect();
+            let answers = self.chain.upstream.batch_at(node, &calls).await?;
+            let mut latest_nonce: Option<u64> = None;
+            for ((hash, nonce, raw, sent_at), answer) in chunk.iter().zip(answers) {
+                match answer {
+                    Ok(receipt) if !receipt.is_null() => self.finish(*hash, &receipt).await,
+                    Ok(_) if sent_at.elapsed() > Duration::from_secs(3) => {
+                        self.resend(*hash, *nonce, raw, &mut latest_nonce).await?;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn resend(
+        &self,
+        hash: B256,
+        nonce: u64,
+        raw: &Bytes,
+        latest: &mut Option<u64>,
+    ) -> Result<(), UpstreamError> {
+        if let Some(f) = self.journal.lock().inflight.get_mut(&hash) {
+            f.sent_at = Instant::now();
+        }
+        match self.chain.upstream.call_all("eth_sendRawTransaction", json!([raw])).await {
+            Ok(_) => Ok(()),
+            Err(UpstreamError::Rpc { message, .. }) if is_benign_send_error(&message) => Ok(()),
+            Err(UpstreamError::Rpc { message, .. }) if message.contains("nonce too low") => {
+                let mined = match *latest {
+                    Some(n) => n,
+                    None => *latest.insert(self.chain.nonce_at("latest").await?),
+                };
+                // its nonce is taken: either by this transaction (a receipt appears) or by another
+                let receipt = self.chain.upstream.call("eth_getTransactionReceipt", json!([hash])).await?;
+                if !receipt.is_null() {
+                    self.finish(hash, &receipt).await;
+                } else if mined > nonce {
+                    tracing::warn!(%hash, nonce, "nonce taken by another transaction; its messages are resubmitted");
+                    let _ = self.journal.lock().append(vec![Record::Abandoned { tx: hash }]);
+                    *self.next_nonce.lock().await = None;
+                    self.wake.notify_one();
+                }
+                Ok(())
+            }
+            Err(UpstreamError::Rpc { message, .. }) => {
+                tracing::warn!(%hash, %message, "resend refused");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Handles a receipt: acks, decisions, then the `done` record.
+    pub(super) async fn finish(&self, hash: B256, receipt: &Value) {
+        let ok = receipt.get("status").and_then(quantity) == Some(1);
+        let block = receipt.get("blockNumber").and_then(quantity).unwrap_or(0);
+        let messages: Vec<Message> = {
+            let j = self.journal.lock();
+            let Some(f) = j.inflight.get(&hash) else { return };
+            f.ids.iter().filter_map(|id| j.messages.get(id).cloned()).collect()
+        };
+        let logs = receipt_logs(receipt);
+        for m in &messages {
+            let mut ack = json!({"seq": m.seq, "txHash": hash, "blockNumber": block});
+            if !ok {
+                ack["status"] = json!("failed");
+                ack["reason"] = json!("transaction reverted");
+                self.ack(&m.device, ack).await;
+                continue;
+            }
+            ack["status"] = json!("recorded");
+            if let Body::Action { contract, publish_topic, .. } = &m.body {
+                let event = logs
+                    .iter()
+                    .filter(|l| l.0 == *contract)
+                    .find_map(|l| DangerIndex::DangerIndexUpdated::decode_log_data(&l.1).ok());
+                if let Some(e) = event {
+                    let di: u64 = e.diX100.try_into().unwrap_or(u64::MAX);
+                    let decision = json!({
+                        "diX100": di,
+                        "risk": risk::name(e.risk),
+                        "txHash": hash,
+                        "blockNumber": block,
+                        "device": m.device,
+                    });
+                    self.publish(publish_topic.clone(), &decision).await;
+                    ack["diX100"] = json!(di);
+                    ack["risk"] = json!(risk::name(e.risk));
+                }
+            }
+            self.ack(&m.device, ack).await;
+        }
+        if let Err(e) = self.journal.lock().append(vec![Record::Done { tx: hash, block, ok }]) {
+            tracing::error!(error = %e, "journal write failed");
+        }
+    }
+}
+
+/// The logs of a JSON receipt, as (address, topics + data).
+fn receipt_logs(receipt: &Value) -> Vec<(Address, LogData)> {
+    let Some(logs) = receipt.get("logs").and_then(Value::as_array) else { return Vec::new() };
+    logs.iter()
+        .filter_map(|l| {
+            let address: Address = l.get("address")?.as_str()?.parse().ok()?;
+            let topics: Vec<B256> =
+                l.get("topics")?.as_array()?.iter().filter_map(|t| t.as_str()?.parse().ok()).collect();
+            let data = hex::decode(l.get("data")?.as_str()?.trim_start_matches("0x")).ok()?;
+            Some((address, LogData::new_unchecked(topics, data.into())))
+        })
+        .collect()
+}

@@ -1,0 +1,50 @@
+//! The device-shadow request topics (AWS IoT's): `$fogchain/things/{thing}/shadow/{get,update,
+//! delete}` in, `.../accepted`, `.../rejected`, `.../documents`, `.../delta` out.
+
+use super::Bridge;
+use crate::shadow::rejection_json;
+use serde_json::Value;
+
+impl Bridge {
+    pub(super) async fn on_shadow(&self, thing: &str, op: &str, payload: &[u8]) {
+        if !self.devices.contains(thing) {
+            tracing::debug!(thing, "shadow request for an unknown thing ignored");
+            return;
+        }
+        let token = serde_json::from_slice::<Value>(payload).ok().and_then(|v| v.get("clientToken").cloned());
+        let base = format!("{}/things/{thing}/shadow", self.shadow_prefix);
+        match op {
+            "get" => match self.shadows.get(thing, token.as_ref()) {
+                Ok(doc) => self.publish(format!("{base}/get/accepted"), &doc).await,
+                Err(r) => {
+                    self.publish(format!("{base}/get/rejected"), &rejection_json(&r, token.as_ref())).await
+                }
+            },
+            "delete" => match self.shadows.delete(thing, token.as_ref()) {
+                Ok(v) => self.publish(format!("{base}/delete/accepted"), &v).await,
+                Err(r) => {
+                    self.publish(format!("{base}/delete/rejected"), &rejection_json(&r, token.as_ref())).await
+                }
+            },
+            "update" => self.update_shadow(thing, payload).await,
+            _ => {}
+        }
+    }
+
+    /// Applies a shadow update and publishes accepted / documents / delta (or rejected).
+    pub async fn update_shadow(&self, thing: &str, request: &[u8]) {
+        let base = format!("{}/things/{thing}/shadow", self.shadow_prefix);
+        match self.shadows.update(thing, request) {
+            Ok(out) => {
+                self.publish(format!("{base}/update/accepted"), &out.accepted).await;
+                self.publish(format!("{base}/update/documents"), &out.documents).await;
+                if let Some(delta) = out.delta {
+                    self.publish(format!("{base}/update/delta"), &delta).await;
+                }
+            }
+            Err((r, token)) => {
+                self.publish(format!("{base}/update/rejected"), &rejection_json(&r, token.as_ref())).await
+            }
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! The proxy's shutdown protocol, made here and handed to every long-lived task.
+//!
+//! As in tokio's mini-redis: one signal tells every task to stop, and the proxy waits until all
+//! have ended. The signal is a [`CancellationToken`]; completion is tracked by a [`TaskTracker`].
+//! Each task is spawned through [`Tasks::spawn`], which races it against the token: on
+//! shutdown the task's future is dropped at its next await point. Every task is written so that
+//! this is safe: an accepted device message is journaled (fsync) before it is acknowledged, so
+//! what a dropped task leaves undone is redone from the journal at the next start. Connection
+//! handlers spawned by the accept loops end with their listener's task (their sockets close).
+
+use std::future::Future;
+use std::time::Duration;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+/// Spawns tasks that end on shutdown, and shuts them down.
+#[derive(Debug, Clone, Default)]
+pub struct Tasks {
+    token: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Tasks {
+    /// A new set with no task.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs `task` until it ends or shutdown begins.
+    pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        let token = self.token.clone();
+        self.tracker.spawn(async move {
+            tokio::select! {
+                _ = token.cancelled() => {}
+                _ = task => {}
+            }
+        });
+    }
+
+    /// Signals every task to stop and waits until all have ended, at most `timeout`; returns
+    /// whether they all did.
+    pub async fn shutdown(&self, timeout: Duration) -> bool {
+        self.token.cancel();
+        self.tracker.close();
+        tokio::time::timeout(timeout, self.tracker.wait()).await.is_ok()
+    }
+}

@@ -1,0 +1,100 @@
+//! Why the pool refuses a transaction, in geth's words.
+
+use alloy_primitives::U256;
+use fogchain_storage::StorageError;
+
+/// A refused transaction. `Display` is geth's message for the same rejection (what
+/// `eth_sendRawTransaction` answers with code -32000).
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    /// Encoded size over [`crate::MAX_TX_SIZE`] (geth `ErrOversizedData`).
+    #[error("oversized data: transaction size {size}, limit {limit}")]
+    OversizedData {
+        /// Encoded size, bytes.
+        size: usize,
+        /// The limit, bytes.
+        limit: usize,
+    },
+    /// EIP-4844 blob transactions are not served (geth `ErrTxTypeNotSupported`).
+    #[error("transaction type not supported")]
+    TxTypeNotSupported,
+    /// Gas limit over the block gas limit (geth `ErrGasLimit`).
+    #[error("exceeds block gas limit")]
+    GasLimitExceeded,
+    /// EIP-1559 tip above the fee cap (geth `ErrTipAboveFeeCap`).
+    #[error("max priority fee per gas higher than max fee per gas")]
+    TipAboveFeeCap,
+    /// Signed for another chain (geth `ErrInvalidChainId`).
+    #[error("invalid chain id for signer: have {have} want {want}")]
+    InvalidChainId {
+        /// The transaction's chain id.
+        have: u64,
+        /// This network's.
+        want: u64,
+    },
+    /// A legacy transaction without EIP-155 replay protection (geth's RPC refusal).
+    #[error("only replay-protected (EIP-155) transactions allowed over RPC")]
+    NotReplayProtected,
+    /// The signature recovers no sender, or has a high s (geth `ErrInvalidSender`).
+    #[error("invalid sender")]
+    InvalidSender,
+    /// Init code over [`crate::MAX_INITCODE_SIZE`] (EIP-3860, geth `ErrMaxInitCodeSizeExceeded`).
+    #[error("max initcode size exceeded: code size {size}, limit {limit}")]
+    MaxInitCodeSizeExceeded {
+        /// Init code size, bytes.
+        size: usize,
+        /// The limit, bytes.
+        limit: usize,
+    },
+    /// Gas limit below the intrinsic gas (geth `ErrIntrinsicGas`).
+    #[error("intrinsic gas too low: gas {gas}, minimum needed {needed}")]
+    IntrinsicGasTooLow {
+        /// The transaction's gas limit.
+        gas: u64,
+        /// Intrinsic gas.
+        needed: u64,
+    },
+    /// Gas limit below the EIP-7623 calldata floor (geth `ErrFloorDataGas`).
+    #[error("insufficient gas for floor data gas cost: gas {gas}, minimum needed {needed}")]
+    FloorDataGasTooLow {
+        /// The transaction's gas limit.
+        gas: u64,
+        /// The floor.
+        needed: u64,
+    },
+    /// Nonce already used (geth `ErrNonceTooLow`).
+    #[error("nonce too low: next nonce {next}, tx nonce {nonce}")]
+    NonceTooLow {
+        /// The sender's state nonce.
+        next: u64,
+        /// The transaction's nonce.
+        nonce: u64,
+    },
+    /// Balance below gas × fee cap + value (geth `ErrInsufficientFunds`), wei.
+    #[error("insufficient funds for gas * price + value: balance {balance}, tx cost {cost}, overshot {}", .cost - .balance)]
+    InsufficientFunds {
+        /// The sender's balance, wei.
+        balance: U256,
+        /// gas limit × fee cap + value, wei.
+        cost: U256,
+    },
+    /// The same transaction is pooled (geth `ErrAlreadyKnown`).
+    #[error("already known")]
+    AlreadyKnown,
+    /// A same-nonce replacement without the price bump (geth `ErrReplaceUnderpriced`).
+    #[error("replacement transaction underpriced")]
+    ReplacementUnderpriced,
+    /// The sender has [`crate::PoolConfig::max_per_sender`] pooled, or the nonce is that far
+    /// ahead (geth `ErrAccountLimitExceeded`).
+    #[error("account limit exceeded: at most {max} pooled transactions per sender")]
+    AccountLimitExceeded {
+        /// The per-sender limit.
+        max: usize,
+    },
+    /// The pool holds [`crate::PoolConfig::max_transactions`] (geth `ErrTxPoolOverflow`).
+    #[error("txpool is full")]
+    PoolFull,
+    /// The state could not be read.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}

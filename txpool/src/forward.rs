@@ -1,0 +1,69 @@
+//! Transaction gossip to the Raft leader: only the leader builds blocks, so a follower sends
+//! what its clients submitted there, and the leader pools what followers send it.
+//!
+//! A follower keeps every forwarded transaction until a committed block uses its nonce, so a
+//! leader change loses nothing: the new leader gets the whole pool again. Every 2 s the pool is
+//! re-sent (a batch may have been lost with a connection); the leader skips what it has.
+
+use crate::TxPool;
+use alloy_eips::eip2718::{Decodable2718, Encodable2718};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// The path to the leader, as the consensus layer provides it (`fogchain-consensus`'s
+/// `TxGossip` implements it; this crate does not depend on consensus).
+pub trait LeaderLink: Send + Sync {
+    /// Raft id of the current leader when another node leads; `None` when this node leads or
+    /// no leader is known.
+    fn remote_leader(&self) -> Option<u64>;
+    /// Sends EIP-2718 encoded transactions to member `leader` (best effort).
+    fn send_to_leader(&self, leader: u64, txs: Vec<Vec<u8>>);
+}
+
+/// Most transactions in one forwarded batch.
+pub const FORWARD_BATCH: usize = 2_000;
+/// The whole pool is re-sent this often.
+const RESEND: Duration = Duration::from_secs(2);
+
+/// Forwards `pool` to the leader while this node follows, until `shutdown` is cancelled.
+/// Blocking: run it on its own thread. Each round costs O(new transactions): only what arrived
+/// since the last round is sent ([`TxPool::arrived_after`]), except for the periodic re-send.
+pub fn forward_pool(pool: &TxPool, link: &dyn LeaderLink, shutdown: &CancellationToken) {
+    let mut sent_up_to = 0u64;
+    let mut leader = None;
+    let mut last_full = Instant::now();
+    while !shutdown.is_cancelled() {
+        let generation = pool.generation();
+        let now_leader = link.remote_leader();
+        if now_leader != leader || last_full.elapsed() > RESEND {
+            leader = now_leader;
+            sent_up_to = 0;
+            last_full = Instant::now();
+        }
+        if let Some(to) = leader.filter(|_| !pool.is_empty()) {
+            let (max, txs) = pool.arrived_after(sent_up_to);
+            for chunk in txs.chunks(FORWARD_BATCH) {
+                link.send_to_leader(to, chunk.iter().map(|tx| tx.encoded_2718()).collect());
+            }
+            sent_up_to = max;
+        }
+        pool.wait_for_change(generation, Duration::from_millis(250));
+    }
+}
+
+impl TxPool {
+    /// Pools transactions a follower forwarded (EIP-2718 bytes), skipping the undecodable and
+    /// those already pooled; refusals are only logged (the follower keeps its copy and the
+    /// client already had its answer there).
+    pub fn add_forwarded(&self, txs: Vec<Vec<u8>>) {
+        for bytes in txs {
+            let Ok(tx) = alloy_consensus::TxEnvelope::decode_2718(&mut &bytes[..]) else { continue };
+            if self.get(tx.tx_hash()).is_some() {
+                continue;
+            }
+            if let Err(e) = self.add(tx, bytes.len()) {
+                tracing::debug!(error = %e, "forwarded transaction not pooled");
+            }
+        }
+    }
+}

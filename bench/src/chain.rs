@@ -47,9 +47,8 @@ impl Target {
         max_fee_gwei: u128,
     ) -> eyre::Result<Self> {
         let (urls, network, default_label) = if rpc.is_empty() {
-            let file = NetworkFile::load(network).wrap_err(
-                "start a devnet with `fogchain devnet`, or give --rpc URL",
-            )?;
+            let file = NetworkFile::load(network)
+                .wrap_err("start a devnet with `fogchain devnet`, or give --rpc URL")?;
             let urls: Vec<String> = file.nodes.iter().map(|n| n.rpc.clone()).collect();
             (urls, Some(file), "fogchain".to_string())
         } else {

@@ -3,14 +3,18 @@
 //! each `Ready`: send messages, install a snapshot, apply committed entries, persist entries and
 //! HardState (fsync when `must_sync`), send persisted messages, advance, and the same for the
 //! `LightReady`.
+//!
+//! A follower that receives a snapshot fetches the blocks it lacks on the block-sync thread
+//! (`block_sync.rs`) while this thread keeps ticking, stepping and persisting; entries
+//! committed meanwhile wait in order and are applied once the blocks are in.
 
 use crate::{
+    block_sync::BlockSync,
     log_store::LogStore,
     members::Directory,
     transport::{Command, TransportHandle},
     ConsensusError, RaftStatus, Role, SnapshotData, StateMachine,
 };
-use alloy_primitives::B256;
 use fogchain_genesis::Member;
 use fogchain_storage::{raft_keys, RawOp, Table};
 use parking_lot::RwLock;
@@ -71,6 +75,21 @@ pub(crate) struct Driver {
     pub(crate) pending_conf: Option<(Vec<u8>, oneshot::Sender<Result<(), ConsensusError>>)>,
     /// A leadership transfer for shutdown is under way.
     pub(crate) transferring: bool,
+    /// Block sync under way, with the entries committed meanwhile.
+    pub(crate) syncing: Option<Syncing>,
+}
+
+/// A snapshot whose blocks are being fetched.
+pub(crate) struct Syncing {
+    /// The snapshot being completed.
+    index: u64,
+    data: SnapshotData,
+    /// The sync thread; its result says whether the blocks are in.
+    job: BlockSync,
+    /// A newer snapshot that arrived meanwhile: synced next.
+    next: Option<(u64, SnapshotData)>,
+    /// Entries committed after `index`, applied in order once the sync is done.
+    waiting: Vec<Entry>,
 }
 
 fn encode(m: &impl protobuf::Message) -> Vec<u8> {
@@ -122,7 +141,7 @@ impl Driver {
                     next_tick = Instant::now() + self.config.tick;
                 }
             }
-            if let Err(e) = self.on_ready() {
+            if let Err(e) = self.poll_sync().and_then(|_| self.on_ready()) {
                 // Storage failed: this node cannot safely take part any more.
                 tracing::error!(error = %e, "consensus stopped: {e}");
                 self.publish_status();
@@ -144,6 +163,9 @@ impl Driver {
                     break;
                 }
             }
+        }
+        if let Some(sync) = self.syncing.take() {
+            sync.job.stop();
         }
         tracing::debug!("Raft driver stopped");
     }
@@ -269,6 +291,11 @@ impl Driver {
         if entries.is_empty() {
             return Ok(());
         }
+        if let Some(sync) = &mut self.syncing {
+            let after = sync.next.as_ref().map_or(sync.index, |(index, _)| *index);
+            sync.waiting.extend(entries.into_iter().filter(|e| e.index > after));
+            return Ok(());
+        }
         let mut last = 0;
         for entry in entries {
             last = entry.index;
@@ -352,7 +379,8 @@ impl Driver {
     }
 
     /// Installs the leader's snapshot: the log restarts after it, then the blocks up to the
-    /// snapshot's head are fetched from members, verified and applied (block sync).
+    /// snapshot's head are fetched from members, verified and applied (block sync, on its own
+    /// thread).
     fn install_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), ConsensusError> {
         let meta = snapshot.get_metadata();
         let data: SnapshotData = serde_json::from_slice(&snapshot.data)
@@ -365,31 +393,64 @@ impl Driver {
             .storage()
             .write_raw(&[RawOp::Put(Table::RaftState, raft_keys::PENDING_SYNC.to_vec(), pending)], true)?;
         self.node.mut_store().apply_snapshot(snapshot)?;
-        self.finish_sync(meta.index, data)
+        match &mut self.syncing {
+            // A newer snapshot during a sync: the entries waiting are covered by it.
+            Some(sync) => {
+                sync.waiting.retain(|e| e.index > meta.index);
+                sync.next = Some((meta.index, data));
+            }
+            None => self.start_sync(meta.index, data),
+        }
+        Ok(())
     }
 
-    /// Fetches the blocks up to the snapshot's head, then records the snapshot index as applied.
-    fn finish_sync(&mut self, index: u64, data: SnapshotData) -> Result<(), ConsensusError> {
-        self.sync_blocks(data.head_number, data.head_hash)?;
-        let members = serde_json::to_vec(&data.directory).unwrap_or_default();
+    fn start_sync(&mut self, index: u64, data: SnapshotData) {
+        let job = BlockSync::start(
+            self.machine.clone(),
+            self.transport.clone(),
+            self.directory.clone(),
+            self.status.subscribe(),
+            self.node.raft.id,
+            (data.head_number, data.head_hash),
+        );
+        self.syncing = Some(Syncing { index, data, job, next: None, waiting: Vec::new() });
+        self.publish_status();
+    }
+
+    /// Completes a block sync when its thread is done: records the snapshot index as applied,
+    /// then applies the entries committed meanwhile. A failed sync stops consensus.
+    fn poll_sync(&mut self) -> Result<(), ConsensusError> {
+        let Some(result) = self.syncing.as_ref().and_then(|s| s.job.finished()) else { return Ok(()) };
+        result?;
+        let Some(sync) = self.syncing.take() else { return Ok(()) };
+        if let Some((index, data)) = sync.next {
+            self.start_sync(index, data);
+            if let Some(next) = &mut self.syncing {
+                next.waiting = sync.waiting;
+            }
+            return Ok(());
+        }
+        let members = serde_json::to_vec(&sync.data.directory).unwrap_or_default();
         self.machine.storage().write_raw(
             &[
                 RawOp::Put(Table::RaftState, raft_keys::MEMBERS.to_vec(), members),
                 RawOp::Put(
                     Table::Meta,
                     fogchain_storage::meta_keys::APPLIED_INDEX.to_vec(),
-                    index.to_be_bytes().to_vec(),
+                    sync.index.to_be_bytes().to_vec(),
                 ),
                 RawOp::Delete(Table::RaftState, raft_keys::PENDING_SYNC.to_vec()),
             ],
             true,
         )?;
-        self.set_directory(data.directory);
-        self.node.mut_store().set_applied(index);
+        self.set_directory(sync.data.directory);
+        self.node.mut_store().set_applied(sync.index);
+        self.apply(sync.waiting)?;
+        self.publish_status();
         Ok(())
     }
 
-    /// Completes a block sync a previous run of this node left unfinished.
+    /// Resumes a block sync a previous run of this node left unfinished.
     fn resume_sync(&mut self) -> Result<(), ConsensusError> {
         use fogchain_storage::KvRead;
         let Some(bytes) = self.machine.storage().get(Table::RaftState, raft_keys::PENDING_SYNC)? else {
@@ -402,56 +463,8 @@ impl Driver {
             head = pending.data.head_number,
             "resuming an unfinished block sync"
         );
-        self.finish_sync(pending.index, pending.data)
-    }
-
-    fn sync_blocks(&mut self, number: u64, hash: B256) -> Result<(), ConsensusError> {
-        let started = Instant::now();
-        let mut attempt = 0u64;
-        loop {
-            let (head, head_hash) = self.machine.head();
-            if head >= number {
-                if head == number && head_hash != hash {
-                    return Err(ConsensusError::Sync(format!(
-                        "block {number} is {head_hash} here but {hash} in the snapshot"
-                    )));
-                }
-                tracing::info!(
-                    blocks = number,
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "block sync done"
-                );
-                return Ok(());
-            }
-            // Ask the leader first, then the other members in turn.
-            let mut candidates: Vec<u64> = vec![self.node.raft.leader_id];
-            candidates.extend(self.directory.read().current().map(|m| m.raft_id));
-            candidates.retain(|id| *id != 0 && *id != self.node.raft.id);
-            candidates.dedup();
-            if candidates.is_empty() {
-                return Err(ConsensusError::Sync("no member to sync blocks from".into()));
-            }
-            let from = candidates[(attempt as usize) % candidates.len()];
-            let (reply, answer) = oneshot::channel();
-            self.transport.send(Command::Blocks { to: from, from: head + 1, reply });
-            match answer.blocking_recv() {
-                Ok(Ok(blocks)) if !blocks.is_empty() => {
-                    for block in blocks {
-                        let (n, _) = self.machine.import_block(&block)?;
-                        if n >= number {
-                            break;
-                        }
-                    }
-                    attempt = 0;
-                    continue;
-                }
-                Ok(Ok(_)) => tracing::debug!(from, "member has no blocks after {head}"),
-                Ok(Err(e)) => tracing::debug!(from, error = %e, "block sync request failed"),
-                Err(_) => return Err(ConsensusError::Sync("transport stopped".into())),
-            }
-            attempt += 1;
-            std::thread::sleep(Duration::from_millis(200.min(50 * attempt)));
-        }
+        self.start_sync(pending.index, pending.data);
+        Ok(())
     }
 
     fn compact(&mut self) -> Result<(), ConsensusError> {
@@ -485,6 +498,7 @@ impl Driver {
             first_index: self.node.store().first_index_now(),
             voters: conf.voters.clone(),
             learners: conf.learners.clone(),
+            syncing: self.syncing.is_some(),
         };
         self.status.send_if_modified(|old| {
             if *old != status {

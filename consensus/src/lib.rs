@@ -12,6 +12,7 @@
 //! uncontrolled recursion on crafted input). Only authenticated members can reach the decoder
 //! and inbound requests are capped at [`MAX_REQUEST_BYTES`]; see docs/consensus.md.
 
+mod block_sync;
 mod driver;
 mod identity;
 mod log_store;
@@ -164,6 +165,9 @@ pub struct RaftStatus {
     pub voters: Vec<u64>,
     /// Learners.
     pub learners: Vec<u64>,
+    /// Block sync after a snapshot is under way: the head is behind the applied index, so this
+    /// node must not mint.
+    pub syncing: bool,
 }
 
 /// Consensus settings.
@@ -268,8 +272,11 @@ impl Consensus {
         let (inputs, inputs_rx) = std::sync::mpsc::channel();
         let keypair = keypair(config.node_key).map_err(|e| ConsensusError::Transport(e.to_string()))?;
         let (forwarded_tx, forwarded) = tokio::sync::mpsc::channel(FORWARDED_QUEUE);
-        let inbound =
-            Arc::new(InboundGlue { inputs: inputs.clone(), machine: machine.clone(), forwarded: forwarded_tx });
+        let inbound = Arc::new(InboundGlue {
+            inputs: inputs.clone(),
+            machine: machine.clone(),
+            forwarded: forwarded_tx,
+        });
         let (transport, transport_task) = transport::start(
             TransportConfig {
                 keypair,
@@ -301,6 +308,7 @@ impl Consensus {
             first_index: node.store().first_index_now(),
             voters: conf.voters.clone(),
             learners: conf.learners.clone(),
+            syncing: false,
         };
         let (status_tx, status) = watch::channel(initial_status);
         let directory = Arc::new(RwLock::new(directory));
@@ -314,6 +322,7 @@ impl Consensus {
             config: config.driver.clone(),
             pending_conf: None,
             transferring: false,
+            syncing: None,
         };
         let driver = std::thread::Builder::new()
             .name("raft".into())

@@ -28,8 +28,8 @@
 //! price-bump-percent = 10
 //! ```
 
-use fogchain_txpool::PoolConfig;
 use fogchain_rpc::RpcConfig;
+use fogchain_txpool::PoolConfig;
 use serde::{Deserialize, Serialize};
 use std::{
     net::SocketAddr,

@@ -185,9 +185,11 @@ impl Node {
         let node_info = fogchain_rpc::NodeInfo { heads: chain.subscribe_head(), coinbase: sealer, mining };
         let eth = EthRpc::new(spec.clone(), storage, pool.clone(), rpc_config.clone(), node_info);
         let cluster = ClusterRpc::new(consensus.clone(), spec.clone(), chain.subscribe_head(), sealer);
-        let (rpc, rpc_addr) = fogchain_rpc::start_server(&rpc_config, eth, cluster).await.map_err(|source| {
-            NodeError::Io { context: format!("serving RPC on {}", rpc_config.addr), source }
-        })?;
+        let (rpc, rpc_addr) =
+            fogchain_rpc::start_server(&rpc_config, eth, cluster).await.map_err(|source| NodeError::Io {
+                context: format!("serving RPC on {}", rpc_config.addr),
+                source,
+            })?;
         tracing::info!(%rpc_addr, "JSON-RPC (HTTP and WebSocket) listening");
         if let Some(path) = &config.rpc_addr_file {
             // Written atomically (rename) so a reader never sees a partial address.

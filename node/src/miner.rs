@@ -84,7 +84,8 @@ impl Miner {
             // Applying a block changes the pool (its transactions leave), which wakes this loop.
             let generation = self.pool.generation();
             let status = self.consensus.status();
-            if status.role != Role::Leader {
+            // A leader still syncing blocks after a snapshot has a stale head: it waits.
+            if status.role != Role::Leader || status.syncing {
                 inflight = None;
                 self.pool.wait_for_change(generation, Duration::from_millis(100));
                 continue;

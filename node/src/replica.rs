@@ -137,7 +137,6 @@ impl StateMachine for Replica {
 mod tests {
     use super::*;
     use crate::{chain::FogBlock, seal::seal};
-    use fogchain_txpool::PoolConfig;
     use alloy_consensus::{
         transaction::SignerRecoverable, BlockBody, SignableTransaction, TxEip1559, TxEnvelope,
     };
@@ -148,6 +147,7 @@ mod tests {
     use fogchain_evm::{child_header, execute_block, Mode};
     use fogchain_genesis::{ChainSpec, FogchainConfig, Member};
     use fogchain_storage::ChainReader;
+    use fogchain_txpool::PoolConfig;
 
     struct Node {
         _dir: tempfile::TempDir,

@@ -46,12 +46,15 @@ impl Authenticator {
             let id = Identity { name: c.name.clone(), role: c.role.clone(), device: false };
             if let Some(t) = &c.token_sha256 {
                 let mut h = [0u8; 32];
-                hex::decode_to_slice(t, &mut h)
-                    .map_err(|e| crate::error::ProxyError::Credentials(format!("client {}: token-sha256: {e}", c.name)))?;
+                hex::decode_to_slice(t, &mut h).map_err(|e| {
+                    crate::error::ProxyError::Credentials(format!("client {}: token-sha256: {e}", c.name))
+                })?;
                 tokens.insert(h, id.clone());
             }
             if let Some(p) = &c.password_hash {
-                PasswordHash::new(p).map_err(|e| crate::error::ProxyError::Credentials(format!("client {}: password-hash: {e}", c.name)))?;
+                PasswordHash::new(p).map_err(|e| {
+                    crate::error::ProxyError::Credentials(format!("client {}: password-hash: {e}", c.name))
+                })?;
                 passwords.insert(c.name.clone(), (p.clone(), id.clone()));
             }
             if let Some(cn) = &c.cert_cn {
@@ -61,9 +64,14 @@ impl Authenticator {
         for d in &config.devices {
             let id = Identity { name: d.id.clone(), role: d.role.clone(), device: true };
             if let Some(p) = &d.password_hash {
-                PasswordHash::new(p).map_err(|e| crate::error::ProxyError::Credentials(format!("device {}: password-hash: {e}", d.id)))?;
+                PasswordHash::new(p).map_err(|e| {
+                    crate::error::ProxyError::Credentials(format!("device {}: password-hash: {e}", d.id))
+                })?;
                 if passwords.insert(d.id.clone(), (p.clone(), id.clone())).is_some() {
-                    return Err(crate::error::ProxyError::Credentials(format!("device {:?} has the name of a client", d.id)));
+                    return Err(crate::error::ProxyError::Credentials(format!(
+                        "device {:?} has the name of a client",
+                        d.id
+                    )));
                 }
             }
             certs.insert(d.id.clone(), id);

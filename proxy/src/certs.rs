@@ -72,7 +72,9 @@ pub fn issue(dir: &Path, hosts: &[String], devices: &[String]) -> crate::Result<
     }
     for d in devices {
         if !crate::config::valid_device_id(d) || d == "server" || d == "ca" {
-            return Err(crate::error::ProxyError::Certs(format!("device id {d:?}: use 1 to 64 of A-Z a-z 0-9 _ - (not \"server\" or \"ca\")")));
+            return Err(crate::error::ProxyError::Certs(format!(
+                "device id {d:?}: use 1 to 64 of A-Z a-z 0-9 _ - (not \"server\" or \"ca\")"
+            )));
         }
         leaf(d, Vec::new(), ExtendedKeyUsagePurpose::ClientAuth)?;
     }

@@ -138,7 +138,10 @@ impl Chain {
             access_list: Default::default(),
             input,
         };
-        let signature = self.signer.sign_hash_sync(&tx.signature_hash()).map_err(|e| crate::error::ProxyError::Key(e.to_string()))?;
+        let signature = self
+            .signer
+            .sign_hash_sync(&tx.signature_hash())
+            .map_err(|e| crate::error::ProxyError::Key(e.to_string()))?;
         let envelope = TxEnvelope::Eip1559(tx.into_signed(signature));
         Ok((*envelope.tx_hash(), Bytes::from(envelope.encoded_2718())))
     }

@@ -380,8 +380,8 @@ impl ProxyConfig {
     pub fn load(path: &Path) -> crate::Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| crate::error::ProxyError::File { path: path.to_path_buf(), source })?;
-        let mut config: ProxyConfig =
-            toml::from_str(&text).map_err(|e| crate::error::ProxyError::Config(format!("{}: {e}", path.display())))?;
+        let mut config: ProxyConfig = toml::from_str(&text)
+            .map_err(|e| crate::error::ProxyError::Config(format!("{}: {e}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.resolve_paths(base);
         config.check()?;

@@ -19,8 +19,8 @@ pub mod gateway;
 pub mod journal;
 pub mod mqtt;
 pub mod shadow;
-pub mod tls;
 pub mod tasks;
+pub mod tls;
 pub mod upstream;
 pub mod warehouse;
 
@@ -101,7 +101,9 @@ impl Proxy {
                     let (host, port) = broker
                         .rsplit_once(':')
                         .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
-                        .ok_or_else(|| ProxyError::Config(format!("[mqtt] broker must be host:port, got {broker:?}")))?;
+                        .ok_or_else(|| {
+                            ProxyError::Config(format!("[mqtt] broker must be host:port, got {broker:?}"))
+                        })?;
                     bridge::BrokerLink {
                         host,
                         port,

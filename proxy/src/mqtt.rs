@@ -98,7 +98,9 @@ impl EmbeddedBroker {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(internal).await.is_err() {
             if tokio::time::Instant::now() > deadline {
-                return Err(crate::error::ProxyError::Broker(format!("the embedded MQTT broker did not start on {internal}")));
+                return Err(crate::error::ProxyError::Broker(format!(
+                    "the embedded MQTT broker did not start on {internal}"
+                )));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -140,7 +142,12 @@ impl Front {
         .await
     }
 
-    async fn session<S>(&self, stream: S, peer: SocketAddr, cert_cn: Option<String>) -> Result<(), String>
+    async fn session<S>(
+        &self,
+        stream: S,
+        peer: SocketAddr,
+        cert_cn: Option<String>,
+    ) -> Result<(), SessionError>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -150,21 +157,20 @@ impl Front {
         // with return code 0x01 before its body, which this codec cannot parse, is read.
         let level = tokio::time::timeout(Duration::from_secs(10), connect_level(&mut client_rd, &mut buf))
             .await
-            .map_err(|_| "no CONNECT within 10 s".to_string())??;
+            .map_err(|_| SessionError::ConnectTimeout)??;
         if level != 4 {
             let ack = ConnAck::new(ConnectReturnCode::RefusedProtocolVersion, false);
             write_packet(&mut client_wr, &Packet::ConnAck(ack), self.max_packet).await?;
-            return Err(format!("protocol level {level} refused: the proxy speaks MQTT 3.1.1 (level 4)"));
+            return Err(SessionError::ProtocolLevel(level));
         }
         let first = tokio::time::timeout(
             Duration::from_secs(10),
             read_packet(&mut client_rd, &mut buf, self.max_packet),
         )
         .await
-        .map_err(|_| "no CONNECT within 10 s".to_string())?;
-        let first = first.map_err(|e| e.to_string())?;
+        .map_err(|_| SessionError::ConnectTimeout)??;
         let Some(Packet::Connect(mut connect)) = first else {
-            return Err("the first packet must be CONNECT".into());
+            return Err(SessionError::NotConnect);
         };
         let identity = match (&connect.login, cert_cn.as_deref().and_then(|cn| self.auth.by_cert(cn))) {
             (_, Some(id)) => Some(id),
@@ -183,7 +189,7 @@ impl Front {
                 };
                 write_packet(&mut client_wr, &Packet::ConnAck(ConnAck::new(code, false)), self.max_packet)
                     .await?;
-                return Err(format!("CONNECT refused ({code:?}) for client id {:?}", connect.client_id));
+                return Err(SessionError::Refused { code, client_id: connect.client_id });
             }
         };
         let (own, shadow) = own_prefixes(&device);
@@ -195,22 +201,21 @@ impl Front {
                     self.max_packet,
                 )
                 .await?;
-                return Err(format!("device {device}: last will on {:?}, outside its topics", will.topic));
+                return Err(SessionError::ForeignWill { device, topic: will.topic.clone() });
             }
             let topic = to_internal(&will.topic);
             connect.last_will = Some(rumqttc::LastWill { topic, ..will.clone() });
         }
-        let secret = self.broker.secrets.get(&device).cloned().ok_or("device has no internal secret")?;
+        let secret = self.broker.secrets.get(&device).cloned().ok_or(SessionError::NoSecret)?;
         connect.login = Some(rumqttc::Login { username: device.clone(), password: secret });
         if "+$#/:".chars().any(|c| connect.client_id.contains(c)) {
             let ack = ConnAck::new(ConnectReturnCode::BadClientId, false);
             write_packet(&mut client_wr, &Packet::ConnAck(ack), self.max_packet).await?;
-            return Err(format!("client id {:?} may not contain + $ # / :", connect.client_id));
+            return Err(SessionError::BadClientId(connect.client_id));
         }
         // Client ids are scoped to the device, so one device cannot take over another's session.
         connect.client_id = format!("{device}:{}", connect.client_id);
-        let broker =
-            TcpStream::connect(self.broker.internal).await.map_err(|e| format!("internal broker: {e}"))?;
+        let broker = TcpStream::connect(self.broker.internal).await.map_err(SessionError::InternalBroker)?;
         let _ = broker.set_nodelay(true);
         let (mut broker_rd, mut broker_wr) = broker.into_split();
         write_packet(&mut broker_wr, &Packet::Connect(connect), self.max_packet).await?;
@@ -262,7 +267,7 @@ impl Front {
         let mut down = down;
         let result = tokio::select! {
             r = self.upstream_loop(&device, &mut client_rd, &mut buf, &mut broker_wr, &to_client, &refused) => r,
-            _ = &mut down => Err("the broker closed the session".to_string()),
+            _ = &mut down => Err(SessionError::BrokerClosed),
         };
         down.abort();
         drop(to_client);
@@ -280,21 +285,22 @@ impl Front {
         broker_wr: &mut tokio::net::tcp::OwnedWriteHalf,
         to_client: &mpsc::Sender<Packet>,
         refused: &Refused,
-    ) -> Result<(), String> {
+    ) -> Result<(), SessionError> {
         let (own, shadow) = own_prefixes(device);
         loop {
-            let packet =
-                match read_packet(client_rd, buf, self.max_packet).await.map_err(|e| e.to_string())? {
-                    Some(p) => p,
-                    None => return Ok(()),
-                };
+            let packet = match read_packet(client_rd, buf, self.max_packet).await? {
+                Some(p) => p,
+                None => return Ok(()),
+            };
             let packet = match packet {
                 Packet::Publish(p) => {
                     if !(p.topic.starts_with(&own) || p.topic.starts_with(&shadow)) {
-                        return Err(format!(
-                            "device {device} published to {:?}: a device may publish only under {own} and {shadow}",
-                            p.topic
-                        ));
+                        return Err(SessionError::ForeignPublish {
+                            device: device.to_string(),
+                            topic: p.topic,
+                            own: own.clone(),
+                            shadow: shadow.clone(),
+                        });
                     }
                     Packet::Publish(Publish { topic: to_internal(&p.topic), ..p })
                 }
@@ -329,7 +335,7 @@ impl Front {
                     u.topics = u.topics.iter().map(|t| to_internal(t)).collect();
                     Packet::Unsubscribe(u)
                 }
-                Packet::Connect(_) => return Err("a second CONNECT is a protocol violation".into()),
+                Packet::Connect(_) => return Err(SessionError::SecondConnect),
                 other => other,
             };
             write_packet(broker_wr, &packet, self.max_packet).await?;
@@ -423,11 +429,11 @@ fn quickack(fd: std::os::fd::RawFd) {
 
 /// Reads until the protocol level of the CONNECT at the start of `buf` is known: fixed header
 /// (type 1, remaining length), then "\0\x04MQTT" (or MQTT 3.1's "\0\x06MQIsdp") and the level.
-async fn connect_level<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut BytesMut) -> Result<u8, String> {
+async fn connect_level<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut BytesMut) -> Result<u8, SessionError> {
     loop {
         if let Some(&first) = buf.first() {
             if first >> 4 != 1 {
-                return Err("the first packet must be CONNECT".into());
+                return Err(SessionError::NotConnect);
             }
             // remaining length: 1 to 4 bytes, high bit = more
             let len_bytes = buf[1..].iter().take(4).position(|b| b & 0x80 == 0).map(|p| p + 1);
@@ -440,34 +446,58 @@ async fn connect_level<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut BytesMut) -> 
                     return Ok(buf[start + 6]);
                 }
                 if buf.len() >= start + 9 {
-                    return Err("not an MQTT CONNECT".into());
+                    return Err(SessionError::NotMqtt);
                 }
             } else if buf.len() > 5 {
-                return Err("malformed CONNECT length".into());
+                return Err(SessionError::BadLength);
             }
         }
-        if rd.read_buf(buf).await.map_err(|e| e.to_string())? == 0 {
-            return Err("connection closed before CONNECT".into());
+        if rd.read_buf(buf).await? == 0 {
+            return Err(SessionError::ClosedBeforeConnect);
         }
     }
 }
 
-/// Why a packet could not be read.
-#[derive(Debug)]
-enum ReadError {
-    /// Not a valid MQTT 3.1.1 packet.
-    Mqtt(rumqttc::Error),
-    /// The connection failed or ended mid-packet.
-    Io(String),
-}
-
-impl std::fmt::Display for ReadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Mqtt(e) => write!(f, "malformed MQTT packet: {e}"),
-            Self::Io(e) => f.write_str(e),
-        }
-    }
+/// Why a device's session at the front ended (logged; the device sees its CONNACK code or a
+/// closed connection).
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    #[error("no CONNECT within 10 s")]
+    ConnectTimeout,
+    #[error("protocol level {0} refused: the proxy speaks MQTT 3.1.1 (level 4)")]
+    ProtocolLevel(u8),
+    #[error("the first packet must be CONNECT")]
+    NotConnect,
+    #[error("not an MQTT CONNECT")]
+    NotMqtt,
+    #[error("malformed CONNECT length")]
+    BadLength,
+    #[error("connection closed before CONNECT")]
+    ClosedBeforeConnect,
+    #[error("CONNECT refused ({code:?}) for client id {client_id:?}")]
+    Refused { code: ConnectReturnCode, client_id: String },
+    #[error("device {device}: last will on {topic:?}, outside its topics")]
+    ForeignWill { device: String, topic: String },
+    #[error("device {device} published to {topic:?}: a device may publish only under {own} and {shadow}")]
+    ForeignPublish { device: String, topic: String, own: String, shadow: String },
+    #[error("client id {0:?} may not contain + $ # / :")]
+    BadClientId(String),
+    #[error("device has no internal secret")]
+    NoSecret,
+    #[error("a second CONNECT is a protocol violation")]
+    SecondConnect,
+    #[error("internal broker: {0}")]
+    InternalBroker(std::io::Error),
+    #[error("the broker closed the session")]
+    BrokerClosed,
+    #[error("malformed MQTT packet: {0}")]
+    Malformed(rumqttc::Error),
+    #[error("connection closed mid-packet")]
+    ClosedMidPacket,
+    #[error("encoding: {0}")]
+    Encode(rumqttc::Error),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
 }
 
 /// Reads one MQTT 3.1.1 packet; `None` at a clean end of stream.
@@ -475,28 +505,28 @@ async fn read_packet<R: AsyncRead + Unpin>(
     rd: &mut R,
     buf: &mut BytesMut,
     max: usize,
-) -> Result<Option<Packet>, ReadError> {
+) -> Result<Option<Packet>, SessionError> {
     loop {
         if !buf.is_empty() {
             match Packet::read(buf, max) {
                 Ok(p) => return Ok(Some(p)),
                 Err(rumqttc::Error::InsufficientBytes(_)) => {}
-                Err(e) => return Err(ReadError::Mqtt(e)),
+                Err(e) => return Err(SessionError::Malformed(e)),
             }
         }
-        let n = rd.read_buf(buf).await.map_err(|e| ReadError::Io(e.to_string()))?;
+        let n = rd.read_buf(buf).await?;
         if n == 0 {
-            return if buf.is_empty() {
-                Ok(None)
-            } else {
-                Err(ReadError::Io("connection closed mid-packet".into()))
-            };
+            return if buf.is_empty() { Ok(None) } else { Err(SessionError::ClosedMidPacket) };
         }
     }
 }
 
-async fn write_packet<W: AsyncWrite + Unpin>(wr: &mut W, packet: &Packet, max: usize) -> Result<(), String> {
+async fn write_packet<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    packet: &Packet,
+    max: usize,
+) -> Result<(), SessionError> {
     let mut out = BytesMut::with_capacity(packet.size() + 8);
-    packet.write(&mut out, max + 16).map_err(|e| format!("encoding {e}"))?;
-    wr.write_all(&out).await.map_err(|e| e.to_string())
+    packet.write(&mut out, max + 16).map_err(SessionError::Encode)?;
+    Ok(wr.write_all(&out).await?)
 }

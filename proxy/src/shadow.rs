@@ -75,8 +75,9 @@ impl Shadows {
                 continue;
             }
             let Some(thing) = path.file_stem().and_then(|s| s.to_str()).map(str::to_string) else { continue };
-            let doc: Doc = serde_json::from_slice(&std::fs::read(&path)?)
-                .map_err(|e| crate::error::ProxyError::Corrupt { path: path.clone(), reason: e.to_string() })?;
+            let doc: Doc = serde_json::from_slice(&std::fs::read(&path)?).map_err(|e| {
+                crate::error::ProxyError::Corrupt { path: path.clone(), reason: e.to_string() }
+            })?;
             docs.insert(thing, doc);
         }
         Ok(Self { dir: dir.to_path_buf(), docs: Mutex::new(docs) })

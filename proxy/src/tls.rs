@@ -72,10 +72,14 @@ pub fn server_config(tls: &TlsConfig, alpn: &[&[u8]]) -> crate::Result<Arc<Serve
     let builder = match &tls.client_ca {
         Some(ca) => {
             let mut roots = RootCertStore::empty();
-            for c in
-                CertificateDer::pem_file_iter(ca).map_err(|e| crate::error::ProxyError::Tls(format!("reading {}: {e}", ca.display())))?
+            for c in CertificateDer::pem_file_iter(ca)
+                .map_err(|e| crate::error::ProxyError::Tls(format!("reading {}: {e}", ca.display())))?
             {
-                roots.add(c.map_err(|e| crate::error::ProxyError::Tls(format!("reading {}: {e}", ca.display())))?).map_err(|e| crate::error::ProxyError::Tls(e.to_string()))?;
+                roots
+                    .add(c.map_err(|e| {
+                        crate::error::ProxyError::Tls(format!("reading {}: {e}", ca.display()))
+                    })?)
+                    .map_err(|e| crate::error::ProxyError::Tls(e.to_string()))?;
             }
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
                 .allow_unauthenticated()

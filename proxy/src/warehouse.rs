@@ -283,7 +283,7 @@ impl Warehouse {
             Ok(seq) => seq,
             Err(e) => {
                 self.released.lock().remove(&barcode.sale);
-                return Err(WarehouseError::Unavailable(e));
+                return Err(WarehouseError::Unavailable(e.to_string()));
             }
         };
         {

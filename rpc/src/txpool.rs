@@ -1,10 +1,10 @@
 //! `txpool_` namespace (geth's shapes): status, content, contentFrom, inspect.
 
 use crate::{convert::rpc_transaction, RpcResult};
-use fogchain_txpool::TxPool;
 use alloy_consensus::{transaction::Recovered, Transaction as _, TxEnvelope};
 use alloy_primitives::{Address, U64};
 use alloy_rpc_types_eth::Transaction;
+use fogchain_txpool::TxPool;
 use jsonrpsee::proc_macros::rpc;
 use serde::Serialize;
 use std::{collections::BTreeMap, sync::Arc};

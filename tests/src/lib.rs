@@ -215,8 +215,7 @@ impl Devnet {
 
     /// SIGKILLs the node processes and the launcher, and waits until they are gone.
     pub fn kill_hard(mut self) {
-        let pids: Vec<i32> =
-            (0..self.node_count()).map(|i| self.node_pid(i)).collect();
+        let pids: Vec<i32> = (0..self.node_count()).map(|i| self.node_pid(i)).collect();
         for pid in &pids {
             kill(*pid, libc::SIGKILL);
         }
@@ -230,8 +229,7 @@ impl Devnet {
 
     /// Stops the devnet as Ctrl-C would (SIGINT) and waits for every process to exit.
     pub fn stop(mut self) {
-        let pids: Vec<i32> =
-            (0..self.node_count()).map(|i| self.node_pid(i)).collect();
+        let pids: Vec<i32> = (0..self.node_count()).map(|i| self.node_pid(i)).collect();
         kill(self.launcher.id() as i32, libc::SIGINT);
         let status = wait_for("devnet to stop", || self.launcher.try_wait().ok().flatten());
         assert!(status.success(), "devnet exit status {status}");

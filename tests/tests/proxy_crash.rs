@@ -43,7 +43,7 @@ fn acked_messages_survive_a_proxy_crash_exactly_once() {
     let rpc = net.rpc(0);
     let registry = net.contract("SensorRegistry");
     let device = net.device(0);
-    let (id, password) = (device["id"].as_str().unwrap(), device["password"].as_str().unwrap());
+    let (id, password) = (device.id.as_str(), device.password.as_str());
     let topic = format!("devices/{id}/messages");
     let acks = format!("devices/{id}/acks");
     let message = |n: u64| json!({"Payload": {"n": n}, "Topic": "sensors/crash", "Seq": n}).to_string();

@@ -31,7 +31,7 @@ fn gateway_auth_roles_limits_and_failover() {
     let url = net.proxy_http();
     let token = net.proxy().token.as_str().to_string();
     let device = net.device(0);
-    let basic = (device["id"].as_str().unwrap(), device["password"].as_str().unwrap());
+    let basic = (device.id.as_str(), device.password.as_str());
 
     // No credentials, a wrong token, a wrong password: 401 with a JSON-RPC error.
     let (status, body) = post(&url, None, None, call("eth_chainId"));

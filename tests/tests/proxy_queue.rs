@@ -22,8 +22,7 @@ fn messages_queue_while_the_chain_is_unreachable() {
     sensor.subscribe(&acks);
 
     // Every node stops answering (SIGSTOP: connections hang, as behind a dead link).
-    let pids: Vec<i32> =
-        net.network.nodes.iter().map(|n| n.pid.unwrap() as i32).collect();
+    let pids: Vec<i32> = net.network.nodes.iter().map(|n| n.pid.unwrap() as i32).collect();
     for p in &pids {
         kill(*p, libc::SIGSTOP);
     }

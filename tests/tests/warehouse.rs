@@ -132,8 +132,8 @@ fn buyer_opens_the_locker_and_a_barcode_copy_does_not() {
     let sensor = net.device(0);
     let (status, _) = post(
         &format!("{base}/warehouse/challenge"),
-        sensor["id"].as_str().unwrap(),
-        sensor["password"].as_str().unwrap(),
+        &sensor.id,
+        &sensor.password,
         json!({"barcode": barcode}),
     );
     assert_eq!(status, 403);

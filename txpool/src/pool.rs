@@ -506,7 +506,10 @@ mod tests {
         let err = f.pool.add(signed(a, 2, 10_000_000_000), 120).unwrap_err().to_string();
         assert!(err.starts_with("account limit exceeded"), "{err}");
         let b0 = f.pool.add(signed(b, 0, 10_000_000_000), 120).unwrap();
-        assert_eq!(f.pool.add(signed(&f.keys[2], 0, 10_000_000_000), 120).unwrap_err().to_string(), "txpool is full");
+        assert_eq!(
+            f.pool.add(signed(&f.keys[2], 0, 10_000_000_000), 120).unwrap_err().to_string(),
+            "txpool is full"
+        );
         // A block that drops b0 as permanently invalid, with nothing included.
         f.pool.on_block(&[], &[b0]);
         assert_eq!(f.pool.len(), 2);

@@ -1,23 +1,20 @@
-//! `rpc-transfers` / `rpc-contract`: a burst of pre-signed transactions at a rate.
+//! `rpc-transfers` / `rpc-contract`: a burst of pre-signed transactions.
 
-use crate::chain::{check_receipts, follow_blocks, load_accounts, Signed, Target, Tracker};
-use crate::report::{cdf, line_chart, ms, timeline, Latency, RunResult, Table};
-use alloy_primitives::{keccak256, Address, Bytes, TxKind, B256, U256};
-use alloy_signer::SignerSync;
-use alloy_signer_local::PrivateKeySigner;
-use alloy_sol_types::{SolCall, SolConstructor, SolValue};
-use clap::{Args, ValueEnum};
-use fogchain_contracts::{DangerIndex, DeviceRegistry, SensorRegistry};
-use indicatif::{ProgressBar, ProgressStyle};
-use parking_lot::Mutex;
-use serde_json::{json, Value};
-use std::{
-    path::Path,
-    sync::{atomic::AtomicBool, Arc},
-    time::{Duration, Instant},
+use crate::chain::{check_receipts, Target};
+use crate::report::{cdf, line_chart, RunResult};
+use serde_json::json;
+use std::{path::Path, time::Instant};
+
+use super::{
+    latency_rows,
+    run::{run, Batch},
+    slug, unix_now,
+    workload::Workload,
+    Call, LoadArgs,
 };
-use super::{latency_rows, fmt_ms, run::{run, Run}, workload::Workload, Call, LoadArgs};
 
+/// `rpc-transfers` / `rpc-contract`: one burst of `txs` transactions, as fast as accepted (or at
+/// `rate`), then every receipt checked.
 pub(crate) async fn burst(
     target: &Target,
     call: Call,

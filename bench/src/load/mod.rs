@@ -13,9 +13,8 @@ mod workload;
 pub(crate) use burst::burst;
 pub(crate) use saturation::saturation;
 
-use crate::report::{ms, Latency};
+use crate::report::Latency;
 use clap::{Args, ValueEnum};
-
 
 /// What each load transaction does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -74,9 +73,7 @@ pub(crate) fn latency_rows(l: &Latency) -> Vec<(String, String)> {
     ]
 }
 
-/// `rpc-transfers` / `rpc-contract`: one burst of `txs` transactions, as fast as accepted (or at
-/// `rate`), then every receipt checked.
-
+/// Seconds since the Unix epoch.
 pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }

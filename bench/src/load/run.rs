@@ -1,23 +1,19 @@
 //! One timed run: batched sends over all nodes, inclusion followed block by block.
 
-use crate::chain::{check_receipts, follow_blocks, load_accounts, Signed, Target, Tracker};
-use crate::report::{cdf, line_chart, ms, timeline, Latency, RunResult, Table};
-use alloy_primitives::{keccak256, Address, Bytes, TxKind, B256, U256};
-use alloy_signer::SignerSync;
-use alloy_signer_local::PrivateKeySigner;
-use alloy_sol_types::{SolCall, SolConstructor, SolValue};
-use clap::{Args, ValueEnum};
-use fogchain_contracts::{DangerIndex, DeviceRegistry, SensorRegistry};
+use crate::chain::{follow_blocks, Signed, Target, Tracker};
+use crate::report::{ms, timeline, Latency};
+use alloy_primitives::B256;
 use indicatif::{ProgressBar, ProgressStyle};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use std::{
-    path::Path,
     sync::{atomic::AtomicBool, Arc},
     time::{Duration, Instant},
 };
-use super::{workload::Workload, Call};
 
+use super::LoadArgs;
+
+/// One batch request, ready to send.
 pub(crate) struct Batch {
     pub(crate) node: usize,
     pub(crate) hashes: Vec<B256>,
@@ -62,11 +58,11 @@ pub(crate) struct Run {
 /// and waits until every accepted transaction is in a block, or nothing is included for
 /// `stall` seconds.
 pub(crate) async fn run(
-    pub(crate) target: &Target,
-    pub(crate) batches: Vec<Batch>,
-    pub(crate) rate: Option<f64>,
-    pub(crate) args: &LoadArgs,
-    pub(crate) label: &str,
+    target: &Target,
+    batches: Vec<Batch>,
+    rate: Option<f64>,
+    args: &LoadArgs,
+    label: &str,
 ) -> eyre::Result<Run> {
     let total: usize = batches.iter().map(Batch::len).sum();
     let tracker = Arc::new(Mutex::new(Tracker::default()));
@@ -178,4 +174,3 @@ pub(crate) async fn run(
         hashes: t.hashes,
     })
 }
-

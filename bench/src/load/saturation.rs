@@ -1,23 +1,12 @@
-//! `saturation`: open-loop steps of offered load until p99 latency passes 1 s or anything
+//! `saturation`: open-loop steps of offered load until p99 latency passes a limit or anything
 //! is refused or lost.
 
-use crate::chain::{check_receipts, follow_blocks, load_accounts, Signed, Target, Tracker};
-use crate::report::{cdf, line_chart, ms, timeline, Latency, RunResult, Table};
-use alloy_primitives::{keccak256, Address, Bytes, TxKind, B256, U256};
-use alloy_signer::SignerSync;
-use alloy_signer_local::PrivateKeySigner;
-use alloy_sol_types::{SolCall, SolConstructor, SolValue};
-use clap::{Args, ValueEnum};
-use fogchain_contracts::{DangerIndex, DeviceRegistry, SensorRegistry};
-use indicatif::{ProgressBar, ProgressStyle};
-use parking_lot::Mutex;
-use serde_json::{json, Value};
-use std::{
-    path::Path,
-    sync::{atomic::AtomicBool, Arc},
-    time::{Duration, Instant},
-};
-use super::{latency_rows, fmt_ms, run::{run, Run}, workload::Workload, Call, LoadArgs};
+use crate::chain::Target;
+use crate::report::{line_chart, RunResult, Table};
+use serde_json::json;
+use std::path::Path;
+
+use super::{fmt_ms, run::run, slug, unix_now, workload::Workload, Call, LoadArgs};
 
 /// `saturation`: steps of rising offered load until p99 exceeds `p99_limit_ms`.
 #[allow(clippy::too_many_arguments)]
@@ -119,5 +108,3 @@ pub(crate) async fn saturation(
         notes: Vec::new(),
     })
 }
-
-/// Seconds since the Unix epoch.

@@ -1,23 +1,13 @@
-//! The load accounts and contracts of a workload.
+//! The load accounts and contracts of a workload, and signing their transactions.
 
-use crate::chain::{check_receipts, follow_blocks, load_accounts, Signed, Target, Tracker};
-use crate::report::{cdf, line_chart, ms, timeline, Latency, RunResult, Table};
+use crate::chain::{load_accounts, Signed, Target};
 use alloy_primitives::{keccak256, Address, Bytes, TxKind, B256, U256};
 use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
 use alloy_sol_types::{SolCall, SolConstructor, SolValue};
-use clap::{Args, ValueEnum};
 use fogchain_contracts::{DangerIndex, DeviceRegistry, SensorRegistry};
-use indicatif::{ProgressBar, ProgressStyle};
-use parking_lot::Mutex;
-use serde_json::{json, Value};
-use std::{
-    path::Path,
-    sync::{atomic::AtomicBool, Arc},
-    time::{Duration, Instant},
-};
-use super::Call;
 
+use super::{run::Batch, Call};
 
 /// The load accounts and contracts of a workload, and each account's next nonce.
 pub(crate) struct Workload {
@@ -129,7 +119,13 @@ impl Workload {
         })
     }
 
-    pub(crate) fn sign_one(&self, target: &Target, account: usize, nonce: u64, seq: u64) -> eyre::Result<Signed> {
+    pub(crate) fn sign_one(
+        &self,
+        target: &Target,
+        account: usize,
+        nonce: u64,
+        seq: u64,
+    ) -> eyre::Result<Signed> {
         let key = &self.accounts[account];
         match self.call {
             Call::Transfer => {
@@ -214,5 +210,3 @@ impl Workload {
 pub(crate) fn device_id(a: Address) -> B256 {
     keccak256(format!("bench-device-{a}"))
 }
-
-/// One batch request, ready to send.

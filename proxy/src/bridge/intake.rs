@@ -2,10 +2,24 @@
 //! journaled with one fsync per group, and only then acknowledged.
 
 use super::message::parse_message;
-use std::collections::HashMap;
 use super::Bridge;
 use crate::journal::{Body, Message, Record};
 use serde_json::{json, Value};
+use std::collections::HashMap;
+
+/// Why an accepted-looking message could not be journaled (the `reason` of its `rejected` ack).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum IntakeError {
+    /// `[mqtt] queue-limit` messages wait for the chain.
+    #[error("queue full: {waiting} messages are waiting for the chain (is it reachable?); retry later")]
+    QueueFull {
+        /// Messages journaled and not yet recorded.
+        waiting: usize,
+    },
+    /// The journal could not be written (fsync).
+    #[error("journal write failed: {0}")]
+    Journal(String),
+}
 
 /// What became of one message offered to the journal.
 pub(super) enum Accepted {
@@ -15,7 +29,11 @@ pub(super) enum Accepted {
 
 impl Bridge {
     /// Rate limit and parse a device message; refusals are acked here. Returns what to journal.
-    pub(super) async fn check_message(&self, device: &str, payload: &[u8]) -> Option<(String, Option<u64>, Body)> {
+    pub(super) async fn check_message(
+        &self,
+        device: &str,
+        payload: &[u8],
+    ) -> Option<(String, Option<u64>, Body)> {
         if !self.devices.contains(device) {
             tracing::warn!(device, "message from an unknown device ignored");
             return None;
@@ -29,7 +47,8 @@ impl Bridge {
         }
         match parse_message(payload, &self.devices, &self.cfg.danger_index) {
             Ok((seq, body)) => Some((device.to_string(), seq, body)),
-            Err(reason) => {
+            Err(e) => {
+                let reason = e.to_string();
                 self.ack(device, json!({"seq": hint, "status": "rejected", "reason": reason})).await;
                 None
             }
@@ -41,7 +60,7 @@ impl Bridge {
     pub(super) fn accept_all(
         &self,
         items: Vec<(String, Option<u64>, Body)>,
-    ) -> Vec<Result<Accepted, (Option<u64>, String)>> {
+    ) -> Vec<Result<Accepted, (Option<u64>, IntakeError)>> {
         if items.is_empty() {
             return Vec::new();
         }
@@ -59,11 +78,7 @@ impl Bridge {
                 continue;
             }
             if backlog + records.len() >= self.queue_limit {
-                let reason = format!(
-                    "queue full: {} messages are waiting for the chain (is it reachable?); retry later",
-                    backlog + records.len()
-                );
-                out.push(Err((seq, reason)));
+                out.push(Err((seq, IntakeError::QueueFull { waiting: backlog + records.len() })));
                 continue;
             }
             let seq = seq.unwrap_or(*last_seq + 1);
@@ -77,7 +92,7 @@ impl Bridge {
         }
         if let Err(e) = journal.append(records) {
             tracing::error!(error = %e, "journal write failed");
-            let reason = format!("journal write failed: {e}");
+            let reason = IntakeError::Journal(e.to_string());
             return out
                 .into_iter()
                 .map(|o| match o {
@@ -93,12 +108,13 @@ impl Bridge {
 
     /// Records a proxy-originated reading of `device` (e.g. a warehouse release) through the
     /// journal, like a device message; returns its seq.
-    pub fn record_internal(&self, device: &str, topic: &str, payload: Vec<u8>) -> Result<u64, String> {
+    pub fn record_internal(&self, device: &str, topic: &str, payload: Vec<u8>) -> Result<u64, IntakeError> {
         let body = Body::Registry { topic: topic.to_string(), payload: payload.into(), signature: None };
         match self.accept_all(vec![(device.to_string(), None, body)]).pop() {
             Some(Ok(Accepted::New(seq) | Accepted::Duplicate(seq))) => Ok(seq),
-            Some(Err((_, reason))) => Err(reason),
-            None => Err("nothing journaled".into()),
+            Some(Err((_, e))) => Err(e),
+            // accept_all answers every item it is given.
+            None => Err(IntakeError::Journal("no answer for the record".into())),
         }
     }
 }

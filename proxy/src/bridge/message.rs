@@ -5,6 +5,62 @@ use alloy_primitives::{Address, Bytes};
 use serde_json::Value;
 use std::collections::HashSet;
 
+/// Why a device message is refused: the `reason` of its `rejected` ack.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MessageError {
+    /// Not JSON.
+    #[error("message is not JSON: {0}")]
+    NotJson(String),
+    /// JSON, but not an object.
+    #[error("message must be a JSON object")]
+    NotObject,
+    /// `Seq` is not a positive integer.
+    #[error("Seq must be a positive integer")]
+    BadSeq,
+    /// An action's `MessageContent.Address` is not an address.
+    #[error("MessageContent.Address must be a 0x-prefixed contract address")]
+    BadAddress,
+    /// An action names a contract the proxy does not serve.
+    #[error("MessageContent.Address {0} is not a DangerIndex this proxy serves")]
+    UnknownContract(Address),
+    /// An action without `Values`.
+    #[error("MessageContent.Values is required")]
+    MissingValues,
+    /// A value (`CS`, `P`) is missing.
+    #[error("Values.{0} is required")]
+    MissingValue(&'static str),
+    /// A value is not a non-negative integer.
+    #[error("Values.{0} must be a non-negative integer in hundredths (12.34 -> 1234)")]
+    BadValue(&'static str),
+    /// `H` is not 5 entries.
+    #[error("Values.H must be 5 humidities (today and the 4 days before)")]
+    BadHumidities,
+    /// An entry of `H` is not a non-negative integer.
+    #[error("Values.H must hold non-negative integers in hundredths")]
+    BadHumidity,
+    /// An action without `Publish_Topic`.
+    #[error("MessageContent.Publish_Topic is required")]
+    MissingPublishTopic,
+    /// `Publish_Topic` is not a registered device's commands topic.
+    #[error("Publish_Topic must be devices/<deviceId>/commands of a registered device")]
+    BadPublishTopic,
+    /// A reading without `Topic`.
+    #[error("Topic (a string) is required")]
+    MissingTopic,
+    /// A reading without `Payload`.
+    #[error("Payload is required")]
+    MissingPayload,
+    /// `Signature` is not 65 hex bytes.
+    #[error("Signature must be 0x-prefixed 65 bytes (r, s, v)")]
+    BadSignature,
+    /// A signed reading without `Seq`.
+    #[error("a signed reading needs its Seq")]
+    SignedWithoutSeq,
+    /// A signed reading whose `Payload` is not a string.
+    #[error("a signed reading needs a string Payload (the signed bytes)")]
+    SignedPayloadNotString,
+}
+
 /// Parses a device message. Formats (the forest-fire paper's, plus optional `Seq` and
 /// `Signature`):
 /// - registry message (RM): `{"Payload": <any JSON>, "Topic": "<string>", "MessageContent":
@@ -15,57 +71,50 @@ use std::collections::HashSet;
 ///   <int>, "P": <int>, "H": [<int> x 5]}, "Publish_Topic": "devices/<id>/commands"}, ...}`,
 ///   values in hundredths as the contract takes them.
 ///
-/// Returns the optional seq and the body, or the reason for refusing it.
+/// Returns the optional seq and the body, or why it is refused.
 pub fn parse_message(
     payload: &[u8],
     devices: &HashSet<String>,
     danger_index: &[Address],
-) -> Result<(Option<u64>, Body), String> {
-    let v: Value = serde_json::from_slice(payload).map_err(|e| format!("message is not JSON: {e}"))?;
-    let obj = v.as_object().ok_or("message must be a JSON object")?;
+) -> Result<(Option<u64>, Body), MessageError> {
+    let v: Value = serde_json::from_slice(payload).map_err(|e| MessageError::NotJson(e.to_string()))?;
+    let obj = v.as_object().ok_or(MessageError::NotObject)?;
     let seq = match obj.get("Seq") {
         None | Some(Value::Null) => None,
-        Some(s) => Some(s.as_u64().filter(|s| *s > 0).ok_or("Seq must be a positive integer")?),
+        Some(s) => Some(s.as_u64().filter(|s| *s > 0).ok_or(MessageError::BadSeq)?),
     };
     let content = obj.get("MessageContent");
     if let Some((c, address)) = content.and_then(|c| Some((c, c.get("Address")?))) {
-        let contract: Address = address
-            .as_str()
-            .and_then(|a| a.parse().ok())
-            .ok_or("MessageContent.Address must be a 0x-prefixed contract address")?;
+        let contract: Address =
+            address.as_str().and_then(|a| a.parse().ok()).ok_or(MessageError::BadAddress)?;
         if !danger_index.is_empty() && !danger_index.contains(&contract) {
-            return Err(format!("MessageContent.Address {contract} is not a DangerIndex this proxy serves"));
+            return Err(MessageError::UnknownContract(contract));
         }
-        let values = c.get("Values").and_then(Value::as_object).ok_or("MessageContent.Values is required")?;
-        let int = |name: &str| -> Result<u64, String> {
-            let v = values.get(name).ok_or(format!("Values.{name} is required"))?;
-            v.as_u64()
-                .ok_or(format!("Values.{name} must be a non-negative integer in hundredths (12.34 -> 1234)"))
+        let values = c.get("Values").and_then(Value::as_object).ok_or(MessageError::MissingValues)?;
+        let int = |name: &'static str| -> Result<u64, MessageError> {
+            let v = values.get(name).ok_or(MessageError::MissingValue(name))?;
+            v.as_u64().ok_or(MessageError::BadValue(name))
         };
         let (cs, p) = (int("CS")?, int("P")?);
         let h = values
             .get("H")
             .and_then(Value::as_array)
             .filter(|a| a.len() == 5)
-            .ok_or("Values.H must be 5 humidities (today and the 4 days before)")?;
+            .ok_or(MessageError::BadHumidities)?;
         let mut hs = [0u64; 5];
         for (i, x) in h.iter().enumerate() {
-            hs[i] = x.as_u64().ok_or("Values.H must hold non-negative integers in hundredths")?;
+            hs[i] = x.as_u64().ok_or(MessageError::BadHumidity)?;
         }
-        let topic = c
-            .get("Publish_Topic")
-            .and_then(Value::as_str)
-            .ok_or("MessageContent.Publish_Topic is required")?;
+        let topic =
+            c.get("Publish_Topic").and_then(Value::as_str).ok_or(MessageError::MissingPublishTopic)?;
         match topic.split('/').collect::<Vec<_>>().as_slice() {
             ["devices", target, "commands"] if devices.contains(*target) => {}
-            _ => {
-                return Err("Publish_Topic must be devices/<deviceId>/commands of a registered device".into())
-            }
+            _ => return Err(MessageError::BadPublishTopic),
         }
         return Ok((seq, Body::Action { contract, p, h: hs, cs, publish_topic: topic.to_string() }));
     }
-    let topic = obj.get("Topic").and_then(Value::as_str).ok_or("Topic (a string) is required")?;
-    let payload = obj.get("Payload").ok_or("Payload is required")?;
+    let topic = obj.get("Topic").and_then(Value::as_str).ok_or(MessageError::MissingTopic)?;
+    let payload = obj.get("Payload").ok_or(MessageError::MissingPayload)?;
     let signature = match obj.get("Signature") {
         None | Some(Value::Null) => None,
         Some(s) => {
@@ -73,12 +122,12 @@ pub fn parse_message(
                 .as_str()
                 .and_then(|s| hex::decode(s.trim_start_matches("0x")).ok())
                 .filter(|b| b.len() == 65)
-                .ok_or("Signature must be 0x-prefixed 65 bytes (r, s, v)")?;
+                .ok_or(MessageError::BadSignature)?;
             if seq.is_none() {
-                return Err("a signed reading needs its Seq".into());
+                return Err(MessageError::SignedWithoutSeq);
             }
             if !payload.is_string() {
-                return Err("a signed reading needs a string Payload (the signed bytes)".into());
+                return Err(MessageError::SignedPayloadNotString);
             }
             Some(Bytes::from(bytes))
         }
@@ -125,7 +174,7 @@ mod tests {
     #[test]
     fn refuses_bad_messages_with_a_reason() {
         let d = devices();
-        let bad = |m: &str| parse_message(m.as_bytes(), &d, &[]).unwrap_err();
+        let bad = |m: &str| parse_message(m.as_bytes(), &d, &[]).unwrap_err().to_string();
         assert!(bad("nope").starts_with("message is not JSON"));
         assert_eq!(bad(r#"{"Payload": 1}"#), "Topic (a string) is required");
         assert!(bad(r#"{"MessageContent": {"Address": "0x0000000000000000000000000000000000000007", "Values": {"CS": 1.5, "P": 1, "H": [1,1,1,1,1]}, "Publish_Topic": "devices/act-1/commands"}}"#).contains("hundredths"));
@@ -136,6 +185,9 @@ mod tests {
         );
         let allowed = [Address::repeat_byte(1)];
         let am = r#"{"MessageContent": {"Address": "0x0000000000000000000000000000000000000007", "Values": {"CS": 1, "P": 1, "H": [1,1,1,1,1]}, "Publish_Topic": "devices/act-1/commands"}}"#;
-        assert!(parse_message(am.as_bytes(), &d, &allowed).unwrap_err().contains("not a DangerIndex"));
+        assert!(parse_message(am.as_bytes(), &d, &allowed)
+            .unwrap_err()
+            .to_string()
+            .contains("not a DangerIndex"));
     }
 }

@@ -33,7 +33,8 @@ mod receipts;
 mod shadow_topics;
 mod submitter;
 
-pub use message::parse_message;
+pub use intake::IntakeError;
+pub use message::{parse_message, MessageError};
 
 use crate::{
     chain::Chain,
@@ -118,7 +119,10 @@ impl Bridge {
         link: BrokerLink,
         tasks: &crate::tasks::Tasks,
     ) -> crate::Result<Arc<Self>> {
-        let mqtt = config.mqtt.as_ref().ok_or_else(|| crate::ProxyError::Config("the bridge needs [mqtt]".into()))?;
+        let mqtt = config
+            .mqtt
+            .as_ref()
+            .ok_or_else(|| crate::ProxyError::Config("the bridge needs [mqtt]".into()))?;
         let journal = Journal::open(&config.data_dir)?;
         let shadows = Shadows::open(&config.data_dir.join("shadows"))?;
         let l = &config.limits;
@@ -267,7 +271,9 @@ impl Bridge {
                 let ack = match outcome {
                     Ok(Accepted::New(seq)) => json!({"seq": seq, "status": "accepted"}),
                     Ok(Accepted::Duplicate(seq)) => json!({"seq": seq, "status": "duplicate"}),
-                    Err((seq, reason)) => json!({"seq": seq, "status": "rejected", "reason": reason}),
+                    Err((seq, reason)) => {
+                        json!({"seq": seq, "status": "rejected", "reason": reason.to_string()})
+                    }
                 };
                 self.ack(device, ack).await;
             }

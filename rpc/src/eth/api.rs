@@ -196,4 +196,3 @@ pub trait Web3Api {
     #[method(name = "sha3")]
     fn sha3(&self, data: Bytes) -> RpcResult<B256>;
 }
-

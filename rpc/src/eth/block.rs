@@ -9,7 +9,7 @@ use alloy_consensus::{transaction::Recovered, Header};
 use alloy_eips::{BlockId, BlockNumberOrTag};
 use alloy_primitives::{B256, U64};
 use alloy_rpc_types_eth::{Block, Transaction, TransactionReceipt};
-use fogchain_storage::{ChainReader, KvRead};
+use fogchain_storage::ChainReader;
 
 impl EthRpc {
     pub(crate) fn block(&self, id: BlockId, full: bool) -> RpcResult<Option<Block>> {
@@ -26,7 +26,10 @@ impl EthRpc {
         Ok(Some(rpc_transaction(Recovered::new_unchecked(tx.clone(), *sender), Some(context))))
     }
 
-    pub(crate) fn block_body(&self, id: BlockId) -> RpcResult<Option<(B256, Header, fogchain_storage::StoredBody)>> {
+    pub(crate) fn block_body(
+        &self,
+        id: BlockId,
+    ) -> RpcResult<Option<(B256, Header, fogchain_storage::StoredBody)>> {
         let snapshot = self.inner.storage.snapshot();
         let (hash, header) = match resolve(&snapshot, id) {
             Ok(found) => found,
@@ -53,11 +56,18 @@ impl EthRpc {
         Ok(self.block_body(BlockId::from(hash))?.map(|(_, _, b)| U64::from(b.transactions.len())))
     }
 
-    pub(crate) fn block_transaction_count_by_number(&self, number: BlockNumberOrTag) -> RpcResult<Option<U64>> {
+    pub(crate) fn block_transaction_count_by_number(
+        &self,
+        number: BlockNumberOrTag,
+    ) -> RpcResult<Option<U64>> {
         Ok(self.block_body(BlockId::Number(number))?.map(|(_, _, b)| U64::from(b.transactions.len())))
     }
 
-    pub(crate) fn transaction_by_block_hash_and_index(&self, hash: B256, index: U64) -> RpcResult<Option<Transaction>> {
+    pub(crate) fn transaction_by_block_hash_and_index(
+        &self,
+        hash: B256,
+        index: U64,
+    ) -> RpcResult<Option<Transaction>> {
         self.transaction_in_block(BlockId::from(hash), index)
     }
 

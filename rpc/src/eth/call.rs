@@ -9,7 +9,7 @@ use alloy_primitives::{Bytes, B256, U256, U64};
 use alloy_rpc_types_eth::{AccessListResult, TransactionRequest};
 use alloy_rpc_types_trace::geth::{GethDebugTracingCallOptions, GethDebugTracingOptions, GethTrace};
 use fogchain_evm::{CallOutcome, CallParams};
-use fogchain_storage::{KvRead, StateAt};
+use fogchain_storage::{ChainReader, StateAt};
 use jsonrpsee::core::async_trait;
 
 impl EthRpc {
@@ -40,7 +40,11 @@ impl EthRpc {
         })
     }
 
-    pub(crate) async fn estimate_gas(&self, request: TransactionRequest, block: Option<BlockId>) -> RpcResult<U64> {
+    pub(crate) async fn estimate_gas(
+        &self,
+        request: TransactionRequest,
+        block: Option<BlockId>,
+    ) -> RpcResult<U64> {
         let params = Self::call_params(request)?;
         // As Hardhat and Anvil: estimate for the next block unless a block is given.
         let block = Some(block.unwrap_or(BlockId::Number(BlockNumberOrTag::Pending)));

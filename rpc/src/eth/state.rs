@@ -6,7 +6,7 @@ use alloy_eips::{BlockId, BlockNumberOrTag};
 use alloy_primitives::{Address, Bytes, B256, U256, U64};
 use alloy_rpc_types_eth::EIP1186AccountProofResponse;
 use alloy_serde::JsonStorageKey;
-use fogchain_storage::{KvRead, StateAt};
+use fogchain_storage::{ChainReader, StateAt};
 
 impl EthRpc {
     pub(crate) fn balance(&self, address: Address, block: Option<BlockId>) -> RpcResult<U256> {

@@ -9,7 +9,7 @@ use alloy_consensus::{transaction::Recovered, Header, TxEnvelope};
 use alloy_eips::Decodable2718;
 use alloy_primitives::{Bytes, B256};
 use alloy_rpc_types_eth::{Transaction, TransactionReceipt};
-use fogchain_storage::{ChainReader, KvRead};
+use fogchain_storage::ChainReader;
 
 impl EthRpc {
     pub(crate) fn located_transaction(

@@ -79,10 +79,24 @@ pub(crate) trait Inbound: Send + Sync + 'static {
     fn blocks(&self, from: u64, max_bytes: usize) -> Vec<ByteBuf>;
 }
 
+/// Why a block-sync request got no blocks.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BlocksError {
+    /// No connection to that member.
+    #[error("member {0} is not connected")]
+    NotConnected(u64),
+    /// The member answered something else.
+    #[error("unexpected answer {0}")]
+    Unexpected(String),
+    /// The request failed (timeout, connection lost).
+    #[error("{0}")]
+    Failed(String),
+}
+
 pub(crate) enum Command {
     Raft { to: u64, msgs: Vec<ByteBuf>, snapshot: bool },
     Txs { to: u64, txs: Vec<ByteBuf> },
-    Blocks { to: u64, from: u64, reply: oneshot::Sender<Result<Vec<ByteBuf>, String>> },
+    Blocks { to: u64, from: u64, reply: oneshot::Sender<Result<Vec<ByteBuf>, BlocksError>> },
     Members(Directory),
     Respond { channel: ResponseChannel<Response>, response: Response },
 }
@@ -90,7 +104,7 @@ pub(crate) enum Command {
 enum Pending {
     Raft { to: u64, snapshot: bool },
     Txs,
-    Blocks(oneshot::Sender<Result<Vec<ByteBuf>, String>>),
+    Blocks(oneshot::Sender<Result<Vec<ByteBuf>, BlocksError>>),
 }
 
 /// A connected member, as `admin_peers` shows it.
@@ -306,7 +320,7 @@ impl Task {
                     self.pending.insert(id, Pending::Blocks(reply));
                 }
                 None => {
-                    let _ = reply.send(Err(format!("member {to} is not connected")));
+                    let _ = reply.send(Err(BlocksError::NotConnected(to)));
                 }
             },
             Command::Members(directory) => self.set_members(directory),
@@ -359,7 +373,7 @@ impl Task {
                         let _ = reply.send(Ok(blocks));
                     }
                     (Some(Pending::Blocks(reply)), other) => {
-                        let _ = reply.send(Err(format!("unexpected answer {other:?}")));
+                        let _ = reply.send(Err(BlocksError::Unexpected(format!("{other:?}"))));
                     }
                     (Some(Pending::Raft { to, snapshot }), Response::Refused(reason)) => {
                         tracing::warn!(to, %reason, "member refused Raft messages");
@@ -374,7 +388,7 @@ impl Task {
                     self.inbound.unreachable(to, snapshot);
                 }
                 Some(Pending::Blocks(reply)) => {
-                    let _ = reply.send(Err(error.to_string()));
+                    let _ = reply.send(Err(BlocksError::Failed(error.to_string())));
                 }
                 _ => {}
             },

@@ -26,10 +26,10 @@ pub struct ProxyConfig {
     /// The JSON-RPC gateway.
     pub http: HttpConfig,
     /// Rate limits.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub limits: LimitsConfig,
     /// Method allowlists per role; `device`, `locker` and `admin` exist by default.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub roles: BTreeMap<String, RoleConfig>,
     /// HTTP clients (apps, operators) and their credentials.
     #[serde(default)]
@@ -43,7 +43,7 @@ pub struct ProxyConfig {
     /// The chain account and contracts the bridge uses.
     pub chain: ChainConfig,
     /// Warehouse release (sales-order scenario).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub warehouse: WarehouseConfig,
 }
 
@@ -54,10 +54,10 @@ pub struct UpstreamConfig {
     /// JSON-RPC HTTP URLs of the nodes, e.g. `["http://10.0.0.1:8545", ...]`.
     pub nodes: Vec<String>,
     /// Health check period, milliseconds (eth_blockNumber on every node).
-    #[serde(default = "default_health_interval_ms")]
+    #[serde(default = "default_health_interval_ms", skip_serializing_if = "is_default_health_interval_ms")]
     pub health_interval_ms: u64,
     /// Timeout of one upstream request, milliseconds.
-    #[serde(default = "default_request_timeout_ms")]
+    #[serde(default = "default_request_timeout_ms", skip_serializing_if = "is_default_request_timeout_ms")]
     pub request_timeout_ms: u64,
     /// The nodes' admin token: sent upstream (`Authorization: Bearer`) for callers whose role
     /// allows every method (`"*"`), so they can use admin_ and raft_ membership methods.
@@ -88,12 +88,12 @@ pub struct HttpConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
     /// Largest request body, bytes (413 above).
-    #[serde(default = "default_max_body_bytes")]
+    #[serde(default = "default_max_body_bytes", skip_serializing_if = "is_default_max_body_bytes")]
     pub max_body_bytes: usize,
 }
 
 /// `[limits]`: token buckets (governor's GCRA).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct LimitsConfig {
     /// HTTP requests per second over all clients.
@@ -203,10 +203,10 @@ pub struct MqttConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
     /// Largest MQTT packet, bytes.
-    #[serde(default = "default_max_packet_bytes")]
+    #[serde(default = "default_max_packet_bytes", skip_serializing_if = "is_default_max_packet_bytes")]
     pub max_packet_bytes: usize,
     /// Accepted messages waiting for the chain before new ones are refused.
-    #[serde(default = "default_queue_limit")]
+    #[serde(default = "default_queue_limit", skip_serializing_if = "is_default_queue_limit")]
     pub queue_limit: usize,
 }
 
@@ -224,20 +224,20 @@ pub struct ChainConfig {
     #[serde(default)]
     pub danger_index: Vec<Address>,
     /// Largest number of registry messages in one recordBatch transaction.
-    #[serde(default = "default_batch_max")]
+    #[serde(default = "default_batch_max", skip_serializing_if = "is_default_batch_max")]
     pub batch_max: usize,
     /// How long the batcher waits for more messages while one of its transactions is in
     /// flight, milliseconds (a message that finds none in flight goes at once).
-    #[serde(default = "default_batch_interval_ms")]
+    #[serde(default = "default_batch_interval_ms", skip_serializing_if = "is_default_batch_interval_ms")]
     pub batch_interval_ms: u64,
     /// How often receipts of sent transactions are polled while no node's `newHeads`
     /// subscription is live, milliseconds (with one, they are fetched at each new block).
-    #[serde(default = "default_receipt_poll_ms")]
+    #[serde(default = "default_receipt_poll_ms", skip_serializing_if = "is_default_receipt_poll_ms")]
     pub receipt_poll_ms: u64,
 }
 
 /// `[warehouse]`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct WarehouseConfig {
     /// Release on the barcode alone, as the sales paper does (anyone holding a copy of the QR
@@ -477,4 +477,42 @@ pub fn valid_device_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn is_default_health_interval_ms(v: &u64) -> bool {
+    *v == default_health_interval_ms()
+}
+
+fn is_default_request_timeout_ms(v: &u64) -> bool {
+    *v == default_request_timeout_ms()
+}
+
+fn is_default_max_body_bytes(v: &usize) -> bool {
+    *v == default_max_body_bytes()
+}
+
+fn is_default_max_packet_bytes(v: &usize) -> bool {
+    *v == default_max_packet_bytes()
+}
+
+fn is_default_queue_limit(v: &usize) -> bool {
+    *v == default_queue_limit()
+}
+
+fn is_default_batch_max(v: &usize) -> bool {
+    *v == default_batch_max()
+}
+
+fn is_default_batch_interval_ms(v: &u64) -> bool {
+    *v == default_batch_interval_ms()
+}
+
+fn is_default_receipt_poll_ms(v: &u64) -> bool {
+    *v == default_receipt_poll_ms()
+}
+
+/// Sections and values equal to their defaults are left out when a config is written, so a
+/// written file shows only what differs.
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }

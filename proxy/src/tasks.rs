@@ -44,3 +44,27 @@ impl Tasks {
         tokio::time::timeout(timeout, self.tracker.wait()).await.is_ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn shutdown_ends_every_task_and_waits_for_them() {
+        let tasks = Tasks::new();
+        let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<()>(1);
+        // A task that never ends by itself; it holds the sender until it is dropped.
+        tasks.spawn(async move {
+            let _keep = done_tx;
+            std::future::pending::<()>().await
+        });
+        // A task that ends by itself.
+        tasks.spawn(async {});
+        assert!(tasks.shutdown(Duration::from_secs(10)).await);
+        // The pending task's future was dropped: its sender is gone.
+        assert!(done_rx.recv().await.is_none());
+        // Spawning after shutdown starts nothing that outlives it.
+        tasks.spawn(std::future::pending());
+        assert!(tasks.shutdown(Duration::from_secs(10)).await);
+    }
+}

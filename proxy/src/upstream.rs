@@ -38,6 +38,14 @@ pub enum UpstreamError {
     BadAnswer(String),
 }
 
+/// A request to one node that got no answer.
+#[derive(Debug, thiserror::Error)]
+#[error("{url}: {source}")]
+struct SendError {
+    url: String,
+    source: reqwest::Error,
+}
+
 #[derive(Debug)]
 struct Node {
     url: String,
@@ -133,14 +141,14 @@ impl Upstream {
         for i in self.order() {
             match self.send_to(i, body.clone(), admin).await {
                 Ok(answer) => return Ok(answer),
-                Err(e) => last = e,
+                Err(e) => last = e.to_string(),
             }
         }
         Err(UpstreamError::Unreachable(last))
     }
 
     /// Sends a JSON-RPC body to node `i`; a transport failure marks it unhealthy.
-    async fn send_to(&self, i: usize, body: Bytes, admin: bool) -> Result<(u16, Bytes), String> {
+    async fn send_to(&self, i: usize, body: Bytes, admin: bool) -> Result<(u16, Bytes), SendError> {
         let node = &self.nodes[i];
         let mut request = self.http.post(&node.url).header("content-type", "application/json").body(body);
         if let (true, Some(token)) = (admin, &self.admin_token) {
@@ -151,10 +159,10 @@ impl Upstream {
                 let status = response.status().as_u16();
                 match response.bytes().await {
                     Ok(bytes) => return Ok((status, bytes)),
-                    Err(e) => format!("{}: {e}", node.url),
+                    Err(source) => SendError { url: node.url.clone(), source },
                 }
             }
-            Err(e) => format!("{}: {e}", node.url),
+            Err(source) => SendError { url: node.url.clone(), source },
         };
         if node.healthy.swap(false, Ordering::Relaxed) {
             tracing::warn!(node = %node.url, %error, "node unreachable, failing over");
@@ -205,7 +213,7 @@ impl Upstream {
             tokio::spawn(async move {
                 let answer = match this.send_to(i, body, false).await {
                     Ok((_, bytes)) => answer(&bytes),
-                    Err(e) => Err(UpstreamError::Unreachable(e)),
+                    Err(e) => Err(UpstreamError::Unreachable(e.to_string())),
                 };
                 let _ = tx.send(answer);
             });

@@ -67,3 +67,73 @@ impl TxPool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        pool::tests::{fixture, signed},
+        PoolConfig,
+    };
+    use alloy_eips::eip2718::Encodable2718;
+    use parking_lot::Mutex;
+    use std::sync::Arc;
+
+    /// A leader link that records what it is given; the leader is settable.
+    #[derive(Default)]
+    struct Recorder {
+        leader: Mutex<Option<u64>>,
+        sent: Mutex<Vec<(u64, Vec<Vec<u8>>)>>,
+    }
+
+    impl LeaderLink for Recorder {
+        fn remote_leader(&self) -> Option<u64> {
+            *self.leader.lock()
+        }
+        fn send_to_leader(&self, leader: u64, txs: Vec<Vec<u8>>) {
+            self.sent.lock().push((leader, txs));
+        }
+    }
+
+    fn wait_until(what: &str, f: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !f() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn a_follower_forwards_new_transactions_to_the_leader_and_stops_on_shutdown() {
+        let f = fixture(PoolConfig::default());
+        let tx = signed(&f.keys[0], 0, 10_000_000_000);
+        let bytes = tx.encoded_2718();
+        f.pool.add(tx, bytes.len()).unwrap();
+        let pool = Arc::new(f.pool);
+        let link = Arc::new(Recorder::default());
+        let shutdown = CancellationToken::new();
+        let thread = {
+            let (pool, link, shutdown) = (pool.clone(), link.clone(), shutdown.clone());
+            std::thread::spawn(move || forward_pool(&pool, link.as_ref(), &shutdown))
+        };
+        // No leader elsewhere: nothing is sent.
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(link.sent.lock().is_empty());
+        // Another node leads: the pool goes there.
+        *link.leader.lock() = Some(2);
+        pool.wake();
+        wait_until("the forward", || {
+            link.sent.lock().iter().any(|(to, txs)| *to == 2 && txs == &[bytes.clone()])
+        });
+        // The leader pools what it is sent, once.
+        let leader = fixture(PoolConfig::default());
+        let batch = link.sent.lock()[0].1.clone();
+        leader.pool.add_forwarded(batch.clone());
+        leader.pool.add_forwarded(batch);
+        leader.pool.add_forwarded(vec![b"junk".to_vec()]);
+        assert_eq!(leader.pool.len(), 1);
+        shutdown.cancel();
+        pool.wake();
+        thread.join().unwrap();
+    }
+}

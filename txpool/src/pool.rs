@@ -393,7 +393,7 @@ fn check_stateful(tx: &TxEnvelope, account: &TrieAccount) -> Result<(), PoolErro
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::MAX_TX_SIZE;
     use alloy_consensus::{SignableTransaction, TxEip1559};
@@ -402,13 +402,13 @@ mod tests {
     use alloy_primitives::{keccak256, Bytes, TxKind, U256};
     use alloy_signer_local::PrivateKeySigner;
 
-    struct Fixture {
+    pub(crate) struct Fixture {
         _dir: tempfile::TempDir,
-        pool: TxPool,
-        keys: Vec<PrivateKeySigner>,
+        pub(crate) pool: TxPool,
+        pub(crate) keys: Vec<PrivateKeySigner>,
     }
 
-    fn fixture(config: PoolConfig) -> Fixture {
+    pub(crate) fn fixture(config: PoolConfig) -> Fixture {
         let keys: Vec<PrivateKeySigner> =
             (1..=3u64).map(|i| PrivateKeySigner::from_bytes(&keccak256(i.to_be_bytes())).unwrap()).collect();
         let mut genesis = Genesis {
@@ -427,7 +427,7 @@ mod tests {
         Fixture { _dir: dir, pool: TxPool::new(spec, storage, config), keys }
     }
 
-    fn signed(key: &PrivateKeySigner, nonce: u64, max_fee: u128) -> TxEnvelope {
+    pub(crate) fn signed(key: &PrivateKeySigner, nonce: u64, max_fee: u128) -> TxEnvelope {
         let mut tx = TxEip1559 {
             chain_id: 1337,
             nonce,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds `fogchain` and `fogchain-bench` in release mode and runs `fogchain-bench "$@"`
-# (e.g. `scripts/bench.sh rpc-transfers --network devnet/network.json`). Results, plots and
+# (e.g. `scripts/bench.sh rpc-transfers --network devnet-data/network.json`). Results, plots and
 # report.md go to --out (default bench-results/). See docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."

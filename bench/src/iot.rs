@@ -32,7 +32,7 @@ use std::{
 #[derive(Debug, Clone, Args)]
 pub(crate) struct IotArgs {
     /// The devnet's network.json (nodes, contracts, chain id).
-    #[arg(long, default_value = "devnet/network.json")]
+    #[arg(long, default_value = "devnet-data/network.json")]
     network: PathBuf,
     /// MQTT devices (one connection each).
     #[arg(long, default_value_t = 1000)]

@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Debug, Clone, clap::Args)]
 struct TargetArgs {
     /// A Fogchain devnet's network.json (all its nodes get load; the default target).
-    #[arg(long, default_value = "devnet/network.json")]
+    #[arg(long, default_value = "devnet-data/network.json")]
     network: PathBuf,
     /// JSON-RPC endpoints instead of a devnet (repeat or comma-separate; e.g. a Hardhat node).
     /// The accounts of the test mnemonic ("test ... junk") must be funded there.

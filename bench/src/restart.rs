@@ -18,7 +18,7 @@ use std::{
 pub(crate) struct RestartArgs {
     /// The devnet's network.json (its node pids and RPC URLs; the restarted node's pid is
     /// updated in it).
-    #[arg(long, default_value = "devnet/network.json")]
+    #[arg(long, default_value = "devnet-data/network.json")]
     network: PathBuf,
     /// Index of the node to restart.
     #[arg(long, default_value_t = 0)]

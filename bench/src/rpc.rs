@@ -1,5 +1,6 @@
 //! A small async JSON-RPC 2.0 client over HTTP (reqwest): single calls and batches.
 
+use alloy_json_rpc::{Id, Request};
 use eyre::{bail, eyre, WrapErr};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -58,12 +59,7 @@ impl Rpc {
         if calls.is_empty() {
             return Ok(Vec::new());
         }
-        let body: Vec<Value> = calls
-            .iter()
-            .enumerate()
-            .map(|(i, (m, p))| json!({"jsonrpc": "2.0", "id": i, "method": m, "params": p}))
-            .collect();
-        self.raw_batch(body.into()).await
+        self.raw_batch(batch_body(calls)).await
     }
 
     /// Sends an already built batch body (an array of requests with ids 0..n).
@@ -93,6 +89,13 @@ impl Rpc {
         let v = self.call(method, params).await?;
         quantity(&v).ok_or_else(|| eyre!("{method}: not a quantity: {v}"))
     }
+}
+
+/// A JSON-RPC 2.0 batch of `calls` with ids 0..n (alloy-json-rpc's request type).
+pub(crate) fn batch_body(calls: &[(&str, Value)]) -> Value {
+    let requests: Vec<Request<&Value>> =
+        calls.iter().zip(0u64..).map(|((m, p), id)| Request::new(m.to_string(), Id::Number(id), p)).collect();
+    serde_json::to_value(requests).unwrap_or_default()
 }
 
 /// A JSON-RPC quantity (`"0x.."`) as u128.

@@ -14,6 +14,7 @@
 
 mod block_sync;
 mod driver;
+mod gossip;
 mod identity;
 mod log_store;
 mod members;
@@ -21,6 +22,7 @@ mod slog_bridge;
 mod transport;
 
 pub use driver::DriverConfig;
+pub use gossip::{ForwardedTxs, DEFAULT_FORWARDED_QUEUE_BYTES};
 pub use identity::*;
 pub use log_store::{LogStore, SnapshotSource, BOOTSTRAP_INDEX};
 pub use members::*;
@@ -111,10 +113,6 @@ pub trait StateMachine: Send + Sync + 'static {
     fn members_changed(&self, directory: &Directory);
 }
 
-/// Most forwarded-transaction batches waiting for the pool; more are dropped (a follower
-/// re-sends its whole pool every 2 s, so a dropped batch only delays).
-pub const FORWARDED_QUEUE: usize = 64;
-
 /// What a Raft snapshot carries besides the ConfState: the state at the snapshot's index.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -183,12 +181,14 @@ pub struct ConsensusConfig {
     pub driver: DriverConfig,
     /// Test-only fault switch (see `[p2p] fault-file` in the node config).
     pub fault_file: Option<PathBuf>,
+    /// Bytes of forwarded transactions queued for the pool before more are dropped.
+    pub forwarded_queue_bytes: usize,
 }
 
 struct InboundGlue {
     inputs: std::sync::mpsc::Sender<Input>,
     machine: Arc<dyn StateMachine>,
-    forwarded: tokio::sync::mpsc::Sender<Vec<Vec<u8>>>,
+    forwarded: gossip::ForwardedSender,
 }
 
 impl Inbound for InboundGlue {
@@ -200,7 +200,7 @@ impl Inbound for InboundGlue {
     }
     fn txs(&self, txs: Vec<serde_bytes::ByteBuf>) {
         let batch = txs.into_iter().map(|b| b.into_vec()).collect();
-        if self.forwarded.try_send(batch).is_err() {
+        if !self.forwarded.offer(batch) {
             tracing::debug!("forwarded transactions dropped: the pool is behind (the sender re-sends)");
         }
     }
@@ -217,7 +217,7 @@ pub struct Consensus {
     transport: TransportHandle,
     driver: Mutex<Option<std::thread::JoinHandle<()>>>,
     transport_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
-    forwarded: Mutex<Option<tokio::sync::mpsc::Receiver<Vec<Vec<u8>>>>>,
+    forwarded: Mutex<Option<ForwardedTxs>>,
 }
 
 impl std::fmt::Debug for Consensus {
@@ -271,7 +271,7 @@ impl Consensus {
 
         let (inputs, inputs_rx) = std::sync::mpsc::channel();
         let keypair = keypair(config.node_key).map_err(|e| ConsensusError::Transport(e.to_string()))?;
-        let (forwarded_tx, forwarded) = tokio::sync::mpsc::channel(FORWARDED_QUEUE);
+        let (forwarded_tx, forwarded) = gossip::forwarded_queue(config.forwarded_queue_bytes.max(1));
         let inbound = Arc::new(InboundGlue {
             inputs: inputs.clone(),
             machine: machine.clone(),
@@ -395,8 +395,9 @@ impl Consensus {
     }
 
     /// Transaction gossip, inbound: batches of EIP-2718 transactions followers sent to this
-    /// node (at most [`FORWARDED_QUEUE`] waiting). Taken once, by the node's pool intake.
-    pub fn take_forwarded(&self) -> Option<tokio::sync::mpsc::Receiver<Vec<Vec<u8>>>> {
+    /// node (at most [`ConsensusConfig::forwarded_queue_bytes`] waiting). Taken once, by the
+    /// node's pool intake.
+    pub fn take_forwarded(&self) -> Option<ForwardedTxs> {
         self.forwarded.lock().take()
     }
 

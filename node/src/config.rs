@@ -116,11 +116,18 @@ pub struct P2pSection {
     /// neither send to nor accept messages from, as if the network to them were cut.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fault_file: Option<PathBuf>,
+    /// Bytes of transactions forwarded by followers that may wait for this node's pool; a
+    /// batch beyond it is dropped (its follower re-sends within 2 s). Default 64 MiB.
+    pub forwarded_queue_bytes: usize,
 }
 
 impl Default for P2pSection {
     fn default() -> Self {
-        Self { listen: "/ip4/0.0.0.0/tcp/30400".into(), fault_file: None }
+        Self {
+            listen: "/ip4/0.0.0.0/tcp/30400".into(),
+            fault_file: None,
+            forwarded_queue_bytes: fogchain_consensus::DEFAULT_FORWARDED_QUEUE_BYTES,
+        }
     }
 }
 
@@ -245,7 +252,7 @@ impl NodeConfig {
             rpc_addr_file: Some("rpc.addr".into()),
             rpc: RpcSection { addr: rpc_addr, admin_token: Some(admin_token), ..Default::default() },
             txpool: Default::default(),
-            p2p: P2pSection { listen: p2p_listen, fault_file: None },
+            p2p: P2pSection { listen: p2p_listen, ..Default::default() },
             raft: RaftSection::default(),
         }
     }

@@ -83,6 +83,8 @@ pub struct Node {
     rpc_addr: SocketAddr,
     consensus: Arc<Consensus>,
     threads: Vec<JoinHandle<()>>,
+    /// The intake threads of forwarded transactions; they end after consensus (their queue).
+    intake: Vec<JoinHandle<()>>,
     shutdown: CancellationToken,
 }
 
@@ -139,6 +141,7 @@ impl Node {
                 log_retention_bytes: config.raft.log_retention_bytes.max(1),
             },
             fault_file: config.p2p.fault_file.clone(),
+            forwarded_queue_bytes: config.p2p.forwarded_queue_bytes,
         };
         let consensus = Arc::new(Consensus::start(consensus_config, members, replica.clone()).await?);
 
@@ -161,20 +164,29 @@ impl Node {
         let mut threads = vec![spawn("miner", Box::new(move || miner.run(&token)))?];
         let (p, link, token) = (pool.clone(), Gossip(consensus.clone()), shutdown.child_token());
         threads.push(spawn("forwarder", Box::new(move || fogchain_txpool::forward_pool(&p, &link, &token)))?);
-        if let Some(mut forwarded) = consensus.take_forwarded() {
-            let (p, token) = (pool.clone(), shutdown.child_token());
-            threads.push(spawn(
-                "tx-intake",
-                Box::new(move || {
-                    // Ends when the transport drops its sender (consensus stopped) or on shutdown.
-                    while let Some(batch) = forwarded.blocking_recv() {
-                        if token.is_cancelled() {
-                            break;
+        // Forwarded transactions are admitted on one thread per core (sender recovery dominates
+        // their cost), taking batches from consensus's bounded queue in turn.
+        let mut intake = Vec::new();
+        if let Some(forwarded) = consensus.take_forwarded() {
+            let forwarded = Arc::new(parking_lot::Mutex::new(forwarded));
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get()).min(4);
+            for _ in 0..cores {
+                let (p, q, token) = (pool.clone(), forwarded.clone(), shutdown.child_token());
+                intake.push(spawn(
+                    "tx-intake",
+                    Box::new(move || {
+                        // Ends when the transport drops its sender (consensus stopped) or on
+                        // shutdown.
+                        loop {
+                            let Some(batch) = q.lock().blocking_recv() else { break };
+                            if token.is_cancelled() {
+                                break;
+                            }
+                            p.add_forwarded(batch);
                         }
-                        p.add_forwarded(batch);
-                    }
-                }),
-            )?);
+                    }),
+                )?);
+            }
         }
 
         let rpc_config = config.rpc.to_rpc_config();
@@ -198,7 +210,7 @@ impl Node {
                 .and_then(|_| std::fs::rename(&tmp, path))
                 .map_err(|source| NodeError::Io { context: format!("writing {}", path.display()), source })?;
         }
-        Ok(Self { chain, pool, rpc, rpc_addr, consensus, threads, shutdown })
+        Ok(Self { chain, pool, rpc, rpc_addr, consensus, threads, intake, shutdown })
     }
 
     /// The bound RPC address.
@@ -228,14 +240,13 @@ impl Node {
         self.rpc.clone().stopped().await;
         self.shutdown.cancel();
         self.pool.wake();
-        // The intake thread may wait on its channel: consensus ends the transport (and so the
-        // channel) in its own shutdown, after which the intake ends too.
-        let intake = self.threads.pop_if(|t| t.thread().name() == Some("tx-intake"));
         for thread in self.threads.drain(..) {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
         self.consensus.shutdown().await;
-        if let Some(thread) = intake {
+        // The intake threads wait on their queue: consensus ends the transport (and so the
+        // queue) in its own shutdown, after which they end too.
+        for thread in self.intake.drain(..) {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
         tracing::info!("node stopped");

@@ -7,8 +7,9 @@
 //! idempotent, and a raw transaction resent to another node has the same hash.
 
 use crate::config::UpstreamConfig;
+use alloy_json_rpc::{Id, Request};
 use bytes::Bytes;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::{
     sync::{
         atomic::{AtomicBool, AtomicUsize, Ordering},
@@ -191,8 +192,8 @@ impl Upstream {
 
     /// A JSON-RPC request body with a fresh id.
     fn request(&self, method: &str, params: Value) -> Bytes {
-        let id = self.ids.fetch_add(1, Ordering::Relaxed);
-        Bytes::from(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string())
+        let id = self.ids.fetch_add(1, Ordering::Relaxed) as u64;
+        encode(&Request::new(method.to_string(), Id::Number(id), params))
     }
 
     /// Calls `method` at every healthy node at once (at every node when none is healthy) and
@@ -252,12 +253,12 @@ impl Upstream {
         if calls.is_empty() {
             return Ok(Vec::new());
         }
-        let body: Vec<Value> = calls
+        let body: Vec<Request<&Value>> = calls
             .iter()
-            .enumerate()
-            .map(|(i, (m, p))| json!({"jsonrpc": "2.0", "id": i, "method": m, "params": p}))
+            .zip(0u64..)
+            .map(|((m, p), id)| Request::new(m.to_string(), Id::Number(id), p))
             .collect();
-        let body = Bytes::from(Value::Array(body).to_string());
+        let body = encode(&body);
         let at = match node.filter(|i| *i < self.nodes.len()) {
             Some(i) => self.send_to(i, body.clone(), false).await.ok(),
             None => None,
@@ -281,6 +282,12 @@ impl Upstream {
             .map(|r| r.unwrap_or_else(|| Err(UpstreamError::BadAnswer("missing batch answer".into()))))
             .collect())
     }
+}
+
+/// A JSON-RPC 2.0 request or batch body (alloy-json-rpc's request type). JSON values always
+/// serialise.
+fn encode(request: &impl serde::Serialize) -> Bytes {
+    Bytes::from(serde_json::to_vec(request).unwrap_or_default())
 }
 
 /// The result of a single JSON-RPC answer's bytes.

@@ -14,6 +14,8 @@ use std::{
 };
 
 const MESSAGES: u64 = 300;
+/// Messages published at a time; 40 acks + 4 chunks stay below MESSAGES.
+const CHUNK: u64 = 20;
 
 fn drain_acks(m: &Mqtt, accepted: &mut BTreeSet<u64>, recorded: &mut BTreeSet<u64>, for_: Duration) {
     let deadline = Instant::now() + for_;
@@ -53,25 +55,35 @@ fn acked_messages_survive_a_proxy_crash_exactly_once() {
         text + "\n[limits]\ndevice-messages-per-second = 5000\ndevice-burst = 5000\n"
     });
 
-    // Publish many messages quickly; kill -9 the proxy once some are acked, others in flight.
+    // kill -9 the proxy once some messages are acked and others in flight.
     let m = Mqtt::device(&net.proxy_mqtt(), "crash-1", id, password);
     m.subscribe(&acks);
+    // Messages go out in chunks, at most three chunks ahead of the acks; once 40 are acked, one
+    // more chunk is published and the proxy is killed at once, so that chunk is in flight.
     let (mut accepted, mut recorded) = (BTreeSet::new(), BTreeSet::new());
-    for n in 1..=MESSAGES {
-        m.publish(&topic, message(n));
-    }
     let deadline = Instant::now() + Duration::from_secs(120);
+    let mut published = 0;
+    let publish_chunk = |published: &mut u64| {
+        for n in *published + 1..=*published + CHUNK {
+            m.publish(&topic, message(n));
+        }
+        *published += CHUNK;
+    };
     while accepted.len() < 40 {
         assert!(Instant::now() < deadline, "no acks from the proxy");
+        if published < accepted.len() as u64 + 3 * CHUNK {
+            publish_chunk(&mut published);
+        }
         drain_acks(&m, &mut accepted, &mut recorded, Duration::from_millis(20));
     }
+    publish_chunk(&mut published);
     kill(proxy.child.id() as i32, libc::SIGKILL);
     drain_acks(&m, &mut accepted, &mut recorded, Duration::from_millis(200));
     let acked_before_crash = accepted.clone();
     drop(m);
     assert!(
-        (acked_before_crash.len() as u64) < MESSAGES,
-        "every message was acked before the crash; the test needs some in flight"
+        (acked_before_crash.len() as u64) < published,
+        "every published message was acked before the crash; the test needs some in flight"
     );
 
     // Restart it; the device re-sends what it did not see accepted (same Seq).

@@ -22,11 +22,9 @@ pub(crate) struct Batch {
 
 impl Batch {
     pub(crate) fn new(node: usize, txs: &[Signed]) -> Self {
-        let body = txs
-            .iter()
-            .enumerate()
-            .map(|(i, t)| json!({"jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction", "params": [t.raw_hex()]}))
-            .collect();
+        let calls: Vec<(&str, Value)> =
+            txs.iter().map(|t| ("eth_sendRawTransaction", json!([t.raw_hex()]))).collect();
+        let body = crate::rpc::batch_body(&calls);
         Self { node, hashes: txs.iter().map(|t| t.hash).collect(), body }
     }
 

@@ -1,0 +1,126 @@
+//! `fogchain genesis new`: the files of a real multi-host network.
+//!
+//! For N nodes it writes `OUT/genesis.json` (members with Raft id, sealing address, PeerId and
+//! p2p address) and per node `OUT/nodeI/{nodekey, genesis.json, config.toml}`: copying
+//! `nodeI/` to host I and running `fogchain node --config nodeI/config.toml` there is all a
+//! host needs. Keys are created with owner-only permissions; each node gets its own admin token.
+
+use alloy_primitives::{Address, U256};
+use clap::Args;
+use eyre::{bail, WrapErr};
+use fogchain_devnet::{dev_accounts, genesis_spec, new_member, random_token, IotGenesis, BALANCE_WEI};
+use fogchain_node::config::NodeConfig;
+use std::{net::SocketAddr, path::PathBuf};
+
+/// Options of `fogchain genesis new`.
+#[derive(Debug, Args)]
+pub(crate) struct NewNetworkArgs {
+    /// Number of nodes.
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
+    /// Output directory (must not hold a genesis.json yet).
+    #[arg(long)]
+    out: PathBuf,
+    /// Chain id.
+    #[arg(long, default_value_t = 1337)]
+    chain_id: u64,
+    /// Block gas limit.
+    #[arg(long, default_value_t = 30_000_000)]
+    gas_limit: u64,
+    /// Blocks have base fee 0 (GoQuorum-style free gas) instead of EIP-1559's.
+    #[arg(long)]
+    zero_base_fee: bool,
+    /// IPv4 address of each node's host, comma separated (one per node, or one for all).
+    #[arg(long, value_delimiter = ',', default_value = "127.0.0.1")]
+    hosts: Vec<String>,
+    /// p2p port (node i uses port + i when several nodes share a host).
+    #[arg(long, default_value_t = 30400)]
+    p2p_port: u16,
+    /// JSON-RPC port (node i uses port + i when several nodes share a host; 0: any free port,
+    /// written to `nodeI/rpc.addr`).
+    #[arg(long, default_value_t = 8545)]
+    rpc_port: u16,
+    /// Address the JSON-RPC server binds on each host (0.0.0.0 to serve other hosts).
+    #[arg(long, default_value = "127.0.0.1")]
+    rpc_bind: std::net::IpAddr,
+    /// Prefunded account, `ADDRESS=WEI` (repeatable).
+    #[arg(long = "alloc", value_parser = parse_alloc)]
+    alloc: Vec<(Address, U256)>,
+    /// Also fund the 10 test-mnemonic accounts and predeploy the IoT contracts, as the devnet.
+    #[arg(long)]
+    dev: bool,
+}
+
+fn parse_alloc(text: &str) -> Result<(Address, U256), String> {
+    let (address, wei) = text.split_once('=').ok_or("expected ADDRESS=WEI")?;
+    let address: Address = address.parse().map_err(|e| format!("address {address}: {e}"))?;
+    let wei: U256 = wei.parse().map_err(|e| format!("amount {wei}: {e}"))?;
+    Ok((address, wei))
+}
+
+pub(crate) fn run(args: NewNetworkArgs) -> eyre::Result<()> {
+    if args.nodes == 0 {
+        bail!("--nodes must be at least 1");
+    }
+    if args.hosts.len() != 1 && args.hosts.len() != args.nodes {
+        bail!(
+            "--hosts lists {} host(s); give one per node ({}) or one for all",
+            args.hosts.len(),
+            args.nodes
+        );
+    }
+    let genesis_path = args.out.join("genesis.json");
+    if genesis_path.exists() {
+        bail!(
+            "{} exists; choose another --out (keys and genesis are never overwritten)",
+            genesis_path.display()
+        );
+    }
+    std::fs::create_dir_all(&args.out).wrap_err_with(|| format!("creating {}", args.out.display()))?;
+    let shared_host = args.hosts.len() == 1;
+    let host = |i: usize| args.hosts[if shared_host { 0 } else { i }].clone();
+    // Several nodes on one host need distinct ports; 0 (ephemeral) stays 0.
+    let port = |base: u16, i: usize| if shared_host && base != 0 { base + i as u16 } else { base };
+    let mut members = Vec::new();
+    for i in 0..args.nodes {
+        let ip: std::net::Ipv4Addr =
+            host(i).parse().wrap_err_with(|| format!("host {} is not an IPv4 address", host(i)))?;
+        let p2p = format!("/ip4/{ip}/tcp/{}", port(args.p2p_port, i));
+        members.push(new_member(&args.out.join(format!("node{i}")), i as u64 + 1, &p2p)?);
+    }
+    let mut alloc = args.alloc.clone();
+    let mut operator = None;
+    if args.dev {
+        let accounts = dev_accounts()?;
+        operator = Some(IotGenesis { operator: accounts[0].address(), gateways: vec![], devices: vec![] });
+        alloc.extend(accounts.iter().map(|a| (a.address(), U256::from(BALANCE_WEI))));
+    }
+    let spec =
+        genesis_spec(args.chain_id, args.gas_limit, members.clone(), &alloc, operator, args.zero_base_fee)?;
+    let genesis_json = spec.to_json()?;
+    std::fs::write(&genesis_path, &genesis_json)?;
+    println!(
+        "Network of {} node(s), chain id {}, genesis {}\n",
+        args.nodes, args.chain_id, spec.genesis_hash
+    );
+    for (i, member) in members.iter().enumerate() {
+        let dir = args.out.join(format!("node{i}"));
+        std::fs::write(dir.join("genesis.json"), &genesis_json)?;
+        let config = NodeConfig::generated(
+            "genesis.json".into(),
+            SocketAddr::new(args.rpc_bind, port(args.rpc_port, i)),
+            random_token(),
+            format!("/ip4/0.0.0.0/tcp/{}", port(args.p2p_port, i)),
+        );
+        fogchain_node::seal::write_private(&dir.join("config.toml"), &config.to_toml())?;
+        println!(
+            "node{i}: raft id {}, sealer {}, p2p {}/p2p/{}\n       copy {} to its host and run: fogchain node --config node{i}/config.toml",
+            member.raft_id,
+            member.address,
+            member.p2p,
+            member.peer_id,
+            dir.display()
+        );
+    }
+    Ok(())
+}

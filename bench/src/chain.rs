@@ -2,12 +2,11 @@
 //! the block follower that times inclusion.
 
 use crate::rpc::{quantity, Rpc};
-use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
-use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{keccak256, Address, Bytes, TxKind, B256, U256};
-use alloy_signer::SignerSync;
 use alloy_signer_local::{coins_bip39::English, MnemonicBuilder, PrivateKeySigner};
 use eyre::{bail, eyre, WrapErr};
+
+use fogchain_client::{eip1559, Fees, SignedTx};
 use fogchain_devnet::NetworkFile;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
@@ -100,8 +99,9 @@ impl Target {
         value: U256,
         input: Bytes,
         gas: u64,
-    ) -> eyre::Result<Signed> {
-        sign(key, self.chain_id, nonce, to, value, input, gas, self.max_fee, 1)
+    ) -> eyre::Result<SignedTx> {
+        let fees = Fees { max_fee: self.max_fee, tip: 1 };
+        Ok(fogchain_client::sign(key, eip1559(self.chain_id, nonce, to, value, input, gas, fees))?)
     }
 
     /// The latest nonce of `address`.
@@ -111,7 +111,7 @@ impl Target {
 
     /// Sends setup transactions (already signed, any senders) in batches to node 0 and waits
     /// until each has a successful receipt.
-    pub(crate) async fn setup(&self, what: &str, txs: Vec<Signed>) -> eyre::Result<()> {
+    pub(crate) async fn setup(&self, what: &str, txs: Vec<SignedTx>) -> eyre::Result<()> {
         let started = Instant::now();
         let n = txs.len();
         for chunk in txs.chunks(200) {
@@ -217,49 +217,6 @@ impl Target {
         }
         Ok(self.nodes[0].quantity("eth_estimateGas", json!([call])).await? as u64)
     }
-}
-
-/// A signed transaction: its hash and EIP-2718 encoding.
-#[derive(Debug, Clone)]
-pub(crate) struct Signed {
-    pub(crate) hash: B256,
-    pub(crate) raw: Bytes,
-}
-
-impl Signed {
-    /// `0x`-prefixed hex of the encoding.
-    pub(crate) fn raw_hex(&self) -> String {
-        format!("0x{}", hex::encode(&self.raw))
-    }
-}
-
-/// Signs an EIP-1559 transaction.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn sign(
-    key: &PrivateKeySigner,
-    chain_id: u64,
-    nonce: u64,
-    to: TxKind,
-    value: U256,
-    input: Bytes,
-    gas: u64,
-    max_fee: u128,
-    tip: u128,
-) -> eyre::Result<Signed> {
-    let tx = TxEip1559 {
-        chain_id,
-        nonce,
-        gas_limit: gas,
-        max_fee_per_gas: max_fee,
-        max_priority_fee_per_gas: tip.min(max_fee),
-        to,
-        value,
-        access_list: Default::default(),
-        input,
-    };
-    let signature = key.sign_hash_sync(&tx.signature_hash())?;
-    let envelope = TxEnvelope::Eip1559(tx.into_signed(signature));
-    Ok(Signed { hash: *envelope.tx_hash(), raw: Bytes::from(envelope.encoded_2718()) })
 }
 
 /// `n` load accounts, derived from `seed` (the same seed gives the same accounts).

@@ -1,11 +1,10 @@
 //! The proxy's gateway account: builds, estimates and signs its transactions (EIP-1559).
 
 use crate::upstream::{Upstream, UpstreamError};
-use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope};
-use alloy_eips::eip2718::Encodable2718;
 use alloy_primitives::{Address, Bytes, TxKind, B256, U256};
-use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
+use fogchain_client::jsonrpc::{quantity, quantity_u64};
+pub use fogchain_client::Fees;
 use serde_json::{json, Value};
 use std::{path::Path, sync::Arc};
 
@@ -19,15 +18,6 @@ pub struct Chain {
     pub chain_id: u64,
     /// eth_maxPriorityFeePerGas and when it was asked.
     tip: parking_lot::Mutex<Option<(u128, std::time::Instant)>>,
-}
-
-/// Fees of a new transaction, wei per gas.
-#[derive(Debug, Clone, Copy)]
-pub struct Fees {
-    /// maxFeePerGas.
-    pub max_fee: u128,
-    /// maxPriorityFeePerGas.
-    pub tip: u128,
 }
 
 impl Chain {
@@ -51,7 +41,7 @@ impl Chain {
     /// Checks that the nodes serve `chain_id`.
     pub async fn check_chain_id(&self) -> crate::Result<()> {
         let v = self.upstream.call("eth_chainId", json!([])).await?;
-        let got = quantity(&v).ok_or_else(|| UpstreamError::BadAnswer("eth_chainId".into()))?;
+        let got = quantity_u64(&v).ok_or_else(|| UpstreamError::BadAnswer("eth_chainId".into()))?;
         if got != self.chain_id {
             return Err(crate::error::ProxyError::ChainIdMismatch { nodes: got, config: self.chain_id });
         }
@@ -66,7 +56,7 @@ impl Chain {
     /// The account's nonce at `block` ("latest", "pending").
     pub async fn nonce_at(&self, block: &str) -> Result<u64, UpstreamError> {
         let v = self.upstream.call("eth_getTransactionCount", json!([self.address(), block])).await?;
-        quantity(&v).ok_or_else(|| UpstreamError::BadAnswer("eth_getTransactionCount".into()))
+        quantity_u64(&v).ok_or_else(|| UpstreamError::BadAnswer("eth_getTransactionCount".into()))
     }
 
     /// Current fees: maxFee = 2 x eth_gasPrice + tip (room for base-fee growth), tip =
@@ -78,8 +68,8 @@ impl Chain {
             .await?;
         let [price, tip]: [Result<Value, UpstreamError>; 2] =
             answers.try_into().map_err(|_| UpstreamError::BadAnswer("fee batch".into()))?;
-        let price = quantity_u128(&price?).ok_or_else(|| UpstreamError::BadAnswer("eth_gasPrice".into()))?;
-        let tip = tip.ok().as_ref().and_then(quantity_u128).unwrap_or(0);
+        let price = quantity(&price?).ok_or_else(|| UpstreamError::BadAnswer("eth_gasPrice".into()))?;
+        let tip = tip.ok().as_ref().and_then(quantity).unwrap_or(0);
         Ok(Fees { max_fee: price.saturating_mul(2).saturating_add(tip), tip })
     }
 
@@ -91,7 +81,7 @@ impl Chain {
             Some((tip, _)) => tip,
             None => {
                 let v = self.upstream.call("eth_maxPriorityFeePerGas", json!([])).await?;
-                let tip = quantity_u128(&v).unwrap_or(0);
+                let tip = quantity(&v).unwrap_or(0);
                 *self.tip.lock() = Some((tip, std::time::Instant::now()));
                 tip
             }
@@ -105,7 +95,7 @@ impl Chain {
             .upstream
             .call("eth_estimateGas", json!([{"from": self.address(), "to": to, "data": input}]))
             .await?;
-        let gas = quantity(&v).ok_or_else(|| UpstreamError::BadAnswer("eth_estimateGas".into()))?;
+        let gas = quantity_u64(&v).ok_or_else(|| UpstreamError::BadAnswer("eth_estimateGas".into()))?;
         Ok(gas + gas / 5)
     }
 
@@ -127,37 +117,15 @@ impl Chain {
         gas: u64,
         fees: Fees,
     ) -> crate::Result<(B256, Bytes)> {
-        let tx = TxEip1559 {
-            chain_id: self.chain_id,
-            nonce,
-            gas_limit: gas,
-            max_fee_per_gas: fees.max_fee,
-            max_priority_fee_per_gas: fees.tip.min(fees.max_fee),
-            to: TxKind::Call(to),
-            value: U256::ZERO,
-            access_list: Default::default(),
-            input,
-        };
-        let signature = self
-            .signer
-            .sign_hash_sync(&tx.signature_hash())
+        let tx =
+            fogchain_client::eip1559(self.chain_id, nonce, TxKind::Call(to), U256::ZERO, input, gas, fees);
+        let signed = fogchain_client::sign(&self.signer, tx)
             .map_err(|e| crate::error::ProxyError::Key(e.to_string()))?;
-        let envelope = TxEnvelope::Eip1559(tx.into_signed(signature));
-        Ok((*envelope.tx_hash(), Bytes::from(envelope.encoded_2718())))
+        Ok((signed.hash, signed.raw))
     }
 
     /// A 0-value transfer to itself that only uses up `nonce` (fills a nonce gap).
     pub fn sign_filler(&self, nonce: u64, fees: Fees) -> crate::Result<(B256, Bytes)> {
         self.sign(nonce, self.address(), Bytes::new(), 21_000, fees)
     }
-}
-
-/// A JSON-RPC quantity as u64.
-pub fn quantity(v: &Value) -> Option<u64> {
-    u64::from_str_radix(v.as_str()?.strip_prefix("0x")?, 16).ok()
-}
-
-/// A JSON-RPC quantity as u128.
-pub fn quantity_u128(v: &Value) -> Option<u128> {
-    u128::from_str_radix(v.as_str()?.strip_prefix("0x")?, 16).ok()
 }

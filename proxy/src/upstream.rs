@@ -7,8 +7,8 @@
 //! idempotent, and a raw transaction resent to another node has the same hash.
 
 use crate::config::UpstreamConfig;
-use alloy_json_rpc::{Id, Request};
 use bytes::Bytes;
+use fogchain_client::{jsonrpc, AnswerError, RpcError};
 use serde_json::Value;
 use std::{
     sync::{
@@ -25,15 +25,8 @@ pub enum UpstreamError {
     #[error("no node is reachable ({0})")]
     Unreachable(String),
     /// The node answered with a JSON-RPC error.
-    #[error("{message}")]
-    Rpc {
-        /// JSON-RPC error code.
-        code: i64,
-        /// Error message.
-        message: String,
-        /// Error data (revert data, ...).
-        data: Option<Value>,
-    },
+    #[error(transparent)]
+    Rpc(#[from] RpcError),
     /// The answer was not JSON-RPC.
     #[error("bad answer from node: {0}")]
     BadAnswer(String),
@@ -187,13 +180,13 @@ impl Upstream {
     /// Calls `method` and returns its result.
     pub async fn call(&self, method: &str, params: Value) -> Result<Value, UpstreamError> {
         let (_, bytes) = self.forward(self.request(method, params)).await?;
-        answer(&bytes)
+        Ok(jsonrpc::answer(&bytes)?)
     }
 
     /// A JSON-RPC request body with a fresh id.
     fn request(&self, method: &str, params: Value) -> Bytes {
         let id = self.ids.fetch_add(1, Ordering::Relaxed) as u64;
-        encode(&Request::new(method.to_string(), Id::Number(id), params))
+        Bytes::from(jsonrpc::request(method, &params, id))
     }
 
     /// Calls `method` at every healthy node at once (at every node when none is healthy) and
@@ -213,7 +206,7 @@ impl Upstream {
             let (this, body, tx) = (self.clone(), body.clone(), tx.clone());
             tokio::spawn(async move {
                 let answer = match this.send_to(i, body, false).await {
-                    Ok((_, bytes)) => answer(&bytes),
+                    Ok((_, bytes)) => jsonrpc::answer(&bytes).map_err(UpstreamError::from),
                     Err(e) => Err(UpstreamError::Unreachable(e.to_string())),
                 };
                 let _ = tx.send(answer);
@@ -224,7 +217,7 @@ impl Upstream {
         while let Some(answer) = rx.recv().await {
             match answer {
                 Ok(v) => return Ok(v),
-                Err(e @ UpstreamError::Rpc { .. }) => {
+                Err(e @ UpstreamError::Rpc(_)) => {
                     rpc_error.get_or_insert(e);
                 }
                 Err(e) => {
@@ -253,12 +246,7 @@ impl Upstream {
         if calls.is_empty() {
             return Ok(Vec::new());
         }
-        let body: Vec<Request<&Value>> = calls
-            .iter()
-            .zip(0u64..)
-            .map(|((m, p), id)| Request::new(m.to_string(), Id::Number(id), p))
-            .collect();
-        let body = encode(&body);
+        let body = Bytes::from(jsonrpc::batch(calls));
         let at = match node.filter(|i| *i < self.nodes.len()) {
             Some(i) => self.send_to(i, body.clone(), false).await.ok(),
             None => None,
@@ -267,45 +255,16 @@ impl Upstream {
             Some(answer) => answer,
             None => self.forward(body).await?,
         };
-        let answers: Vec<Value> =
-            serde_json::from_slice(&bytes).map_err(|e| UpstreamError::BadAnswer(e.to_string()))?;
-        let mut out: Vec<Option<Result<Value, UpstreamError>>> = (0..calls.len()).map(|_| None).collect();
-        for a in answers {
-            if let Some(i) =
-                a.get("id").and_then(Value::as_u64).map(|i| i as usize).filter(|i| *i < calls.len())
-            {
-                out[i] = Some(rpc_result(a));
-            }
+        let answers = jsonrpc::batch_answers(&bytes, calls.len())?;
+        Ok(answers.into_iter().map(|a| a.map_err(UpstreamError::from)).collect())
+    }
+}
+
+impl From<AnswerError> for UpstreamError {
+    fn from(e: AnswerError) -> Self {
+        match e {
+            AnswerError::Rpc(e) => Self::Rpc(e),
+            AnswerError::Malformed(why) => Self::BadAnswer(why),
         }
-        Ok(out
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(UpstreamError::BadAnswer("missing batch answer".into()))))
-            .collect())
-    }
-}
-
-/// A JSON-RPC 2.0 request or batch body (alloy-json-rpc's request type). JSON values always
-/// serialise.
-fn encode(request: &impl serde::Serialize) -> Bytes {
-    Bytes::from(serde_json::to_vec(request).unwrap_or_default())
-}
-
-/// The result of a single JSON-RPC answer's bytes.
-fn answer(bytes: &[u8]) -> Result<Value, UpstreamError> {
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| UpstreamError::BadAnswer(e.to_string()))?;
-    rpc_result(v)
-}
-
-fn rpc_result(mut v: Value) -> Result<Value, UpstreamError> {
-    if let Some(err) = v.get("error") {
-        return Err(UpstreamError::Rpc {
-            code: err.get("code").and_then(Value::as_i64).unwrap_or(0),
-            message: err.get("message").and_then(Value::as_str).unwrap_or("").to_string(),
-            data: err.get("data").cloned(),
-        });
-    }
-    match v.get_mut("result") {
-        Some(r) => Ok(r.take()),
-        None => Err(UpstreamError::BadAnswer("neither result nor error".into())),
     }
 }

@@ -313,14 +313,7 @@ pub fn process_alive(pid: i32) -> bool {
     }
 }
 
-/// A JSON-RPC error answered by the node.
-#[derive(Debug, Clone)]
-pub struct RpcErr {
-    /// Error code.
-    pub code: i64,
-    /// Error message.
-    pub message: String,
-}
+pub use fogchain_client::RpcError;
 
 /// A small blocking JSON-RPC client over HTTP.
 pub struct Rpc {
@@ -351,20 +344,21 @@ impl Rpc {
     }
 
     /// Calls `method`; returns the result or the JSON-RPC error.
-    pub fn try_call(&self, method: &str, params: Value) -> Result<Value, RpcErr> {
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        let mut request = self.agent.post(&self.url).json(&body);
+    pub fn try_call(&self, method: &str, params: Value) -> Result<Value, RpcError> {
+        let mut request = self
+            .agent
+            .post(&self.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(fogchain_client::jsonrpc::request(method, &params, 1));
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
-        let response: Value = request.send().unwrap().json().unwrap();
-        if let Some(err) = response.get("error") {
-            return Err(RpcErr {
-                code: err["code"].as_i64().unwrap_or_default(),
-                message: err["message"].as_str().unwrap_or_default().to_string(),
-            });
+        let answer = request.send().unwrap().bytes().unwrap();
+        match fogchain_client::jsonrpc::answer(&answer) {
+            Ok(result) => Ok(result),
+            Err(fogchain_client::AnswerError::Rpc(e)) => Err(e),
+            Err(e) => panic!("{method}: {e}"),
         }
-        Ok(response["result"].clone())
     }
 
     /// Calls `method`, panicking on a JSON-RPC error.

@@ -1,10 +1,9 @@
 //! Signing transactions with alloy for the tests.
 
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEnvelope, TxLegacy};
-use alloy_eips::eip2718::Encodable2718;
-use alloy_network::TxSignerSync;
 use alloy_primitives::{Address, Bytes, TxKind, U256};
 use alloy_signer_local::PrivateKeySigner;
+use fogchain_client::Fees;
 
 /// 1 gwei in wei.
 pub const GWEI: u128 = 1_000_000_000;
@@ -18,17 +17,15 @@ pub fn eip1559(
     input: Bytes,
     gas_limit: u64,
 ) -> TxEip1559 {
-    TxEip1559 {
+    fogchain_client::eip1559(
         chain_id,
         nonce,
-        gas_limit,
-        max_fee_per_gas: 100 * GWEI,
-        max_priority_fee_per_gas: GWEI,
         to,
         value,
-        access_list: Default::default(),
         input,
-    }
+        gas_limit,
+        Fees { max_fee: 100 * GWEI, tip: GWEI },
+    )
 }
 
 /// A value transfer.
@@ -39,14 +36,13 @@ pub fn transfer(chain_id: u64, nonce: u64, to: Address, wei: u128) -> TxEip1559 
 /// Signs and returns the `0x`-hex EIP-2718 encoding and the tx hash.
 pub fn sign<T: SignableTransaction<alloy_primitives::Signature>>(
     key: &PrivateKeySigner,
-    mut tx: T,
+    tx: T,
 ) -> (String, String)
 where
     TxEnvelope: From<alloy_consensus::Signed<T>>,
 {
-    let signature = key.sign_transaction_sync(&mut tx).unwrap();
-    let envelope: TxEnvelope = tx.into_signed(signature).into();
-    (format!("0x{}", alloy_primitives::hex::encode(envelope.encoded_2718())), envelope.tx_hash().to_string())
+    let signed = fogchain_client::sign(key, tx).unwrap();
+    (signed.raw_hex(), signed.hash.to_string())
 }
 
 /// A legacy transaction (EIP-155 when `chain_id` is set).

@@ -1,8 +1,9 @@
 //! One timed run: batched sends over all nodes, inclusion followed block by block.
 
-use crate::chain::{follow_blocks, Signed, Target, Tracker};
+use crate::chain::{follow_blocks, Target, Tracker};
 use crate::report::{ms, timeline, Latency};
 use alloy_primitives::B256;
+use fogchain_client::SignedTx;
 use indicatif::{ProgressBar, ProgressStyle};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
@@ -17,14 +18,14 @@ use super::LoadArgs;
 pub(crate) struct Batch {
     pub(crate) node: usize,
     pub(crate) hashes: Vec<B256>,
-    pub(crate) body: Value,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Batch {
-    pub(crate) fn new(node: usize, txs: &[Signed]) -> Self {
+    pub(crate) fn new(node: usize, txs: &[SignedTx]) -> Self {
         let calls: Vec<(&str, Value)> =
             txs.iter().map(|t| ("eth_sendRawTransaction", json!([t.raw_hex()]))).collect();
-        let body = crate::rpc::batch_body(&calls);
+        let body = fogchain_client::jsonrpc::batch(&calls);
         Self { node, hashes: txs.iter().map(|t| t.hash).collect(), body }
     }
 
@@ -101,13 +102,14 @@ pub(crate) async fn run(
         bar.set_position(tracker.lock().included.len() as u64);
         sends.push(tokio::spawn(async move {
             let _permit = permit;
-            let answers = rpc.raw_batch(batch.body).await;
+            let n = batch.len();
+            let answers = rpc.raw_batch(batch.body, n).await;
             let mut t = tracker.lock();
             match answers {
                 Ok(answers) => {
                     for (h, a) in batch.hashes.iter().zip(answers) {
                         if let Err(e) = a {
-                            t.refused(h, e);
+                            t.refused(h, e.to_string());
                         }
                     }
                 }

@@ -1,10 +1,11 @@
 //! The load accounts and contracts of a workload, and signing their transactions.
 
-use crate::chain::{load_accounts, Signed, Target};
+use crate::chain::{load_accounts, Target};
 use alloy_primitives::{keccak256, Address, Bytes, TxKind, B256, U256};
 use alloy_signer::SignerSync;
 use alloy_signer_local::PrivateKeySigner;
 use alloy_sol_types::{SolCall, SolConstructor, SolValue};
+use fogchain_client::SignedTx;
 use fogchain_contracts::{DangerIndex, DeviceRegistry, SensorRegistry};
 
 use super::{run::Batch, Call};
@@ -125,7 +126,7 @@ impl Workload {
         account: usize,
         nonce: u64,
         seq: u64,
-    ) -> eyre::Result<Signed> {
+    ) -> eyre::Result<SignedTx> {
         let key = &self.accounts[account];
         match self.call {
             Call::Transfer => {
@@ -153,11 +154,11 @@ impl Workload {
         let threads = std::thread::available_parallelism().map_or(2, |p| p.get());
         let chunk = n.div_ceil(threads);
         let this = &*self;
-        let signed: Vec<Vec<Signed>> = std::thread::scope(|s| {
+        let signed: Vec<Vec<SignedTx>> = std::thread::scope(|s| {
             let handles: Vec<_> = (0..n)
                 .step_by(chunk)
                 .map(|start| {
-                    s.spawn(move || -> eyre::Result<Vec<Vec<Signed>>> {
+                    s.spawn(move || -> eyre::Result<Vec<Vec<SignedTx>>> {
                         (start..(start + chunk).min(n))
                             .map(|a| {
                                 (0..per_account)
@@ -179,7 +180,7 @@ impl Workload {
             self.seqs[a] += per_account;
         }
         let nodes = target.nodes.len();
-        let mut queues: Vec<Vec<Signed>> = vec![Vec::new(); nodes];
+        let mut queues: Vec<Vec<SignedTx>> = vec![Vec::new(); nodes];
         for k in 0..per_account as usize {
             for (a, txs) in signed.iter().enumerate() {
                 queues[a % nodes].push(txs[k].clone());

@@ -13,8 +13,8 @@ use alloy_signer_local::PrivateKeySigner;
 use clap::Args;
 use eyre::{bail, eyre, WrapErr};
 use fogchain_devnet::{
-    dev_accounts, genesis_spec, iot_contract, new_member, random_token, AccountEntry, IotGenesis,
-    NetworkFile, NodeEntry, ProxyEntry, BALANCE_WEI, IOT_CONTRACTS, TEST_MNEMONIC,
+    dev_accounts, iot_contract, new_member, random_token, AccountEntry, IotGenesis, NetworkFile, NodeEntry,
+    ProxyEntry, BALANCE_WEI, IOT_CONTRACTS, TEST_MNEMONIC,
 };
 use fogchain_genesis::ChainSpec;
 use fogchain_node::config::NodeConfig;
@@ -48,16 +48,8 @@ pub(crate) struct DevnetArgs {
     /// Enable each node's test-only fault switch (`nodeI/partition`: Raft ids to cut off).
     #[arg(long, hide = true)]
     fault_injection: bool,
-    /// Chain id of a new network (1337, as geth --dev).
-    #[arg(long, default_value_t = 1337)]
-    chain_id: u64,
-    /// Block gas limit of a new network.
-    #[arg(long, default_value_t = 30_000_000)]
-    gas_limit: u64,
-    /// A new network's blocks have base fee 0 (GoQuorum-style free gas) instead of EIP-1559's
-    /// (from 1 gwei, +1/8 per full block): sustained saturation then cannot price senders out.
-    #[arg(long)]
-    zero_base_fee: bool,
+    #[command(flatten)]
+    chain: crate::new_network::ChainArgs,
     /// HTTP port of the IoT proxy's JSON-RPC gateway (0 picks a free port).
     #[arg(long, default_value_t = 8080)]
     proxy_http_port: u16,
@@ -105,7 +97,7 @@ fn prepare(args: &DevnetArgs, accounts: &[PrivateKeySigner]) -> eyre::Result<Cha
         gateways: vec![iot.gateway],
         devices: iot.registrations()?,
     };
-    let spec = genesis_spec(args.chain_id, args.gas_limit, members, &alloc, Some(iot), args.zero_base_fee)?;
+    let spec = args.chain.spec(members, &alloc, Some(iot))?;
     std::fs::write(&genesis_path, spec.to_json()?)?;
     Ok(spec)
 }

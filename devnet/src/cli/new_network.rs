@@ -21,15 +21,8 @@ pub(crate) struct NewNetworkArgs {
     /// Output directory (must not hold a genesis.json yet).
     #[arg(long)]
     out: PathBuf,
-    /// Chain id.
-    #[arg(long, default_value_t = 1337)]
-    chain_id: u64,
-    /// Block gas limit.
-    #[arg(long, default_value_t = 30_000_000)]
-    gas_limit: u64,
-    /// Blocks have base fee 0 (GoQuorum-style free gas) instead of EIP-1559's.
-    #[arg(long)]
-    zero_base_fee: bool,
+    #[command(flatten)]
+    chain: ChainArgs,
     /// IPv4 address of each node's host, comma separated (one per node, or one for all).
     #[arg(long, value_delimiter = ',', default_value = "127.0.0.1")]
     hosts: Vec<String>,
@@ -49,6 +42,33 @@ pub(crate) struct NewNetworkArgs {
     /// Also fund the 10 test-mnemonic accounts and predeploy the IoT contracts, as the devnet.
     #[arg(long)]
     dev: bool,
+}
+
+/// The chain parameters of a new network, shared by `genesis new` and `devnet`.
+#[derive(Debug, Args)]
+pub(crate) struct ChainArgs {
+    /// Chain id of a new network (1337, as geth --dev).
+    #[arg(long, default_value_t = 1337)]
+    chain_id: u64,
+    /// Block gas limit of a new network.
+    #[arg(long, default_value_t = 30_000_000)]
+    gas_limit: u64,
+    /// A new network's blocks have base fee 0 (GoQuorum-style free gas) instead of EIP-1559's
+    /// (from 1 gwei, +1/8 per full block): sustained saturation then cannot price senders out.
+    #[arg(long)]
+    zero_base_fee: bool,
+}
+
+impl ChainArgs {
+    /// The chain spec of a new network with these parameters.
+    pub(crate) fn spec(
+        &self,
+        members: Vec<fogchain_genesis::Member>,
+        alloc: &[(Address, U256)],
+        iot: Option<IotGenesis>,
+    ) -> Result<fogchain_genesis::ChainSpec, fogchain_devnet::DevnetError> {
+        genesis_spec(self.chain_id, self.gas_limit, members, alloc, iot, self.zero_base_fee)
+    }
 }
 
 fn parse_alloc(text: &str) -> Result<(Address, U256), String> {
@@ -95,13 +115,12 @@ pub(crate) fn run(args: NewNetworkArgs) -> eyre::Result<()> {
         operator = Some(IotGenesis { operator: accounts[0].address(), gateways: vec![], devices: vec![] });
         alloc.extend(accounts.iter().map(|a| (a.address(), U256::from(BALANCE_WEI))));
     }
-    let spec =
-        genesis_spec(args.chain_id, args.gas_limit, members.clone(), &alloc, operator, args.zero_base_fee)?;
+    let spec = args.chain.spec(members.clone(), &alloc, operator)?;
     let genesis_json = spec.to_json()?;
     std::fs::write(&genesis_path, &genesis_json)?;
     println!(
         "Network of {} node(s), chain id {}, genesis {}\n",
-        args.nodes, args.chain_id, spec.genesis_hash
+        args.nodes, args.chain.chain_id, spec.genesis_hash
     );
     for (i, member) in members.iter().enumerate() {
         let dir = args.out.join(format!("node{i}"));

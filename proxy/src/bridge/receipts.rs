@@ -4,12 +4,15 @@
 
 use super::{submitter::is_benign_send_error, Bridge};
 use crate::{
-    chain::quantity,
     journal::{Body, Message, Record},
     upstream::UpstreamError,
 };
 use alloy_primitives::{Address, Bytes, LogData, B256};
 use alloy_sol_types::SolEvent;
+use fogchain_client::{
+    jsonrpc::{quantity, quantity_u64},
+    RpcError,
+};
 use fogchain_contracts::{risk, DangerIndex};
 use serde_json::{json, Value};
 use std::{
@@ -64,9 +67,7 @@ impl Bridge {
                             self.heads_live.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             tracing::debug!(%url, "following newHeads");
                             while let Some(Ok(head)) = sub.next().await {
-                                if let Some(fee) =
-                                    head.get("baseFeePerGas").and_then(crate::chain::quantity_u128)
-                                {
+                                if let Some(fee) = head.get("baseFeePerGas").and_then(quantity) {
                                     *self.head_base_fee.lock() = Some((fee, Instant::now()));
                                 }
                                 if self.heads_tx.send(node).is_err() {
@@ -122,8 +123,8 @@ impl Bridge {
         }
         match self.chain.upstream.call_all("eth_sendRawTransaction", json!([raw])).await {
             Ok(_) => Ok(()),
-            Err(UpstreamError::Rpc { message, .. }) if is_benign_send_error(&message) => Ok(()),
-            Err(UpstreamError::Rpc { message, .. }) if message.contains("nonce too low") => {
+            Err(UpstreamError::Rpc(RpcError { message, .. })) if is_benign_send_error(&message) => Ok(()),
+            Err(UpstreamError::Rpc(RpcError { message, .. })) if message.contains("nonce too low") => {
                 let mined = match *latest {
                     Some(n) => n,
                     None => *latest.insert(self.chain.nonce_at("latest").await?),
@@ -140,7 +141,7 @@ impl Bridge {
                 }
                 Ok(())
             }
-            Err(UpstreamError::Rpc { message, .. }) => {
+            Err(UpstreamError::Rpc(RpcError { message, .. })) => {
                 tracing::warn!(%hash, %message, "resend refused");
                 Ok(())
             }
@@ -150,8 +151,8 @@ impl Bridge {
 
     /// Handles a receipt: acks, decisions, then the `done` record.
     pub(super) async fn finish(&self, hash: B256, receipt: &Value) {
-        let ok = receipt.get("status").and_then(quantity) == Some(1);
-        let block = receipt.get("blockNumber").and_then(quantity).unwrap_or(0);
+        let ok = receipt.get("status").and_then(quantity_u64) == Some(1);
+        let block = receipt.get("blockNumber").and_then(quantity_u64).unwrap_or(0);
         let messages: Vec<Message> = {
             let j = self.journal.lock();
             let Some(f) = j.inflight.get(&hash) else { return };

@@ -10,6 +10,7 @@ use crate::{
 };
 use alloy_primitives::{Address, Bytes, U256};
 use alloy_sol_types::SolCall;
+use fogchain_client::RpcError;
 use fogchain_contracts::{DangerIndex, SensorRegistry};
 use serde_json::json;
 use std::{sync::Arc, time::Duration};
@@ -79,14 +80,14 @@ impl Bridge {
             let (to, input) = self.encode(&group);
             let gas = match self.chain.estimate(to, &input).await {
                 Ok(gas) => gas,
-                Err(UpstreamError::Rpc { message, .. }) if group.len() > 1 => {
+                Err(UpstreamError::Rpc(RpcError { message, .. })) if group.len() > 1 => {
                     tracing::warn!(%message, "a batch would revert; sending its messages one by one");
                     for m in group.into_iter().rev() {
                         work.push_front(vec![m]);
                     }
                     continue;
                 }
-                Err(UpstreamError::Rpc { message, .. }) => {
+                Err(UpstreamError::Rpc(RpcError { message, .. })) => {
                     self.fail(&group, format!("the chain refused it: {message}")).await;
                     continue;
                 }
@@ -176,13 +177,13 @@ impl Bridge {
         }
         match self.chain.upstream.call_all("eth_sendRawTransaction", json!([raw])).await {
             Ok(_) => Ok(()),
-            Err(UpstreamError::Rpc { message, .. }) if is_benign_send_error(&message) => Ok(()),
-            Err(UpstreamError::Rpc { message, .. }) if message.contains("nonce too low") => {
+            Err(UpstreamError::Rpc(RpcError { message, .. })) if is_benign_send_error(&message) => Ok(()),
+            Err(UpstreamError::Rpc(RpcError { message, .. })) if message.contains("nonce too low") => {
                 // someone else used the account: the watcher abandons it if its nonce is taken
                 *self.next_nonce.lock().await = None;
                 Ok(())
             }
-            Err(UpstreamError::Rpc { message, .. }) => {
+            Err(UpstreamError::Rpc(RpcError { message, .. })) => {
                 // refused for good: its messages fail, and the nonce is filled so later ones go on
                 let records = vec![
                     Record::Abandoned { tx },

@@ -477,7 +477,8 @@ impl Consensus {
         if self.input(Input::Shutdown { reply }).is_ok() {
             let _ = tokio::time::timeout(Duration::from_secs(5), answer).await;
         }
-        if let Some(driver) = self.driver.lock().take() {
+        let driver = self.driver.lock().take(); // not held across the await below
+        if let Some(driver) = driver {
             let _ = tokio::task::spawn_blocking(move || driver.join()).await;
         }
         if let Some(task) = self.transport_task.lock().take() {

@@ -129,7 +129,7 @@ fn trace_one<DB: DatabaseRef<Error = DbError>>(
     let output = result.result.output().cloned().unwrap_or_default();
     let builder = inspector.into_geth_builder();
     Ok(match kind {
-        None => GethTrace::Default(builder.geth_traces(gas_used, output, opts.config.clone())),
+        None => GethTrace::Default(builder.geth_traces(gas_used, output, opts.config)),
         Some(GethDebugBuiltInTracerType::CallTracer) => {
             let c = opts.tracer_config.clone().into_call_config().map_err(options)?;
             GethTrace::CallTracer(builder.geth_call_traces(c, gas_used))

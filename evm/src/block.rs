@@ -39,9 +39,6 @@ pub struct Skipped {
     /// True when the transaction can never become valid on this chain (drop it from the pool);
     /// false when it may fit a later block (block full, nonce gap, balance may grow).
     pub permanent: bool,
-    /// Its max fee per gas is below the block's base fee: it fits once the base fee falls
-    /// (an empty block lowers it by 1/8, EIP-1559).
-    pub underpriced: bool,
 }
 
 /// The result of executing a block.
@@ -146,7 +143,7 @@ pub fn execute_block<R: KvRead + ?Sized>(
         let hash = *tx.inner().tx_hash();
         let skip = |reason: String, permanent: bool| -> Result<Skipped, ExecError> {
             match mode {
-                Mode::Build { .. } => Ok(Skipped { hash, reason, permanent, underpriced: false }),
+                Mode::Build { .. } => Ok(Skipped { hash, reason, permanent }),
                 Mode::Validate => Err(ExecError::InvalidTransaction { index, hash, reason }),
             }
         };
@@ -165,9 +162,7 @@ pub fn execute_block<R: KvRead + ?Sized>(
         let result = match evm.transact_commit(recovered_tx_env(&tx)) {
             Ok(result) => result,
             Err(EVMError::Transaction(err)) => {
-                let mut skipped_tx = skip(describe_invalid(&err), is_permanent(&err))?;
-                skipped_tx.underpriced = matches!(err, InvalidTransaction::GasPriceLessThanBasefee);
-                skipped.push(skipped_tx);
+                skipped.push(skip(describe_invalid(&err), is_permanent(&err))?);
                 continue;
             }
             Err(EVMError::Database(DbError(e))) => return Err(e.into()),

@@ -1,6 +1,9 @@
 //! `eth_call` and `eth_estimateGas` against a stored state, as geth runs them.
 
-use crate::{block_env, cfg_env, describe_invalid, spec_for, DbError, ExecError, StateDb};
+use crate::{
+    block_env, cfg_env, describe_invalid, spec_for, Budget, BudgetExceeded, BudgetInspector, DbError,
+    ExecError, StateDb,
+};
 use alloy_consensus::Header;
 use alloy_eips::eip2930::AccessList;
 use alloy_primitives::{Address, Bytes, Log, TxKind, U256};
@@ -11,8 +14,9 @@ use revm::{
         result::{EVMError, ExecutionResult},
         TxEnv,
     },
+    inspector::InspectEvm,
     primitives::hardfork::SpecId,
-    Context, ExecuteEvm, MainBuilder, MainContext,
+    Context, MainBuilder, MainContext,
 };
 
 /// geth's default cap on the gas of one `eth_call` / `eth_estimateGas` (`--rpc.gascap`).
@@ -89,6 +93,9 @@ pub enum CallError {
     /// No gas limit up to the allowance lets the call succeed.
     #[error("gas required exceeds allowance ({0})")]
     GasExceedsAllowance(u64),
+    /// A bound of its [`Budget`] stopped it.
+    #[error(transparent)]
+    Budget(#[from] BudgetExceeded),
     /// Storage or EVM failure.
     #[error(transparent)]
     Exec(#[from] ExecError),
@@ -141,16 +148,21 @@ fn run<R: KvRead + ?Sized>(
     header: &Header,
     params: &CallParams,
     gas: u64,
+    budget: Budget,
 ) -> Result<CallOutcome, CallError> {
     let spec_id = spec_for(chain, header);
     let mut db = StateDb::new(reader, spec_id.is_enabled_in(SpecId::SPURIOUS_DRAGON));
     let cfg = call_cfg(chain, spec_id, params);
+    let mut inspector = BudgetInspector::new(budget);
     let mut evm = Context::mainnet()
         .with_db(&mut db)
         .with_cfg(cfg)
         .with_block(block_env(header, spec_id))
-        .build_mainnet();
-    let result = match evm.transact(call_tx_env(params, gas, chain.chain_id())) {
+        .build_mainnet_with_inspector(&mut inspector);
+    let outcome = evm.inspect_tx(call_tx_env(params, gas, chain.chain_id()));
+    drop(evm);
+    inspector.check()?;
+    let result = match outcome {
         Ok(r) => r.result,
         Err(EVMError::Transaction(e)) => return Err(CallError::Invalid(describe_invalid(&e))),
         Err(EVMError::Database(DbError(e))) => return Err(ExecError::from(e).into()),
@@ -167,26 +179,29 @@ fn run<R: KvRead + ?Sized>(
 }
 
 /// Runs a call against the state of `header` (whose state `reader` holds), with at most
-/// `gas_cap` gas. Nothing is persisted.
+/// `gas_cap` gas, within `budget`. Nothing is persisted.
 pub fn call<R: KvRead + ?Sized>(
     chain: &ChainSpec,
     reader: &R,
     header: &Header,
     params: &CallParams,
     gas_cap: u64,
+    budget: Budget,
 ) -> Result<CallOutcome, CallError> {
     let gas = params.gas.map_or(gas_cap, |g| g.min(gas_cap));
-    run(chain, reader, header, params, gas)
+    run(chain, reader, header, params, gas, budget)
 }
 
 /// Estimates the gas a transaction needs, with geth's algorithm: run at the allowance, then
 /// binary-search down to within 1.5% (after an optimistic first guess of `used * 64/63`).
+/// Every run is bounded by `budget` (its deadline covers them all).
 pub fn estimate_gas<R: KvRead + ?Sized>(
     chain: &ChainSpec,
     reader: &R,
     header: &Header,
     params: &CallParams,
     gas_cap: u64,
+    budget: Budget,
 ) -> Result<u64, CallError> {
     let mut hi = params.gas.unwrap_or(header.gas_limit).min(gas_cap);
     // With a fee set, the sender's balance bounds the gas it can buy.
@@ -204,7 +219,7 @@ pub fn estimate_gas<R: KvRead + ?Sized>(
             hi = allowance.to::<u64>();
         }
     }
-    let at = |gas: u64| run(chain, reader, header, params, gas);
+    let at = |gas: u64| run(chain, reader, header, params, gas, budget);
     // As geth: a plain value transfer to an account without code costs 21,000 if a run at
     // exactly that succeeds (the access list or other fields could make it cost more).
     if let (true, Some(to)) = (params.input.is_empty(), params.to) {

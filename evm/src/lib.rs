@@ -10,6 +10,7 @@
 //! [`create_access_list`] `eth_createAccessList`; callers run them off the async runtime.
 
 mod block;
+mod budget;
 mod call;
 mod env;
 mod predeploy;
@@ -18,6 +19,7 @@ mod state;
 mod trace;
 
 pub use block::*;
+pub use budget::*;
 pub use call::*;
 pub use env::*;
 pub use predeploy::*;

@@ -9,7 +9,7 @@ use crate::{
     call::{call_cfg, call_tx_env},
     env::{block_env, cfg_env, recovered_tx_env, spec_for},
     state::DbError,
-    CallParams, ExecError,
+    Budget, BudgetExceeded, BudgetInspector, CallParams, ExecError, StepCapture,
 };
 use alloy_consensus::{transaction::Recovered, Header, TxEnvelope};
 use alloy_primitives::{Address, B256, U256};
@@ -30,7 +30,7 @@ use revm::{
 };
 use revm_inspectors::{
     access_list::AccessListInspector,
-    tracing::{TracingInspector, TracingInspectorConfig},
+    tracing::{StackSnapshotType, TracingInspector, TracingInspectorConfig},
 };
 
 /// Errors of tracing.
@@ -45,6 +45,9 @@ pub enum TraceError {
     /// Tracer options are malformed or name a tracer Fogchain does not have.
     #[error("{0}")]
     Options(String),
+    /// A bound of its [`Budget`] stopped it.
+    #[error(transparent)]
+    Budget(#[from] BudgetExceeded),
 }
 
 /// The stored state of one block as a read-only revm database.
@@ -94,6 +97,7 @@ fn trace_one<DB: DatabaseRef<Error = DbError>>(
     block: BlockEnv,
     tx: TxEnv,
     opts: &GethDebugTracingOptions,
+    budget: Budget,
 ) -> Result<GethTrace, TraceError> {
     let options = |e: serde_json::Error| TraceError::Options(format!("invalid tracerConfig: {e}"));
     let (config, kind) = match &opts.tracer {
@@ -117,14 +121,22 @@ fn trace_one<DB: DatabaseRef<Error = DbError>>(
         }
     };
     let mut inspector = TracingInspector::new(config);
+    let mut bound = if config.record_steps {
+        let stack = config.record_stack_snapshots != StackSnapshotType::None;
+        BudgetInspector::with_trace(budget, StepCapture { stack, memory: config.record_memory_snapshots })
+    } else {
+        BudgetInspector::new(budget)
+    };
     let result = {
         let mut evm = Context::mainnet()
             .with_db(&mut *db)
             .with_cfg(cfg)
             .with_block(block)
-            .build_mainnet_with_inspector(&mut inspector);
-        evm.inspect_tx(tx).map_err(evm_error)?
+            .build_mainnet_with_inspector((&mut inspector, &mut bound));
+        evm.inspect_tx(tx)
     };
+    bound.check()?;
+    let result = result.map_err(evm_error)?;
     let gas_used = result.result.tx_gas_used();
     let output = result.result.output().cloned().unwrap_or_default();
     let builder = inspector.into_geth_builder();
@@ -152,6 +164,7 @@ pub fn trace_transaction<R: KvRead + ?Sized>(
     txs: &[Recovered<TxEnvelope>],
     index: usize,
     opts: &GethDebugTracingOptions,
+    budget: Budget,
 ) -> Result<GethTrace, TraceError> {
     let spec_id = spec_for(chain, header);
     let mut db = CacheDB::new(StoredState(reader));
@@ -167,7 +180,14 @@ pub fn trace_transaction<R: KvRead + ?Sized>(
     }
     let tx =
         txs.get(index).ok_or_else(|| TraceError::Invalid(format!("no transaction {index} in the block")))?;
-    trace_one(&mut db, cfg_env(chain, spec_id), block_env(header, spec_id), recovered_tx_env(tx), opts)
+    trace_one(
+        &mut db,
+        cfg_env(chain, spec_id),
+        block_env(header, spec_id),
+        recovered_tx_env(tx),
+        opts,
+        budget,
+    )
 }
 
 /// Traces a call on the state of `header` (held by `reader`), as `eth_call` would run it.
@@ -178,6 +198,7 @@ pub fn trace_call<R: KvRead + ?Sized>(
     params: &CallParams,
     gas_cap: u64,
     opts: &GethDebugTracingOptions,
+    budget: Budget,
 ) -> Result<GethTrace, TraceError> {
     let spec_id = spec_for(chain, header);
     let gas = params.gas.map_or(gas_cap, |g| g.min(gas_cap));
@@ -188,6 +209,7 @@ pub fn trace_call<R: KvRead + ?Sized>(
         block_env(header, spec_id),
         call_tx_env(params, gas, chain.chain_id()),
         opts,
+        budget,
     )
 }
 
@@ -199,6 +221,7 @@ pub fn create_access_list<R: KvRead + ?Sized>(
     header: &Header,
     params: &CallParams,
     gas_cap: u64,
+    budget: Budget,
 ) -> Result<(AccessList, u64, Option<String>), TraceError> {
     let spec_id = spec_for(chain, header);
     let gas = params.gas.map_or(gas_cap, |g| g.min(gas_cap));
@@ -208,15 +231,18 @@ pub fn create_access_list<R: KvRead + ?Sized>(
     for _ in 0..8 {
         params.access_list = Some(list.clone());
         let mut inspector = AccessListInspector::new(list.clone());
+        let mut bound = BudgetInspector::new(budget);
         let mut db = CacheDB::new(StoredState(reader));
         let result = {
             let mut evm = Context::mainnet()
                 .with_db(&mut db)
                 .with_cfg(call_cfg(chain, spec_id, &params))
                 .with_block(block_env(header, spec_id))
-                .build_mainnet_with_inspector(&mut inspector);
-            evm.inspect_tx(call_tx_env(&params, gas, chain.chain_id())).map_err(evm_error)?
+                .build_mainnet_with_inspector((&mut inspector, &mut bound));
+            evm.inspect_tx(call_tx_env(&params, gas, chain.chain_id()))
         };
+        bound.check()?;
+        let result = result.map_err(evm_error)?;
         let found = inspector.into_access_list();
         if found == list {
             let error = (!result.result.is_success()).then(|| match &result.result {

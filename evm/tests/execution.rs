@@ -6,7 +6,9 @@ use alloy_genesis::{Genesis, GenesisAccount};
 use alloy_network::TxSignerSync;
 use alloy_primitives::{keccak256, Address, Bytes, TxKind, B256, U256};
 use alloy_signer_local::PrivateKeySigner;
-use fogchain_evm::{execute_block, validate_block, CallOutcome, CallParams, ExecError, ExecutedBlock, Mode};
+use fogchain_evm::{
+    execute_block, validate_block, Budget, CallOutcome, CallParams, ExecError, ExecutedBlock, Mode,
+};
 use fogchain_genesis::{prague_chain_config, ChainSpec};
 use fogchain_storage::{ChainReader, Storage};
 
@@ -198,21 +200,25 @@ fn receipts_failed_transactions_and_incremental_state_root() {
     // eth_call and eth_estimateGas on the new state.
     let (_, head) = net.storage.head().unwrap();
     let params = CallParams { from: Some(a.address()), to: Some(COUNTER_ADDR), ..Default::default() };
-    match fogchain_evm::call(&net.spec, &net.storage, &head, &params, 50_000_000).unwrap() {
+    match fogchain_evm::call(&net.spec, &net.storage, &head, &params, 50_000_000, Budget::unlimited())
+        .unwrap()
+    {
         CallOutcome::Success { logs, .. } => {
             assert_eq!(logs[0].data.data.as_ref(), B256::with_last_byte(4).as_slice())
         }
         other => panic!("{other:?}"),
     }
-    let estimate = fogchain_evm::estimate_gas(&net.spec, &net.storage, &head, &params, 50_000_000).unwrap();
+    let estimate =
+        fogchain_evm::estimate_gas(&net.spec, &net.storage, &head, &params, 50_000_000, Budget::unlimited())
+            .unwrap();
     assert!((26_000..30_000).contains(&estimate), "estimate {estimate}");
     let params = CallParams { to: Some(REVERTER_ADDR), ..Default::default() };
     assert!(matches!(
-        fogchain_evm::call(&net.spec, &net.storage, &head, &params, 1_000_000).unwrap(),
+        fogchain_evm::call(&net.spec, &net.storage, &head, &params, 1_000_000, Budget::unlimited()).unwrap(),
         CallOutcome::Revert { .. }
     ));
     assert!(matches!(
-        fogchain_evm::estimate_gas(&net.spec, &net.storage, &head, &params, 1_000_000),
+        fogchain_evm::estimate_gas(&net.spec, &net.storage, &head, &params, 1_000_000, Budget::unlimited()),
         Err(fogchain_evm::CallError::Reverted { .. })
     ));
 }

@@ -9,6 +9,13 @@
 //! [rpc]
 //! addr = "127.0.0.1:8545"       # HTTP and WebSocket; port 0 picks a free port
 //! gas-cap = 50000000            # eth_call / eth_estimateGas gas cap
+//! call-timeout-secs = 5         # eth_call / estimate / trace deadline (geth --rpc.evmtimeout)
+//! max-concurrent-calls = 1      # EVM executions at once (default: half the cores)
+//! call-queue-timeout-ms = 1000  # wait for an EVM slot, then -32005 "server busy"
+//! evm-step-limit = 50000000     # interpreter steps of one execution
+//! trace-max-bytes = 268435456   # struct-logger record of one trace
+//! fee-history-max-blocks = 1024
+//! fee-history-max-percentiles = 100
 //!
 //! admin-token = "..."          # bearer token for admin_ and raft_ membership methods
 //!
@@ -26,6 +33,7 @@
 //! max-transactions = 50000
 //! max-per-sender = 5000
 //! price-bump-percent = 10
+//! price-limit = 1              # minimum tip, wei (geth --txpool.pricelimit); unset: 1, or 0 with zeroBaseFee
 //! ```
 
 use fogchain_rpc::RpcConfig;
@@ -60,6 +68,18 @@ pub struct RpcSection {
     pub logs_max_block_range: u64,
     /// Most logs one eth_getLogs answer may hold.
     pub logs_max_results: usize,
+    /// EVM executions and log queries running at once (default: half the CPU cores).
+    pub max_concurrent_calls: usize,
+    /// Longest wait for a free EVM slot before "server busy" (-32005), milliseconds.
+    pub call_queue_timeout_ms: u64,
+    /// Most interpreter steps of one eth_call / estimate / trace.
+    pub evm_step_limit: u64,
+    /// Most bytes one struct-logger trace may record.
+    pub trace_max_bytes: usize,
+    /// Most blocks of one eth_feeHistory (more are capped).
+    pub fee_history_max_blocks: u64,
+    /// Most reward percentiles of one eth_feeHistory.
+    pub fee_history_max_percentiles: usize,
     /// Bearer token for `admin_` and the `raft_` membership methods; unset disables them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_token: Option<String>,
@@ -79,6 +99,12 @@ impl Default for RpcSection {
             call_timeout_secs: d.call_timeout.as_secs(),
             logs_max_block_range: d.logs.max_block_range,
             logs_max_results: d.logs.max_results,
+            max_concurrent_calls: d.max_concurrent_calls,
+            call_queue_timeout_ms: d.call_queue_timeout.as_millis() as u64,
+            evm_step_limit: d.evm_step_limit,
+            trace_max_bytes: d.trace_max_bytes,
+            fee_history_max_blocks: d.fee_history_max_blocks,
+            fee_history_max_percentiles: d.fee_history_max_percentiles,
             admin_token: None,
         }
     }
@@ -100,6 +126,12 @@ impl RpcSection {
                 max_block_range: self.logs_max_block_range.max(1),
                 max_results: self.logs_max_results.max(1),
             },
+            max_concurrent_calls: self.max_concurrent_calls.max(1),
+            call_queue_timeout: std::time::Duration::from_millis(self.call_queue_timeout_ms),
+            evm_step_limit: self.evm_step_limit,
+            trace_max_bytes: self.trace_max_bytes,
+            fee_history_max_blocks: self.fee_history_max_blocks.max(1),
+            fee_history_max_percentiles: self.fee_history_max_percentiles,
             admin_token: self.admin_token.clone(),
             ..RpcConfig::default()
         }

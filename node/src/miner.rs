@@ -22,7 +22,7 @@ use alloy_signer_local::PrivateKeySigner;
 use fogchain_consensus::{Consensus, ConsensusError, Role};
 use fogchain_evm::{child_header, execute_block, Mode};
 use fogchain_storage::ChainReader;
-use fogchain_txpool::TxPool;
+use fogchain_txpool::{TxPool, LOWEST_BASE_FEE};
 use std::{
     sync::Arc,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
@@ -122,15 +122,25 @@ impl Miner {
     fn mint_once(&self, term: u64) -> Result<Option<Inflight>, MintError> {
         let spec = self.chain.spec().clone();
         let (head_hash, head) = self.chain.storage().head().map_err(ChainError::from)?;
-        let txs = self.pool.best(spec.fogchain.max_block_transactions, head.gas_limit);
-        if txs.is_empty() {
-            return Ok(None);
-        }
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let template = child_header(&spec, head_hash, &head, now, self.key.address());
+        let base_fee = template.base_fee_per_gas;
+        let best = self.pool.best(base_fee, spec.fogchain.max_block_transactions, head.gas_limit);
+        // Blocks are never empty, except to unblock the fee market: when executable
+        // transactions only wait for the base fee to fall (a burst of full blocks raised it), no
+        // block would ever come to lower it. An empty block lowers it by 1/8 (EIP-1559), as
+        // empty slots do on Ethereum: one per round while a waiting transaction's fee cap is at
+        // least the lowest base fee reachable that way (so they end).
+        let lower_base_fee = best.transactions.is_empty()
+            && best.waiting_for_base_fee.is_some_and(|cap| cap >= u128::from(LOWEST_BASE_FEE))
+            && base_fee.is_some_and(|b| b > LOWEST_BASE_FEE);
+        if best.transactions.is_empty() && !lower_base_fee {
+            return Ok(None);
+        }
         let mode = Mode::Build { max_transactions: spec.fogchain.max_block_transactions };
-        let mut executed = execute_block(&spec, self.chain.storage(), &head, template, txs, mode)
-            .map_err(ChainError::from)?;
+        let mut executed =
+            execute_block(&spec, self.chain.storage(), &head, template, best.transactions, mode)
+                .map_err(ChainError::from)?;
         let invalid: Vec<B256> = executed.skipped.iter().filter(|s| s.permanent).map(|s| s.hash).collect();
         for skipped in executed.skipped.iter().filter(|s| s.permanent) {
             tracing::info!(tx = %skipped.hash, reason = %skipped.reason, "dropping invalid transaction");
@@ -139,17 +149,12 @@ impl Miner {
             self.pool.on_block(&[], &invalid);
         }
         if executed.transactions.is_empty() {
-            // Blocks are never empty, except to unblock the fee market: when every pending
-            // transaction is priced below the base fee (a burst of full blocks raised it), no
-            // block would ever come to lower it again. An empty block lowers it by 1/8
-            // (EIP-1559), as empty slots do on Ethereum; one per round until they fit.
-            let base_fee = executed.header.base_fee_per_gas.unwrap_or(0);
-            if !(executed.skipped.iter().any(|s| s.underpriced) && base_fee / 8 > 0) {
+            if !lower_base_fee {
                 return Ok(None);
             }
             tracing::info!(
                 base_fee,
-                "minting an empty block: pending transactions are priced below the base fee"
+                "minting an empty block: pending transactions wait for the base fee to fall"
             );
         }
         let mut header = executed.header.clone();

@@ -25,10 +25,17 @@ pub enum RpcError {
     /// Internal failure (-32603).
     #[error("internal error: {0}")]
     Internal(String),
+    /// A server limit refuses the request for now (EIP-1474 "limit exceeded",
+    /// [`LIMIT_EXCEEDED_CODE`]); the client may retry later.
+    #[error("{0}")]
+    LimitExceeded(String),
     /// An admin method without the admin bearer token ([`UNAUTHORIZED_CODE`]).
     #[error("unauthorized: admin_ and raft_ membership methods need 'Authorization: Bearer <admin token>' (the node's [rpc] admin-token)")]
     Unauthorized,
 }
+
+/// Code of [`RpcError::LimitExceeded`] (EIP-1474).
+pub const LIMIT_EXCEEDED_CODE: i32 = -32005;
 
 /// Code of [`RpcError::Unauthorized`].
 pub const UNAUTHORIZED_CODE: i32 = -32001;
@@ -62,6 +69,7 @@ impl From<RpcError> for ErrorObjectOwned {
             RpcError::Server(_) => ErrorObjectOwned::owned(SERVER_ERROR_CODE, message, None::<()>),
             RpcError::Reverted(data) => ErrorObjectOwned::owned(EXECUTION_REVERTED_CODE, message, Some(data)),
             RpcError::Internal(_) => ErrorObjectOwned::owned(-32603, message, None::<()>),
+            RpcError::LimitExceeded(_) => ErrorObjectOwned::owned(LIMIT_EXCEEDED_CODE, message, None::<()>),
             RpcError::Unauthorized => ErrorObjectOwned::owned(UNAUTHORIZED_CODE, message, None::<()>),
         }
     }

@@ -50,8 +50,21 @@ pub struct RpcConfig {
     pub max_batch_len: u32,
     /// Gas cap of `eth_call` / `eth_estimateGas` (geth: 50,000,000).
     pub gas_cap: u64,
-    /// EVM calls running at once on the blocking pool.
+    /// EVM executions (`eth_call`, `eth_estimateGas`, `eth_createAccessList`, traces) and log
+    /// queries running at once on the blocking pool. Default: half the CPU cores (at least 1),
+    /// so cheap methods always keep a core.
     pub max_concurrent_calls: usize,
+    /// Longest wait for a free EVM slot; then the request is refused with
+    /// [`LIMIT_EXCEEDED_CODE`] (1 s).
+    pub call_queue_timeout: std::time::Duration,
+    /// Most interpreter steps of one EVM execution (50,000,000: about what the gas cap buys).
+    pub evm_step_limit: u64,
+    /// Most bytes the struct logger of one `debug_trace*` may record (256 MiB).
+    pub trace_max_bytes: usize,
+    /// Most blocks of one `eth_feeHistory` (geth: 1024; more are capped, as geth).
+    pub fee_history_max_blocks: u64,
+    /// Most reward percentiles of one `eth_feeHistory` (geth: 100).
+    pub fee_history_max_percentiles: usize,
     /// Tip in wei suggested by `eth_maxPriorityFeePerGas` (1 gwei, as Anvil).
     pub suggested_tip: u128,
     /// Bearer token for `admin_` and the `raft_` membership methods (`None`: disabled).
@@ -74,7 +87,12 @@ impl Default for RpcConfig {
             max_connections: 1_000,
             max_batch_len: 1_000,
             gas_cap: fogchain_evm::DEFAULT_RPC_GAS_CAP,
-            max_concurrent_calls: 16,
+            max_concurrent_calls: std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+            call_queue_timeout: std::time::Duration::from_secs(1),
+            evm_step_limit: 50_000_000,
+            trace_max_bytes: 256 << 20,
+            fee_history_max_blocks: 1024,
+            fee_history_max_percentiles: 100,
             suggested_tip: 1_000_000_000,
             admin_token: None,
             logs: LogLimits::default(),

@@ -62,6 +62,15 @@ pub enum PoolError {
         /// The floor.
         needed: u64,
     },
+    /// Tip (legacy: gas price) below the node's price limit, `[txpool] price-limit` (geth
+    /// `--txpool.pricelimit`, `ErrUnderpriced`), wei.
+    #[error("transaction underpriced: gas tip cap {tip}, minimum needed {min}")]
+    TipBelowMinimum {
+        /// The transaction's tip (max priority fee, or gas price), wei.
+        tip: u128,
+        /// The price limit, wei.
+        min: u128,
+    },
     /// Nonce already used (geth `ErrNonceTooLow`).
     #[error("nonce too low: next nonce {next}, tx nonce {nonce}")]
     NonceTooLow {
@@ -91,7 +100,11 @@ pub enum PoolError {
         /// The per-sender limit.
         max: usize,
     },
-    /// The pool holds [`crate::PoolConfig::max_transactions`] (geth `ErrTxPoolOverflow`).
+    /// The pool is full and the transaction pays no more than the cheapest pooled one, so it
+    /// cannot evict it (geth `ErrUnderpriced`).
+    #[error("transaction underpriced")]
+    Underpriced,
+    /// The pool is full and nothing can be evicted for it (geth `ErrTxPoolOverflow`).
     #[error("txpool is full")]
     PoolFull,
     /// The state could not be read.

@@ -1,46 +1,54 @@
-//! The pool itself: pending and queued transactions per sender, arrival order, replacement,
-//! limits, and what the block builder and the forwarder take from it.
+//! The pool itself: pending and queued transactions per sender, arrival and price order,
+//! replacement, limits and eviction, and what the forwarder takes from it.
 //!
-//! A transaction is *pending* when every nonce from the sender's state nonce up to its own is
-//! pooled (it can go into the next block), *queued* otherwise (a nonce gap). Blocks take pending
-//! transactions in arrival order across senders and nonce order within a sender. The sender is
-//! recovered once, at admission, and travels with the transaction from then on.
+//! Which pooled transactions are executable (pending) and which the builder takes is in
+//! `best.rs`; the admission checks in `validate.rs`. The sender is recovered once, at
+//! admission, and travels with the transaction from then on.
 //!
-//! Admission ([`TxPool::add`]) runs the checks in geth's order: the stateless ones (the
-//! transaction alone, the head header and the chain spec), sender recovery, the stateful ones
-//! (the sender's account), then the pool rules (duplicates, replacement, limits).
+//! When the pool is full a newcomer that pays more (fee cap, then tip) than the cheapest pooled
+//! transaction evicts it, with that sender's later nonces (they could not execute behind the
+//! gap); otherwise it is refused as underpriced (geth's `legacypool`).
 
-use crate::{PoolConfig, PoolError, MAX_INITCODE_SIZE, MAX_TX_SIZE};
-use alloy_consensus::{
-    transaction::{Recovered, SignerRecoverable},
-    Header, Transaction, TxEnvelope,
+use crate::{
+    validate::{check_stateful, check_stateless, recover},
+    PoolConfig, PoolError,
 };
-use alloy_primitives::{Address, B256, U256};
+use alloy_consensus::{transaction::Recovered, Transaction, TxEnvelope};
+use alloy_primitives::{Address, B256};
 use alloy_trie::TrieAccount;
-use fogchain_evm::{intrinsic_gas, spec_for};
 use fogchain_genesis::ChainSpec;
 use fogchain_storage::{ChainReader, Storage};
 use parking_lot::{Condvar, Mutex};
 use std::{
-    collections::{BTreeMap, BinaryHeap, HashMap},
+    cmp::Reverse,
+    collections::{BTreeMap, BTreeSet, HashMap},
     sync::Arc,
     time::Duration,
 };
 
 #[derive(Debug, Clone)]
-struct PooledTx {
-    tx: Recovered<TxEnvelope>,
-    hash: B256,
+pub(crate) struct PooledTx {
+    pub(crate) tx: Recovered<TxEnvelope>,
+    pub(crate) hash: B256,
     /// Arrival sequence number (fairness across senders).
-    seq: u64,
+    pub(crate) seq: u64,
+}
+
+/// Eviction order: fee cap, then tip, cheapest first; the latest arrival first on a tie.
+type PriceKey = (u128, u128, Reverse<u64>);
+
+fn price_key(tx: &Recovered<TxEnvelope>, seq: u64) -> PriceKey {
+    (tx.max_fee_per_gas(), tx.priority_fee_or_price(), Reverse(seq))
 }
 
 #[derive(Default)]
-struct Inner {
+pub(crate) struct Inner {
     by_hash: HashMap<B256, (Address, u64)>,
-    by_sender: HashMap<Address, BTreeMap<u64, PooledTx>>,
+    pub(crate) by_sender: HashMap<Address, BTreeMap<u64, PooledTx>>,
     /// Arrival number -> (sender, nonce): what arrived after a point, without a pool scan.
     by_seq: BTreeMap<u64, (Address, u64)>,
+    /// Every pooled transaction by [`PriceKey`]: the eviction candidate is the first.
+    by_price: BTreeSet<PriceKey>,
     next_seq: u64,
     /// Bumped on every change; the block builder waits for it to move.
     generation: u64,
@@ -54,6 +62,7 @@ impl Inner {
         let seq = self.next_seq;
         self.by_hash.insert(hash, (sender, nonce));
         self.by_seq.insert(seq, (sender, nonce));
+        self.by_price.insert(price_key(&tx, seq));
         self.by_sender.entry(sender).or_default().insert(nonce, PooledTx { tx, hash, seq });
     }
 
@@ -62,11 +71,38 @@ impl Inner {
             if let Some(tx) = txs.remove(&nonce) {
                 self.by_hash.remove(&tx.hash);
                 self.by_seq.remove(&tx.seq);
+                self.by_price.remove(&price_key(&tx.tx, tx.seq));
             }
             if txs.is_empty() {
                 self.by_sender.remove(&sender);
             }
         }
+    }
+
+    /// Makes room for `tx` of `sender` in a full pool by evicting the cheapest pooled
+    /// transaction and its sender's later nonces, if `tx` pays more.
+    fn evict_for(&mut self, tx: &TxEnvelope, sender: Address) -> Result<(), PoolError> {
+        let Some(&(fee_cap, tip, Reverse(seq))) = self.by_price.first() else {
+            return Err(PoolError::PoolFull);
+        };
+        if (tx.max_fee_per_gas(), tx.priority_fee_or_price()) <= (fee_cap, tip) {
+            return Err(PoolError::Underpriced);
+        }
+        let (victim, from) = self.by_seq[&seq];
+        if victim == sender {
+            // Evicting its own earlier nonce would strand the newcomer behind a gap.
+            return Err(PoolError::PoolFull);
+        }
+        let nonces: Vec<u64> = self
+            .by_sender
+            .get(&victim)
+            .map(|t| t.range(from..).map(|(n, _)| *n).collect())
+            .unwrap_or_default();
+        tracing::debug!(%victim, from, count = nonces.len(), "pool full: evicting the cheapest transactions");
+        for nonce in nonces {
+            self.remove(victim, nonce);
+        }
+        Ok(())
     }
 }
 
@@ -75,7 +111,7 @@ pub struct TxPool {
     chain: Arc<ChainSpec>,
     storage: Storage,
     config: PoolConfig,
-    inner: Mutex<Inner>,
+    pub(crate) inner: Mutex<Inner>,
     changed: Condvar,
     /// Hashes of accepted transactions, for filters and subscriptions.
     accepted: tokio::sync::broadcast::Sender<B256>,
@@ -105,6 +141,18 @@ impl TxPool {
         }
     }
 
+    /// The minimum tip this pool admits, wei: `[txpool] price-limit`, else 1 wei (0 on a
+    /// zero-base-fee network, whose transactions pay nothing).
+    pub fn min_tip(&self) -> u128 {
+        self.config.price_limit.unwrap_or(if self.chain.fogchain.zero_base_fee { 0 } else { 1 })
+    }
+
+    /// The latest account state of `address` (empty when absent or unreadable: the pool only
+    /// uses it to order and filter; a block's execution reads state itself).
+    pub(crate) fn account(&self, address: &Address) -> TrieAccount {
+        self.storage.account(address).ok().flatten().unwrap_or_default()
+    }
+
     /// Number of pooled transactions.
     pub fn len(&self) -> usize {
         self.inner.lock().by_hash.len()
@@ -119,7 +167,7 @@ impl TxPool {
     /// hash. The checks and their errors are listed in the crate docs.
     pub fn add(&self, tx: TxEnvelope, encoded_len: usize) -> Result<B256, PoolError> {
         let (_, head) = self.storage.head()?;
-        check_stateless(&self.chain, &head, &tx, encoded_len)?;
+        check_stateless(&self.chain, &head, &tx, encoded_len, self.min_tip())?;
         let tx = recover(tx)?;
         let sender = tx.signer();
         let hash = *tx.tx_hash();
@@ -135,8 +183,8 @@ impl TxPool {
         if let Some(old) = replacing {
             let fee_ok =
                 tx.max_fee_per_gas() >= bumped(old.tx.max_fee_per_gas(), self.config.price_bump_percent);
-            let tip = |t: &TxEnvelope| t.max_priority_fee_per_gas().unwrap_or_else(|| t.max_fee_per_gas());
-            let tip_ok = tip(tx.inner()) >= bumped(tip(old.tx.inner()), self.config.price_bump_percent);
+            let tip_ok = tx.priority_fee_or_price()
+                >= bumped(old.tx.priority_fee_or_price(), self.config.price_bump_percent);
             if !(fee_ok && tip_ok) {
                 return Err(PoolError::ReplacementUnderpriced);
             }
@@ -148,7 +196,7 @@ impl TxPool {
                 return Err(PoolError::AccountLimitExceeded { max: self.config.max_per_sender });
             }
             if inner.by_hash.len() >= self.config.max_transactions {
-                return Err(PoolError::PoolFull);
+                inner.evict_for(tx.inner(), sender)?;
             }
         }
         let nonce = tx.nonce();
@@ -163,7 +211,7 @@ impl TxPool {
 
     /// Next nonce of `sender` counting its pending transactions, if it has any pooled.
     pub fn pending_nonce(&self, sender: Address) -> Option<u64> {
-        let state_nonce = self.storage.account(&sender).ok().flatten().map_or(0, |a| a.nonce);
+        let state_nonce = self.account(&sender).nonce;
         let inner = self.inner.lock();
         let txs = inner.by_sender.get(&sender)?;
         let mut next = state_nonce;
@@ -185,47 +233,6 @@ impl TxPool {
         inner.by_sender.get(sender)?.get(nonce).map(|p| p.tx.clone())
     }
 
-    /// Pending transactions for the next block: arrival order across senders, nonce order within
-    /// each sender, at most `max` of them and at most `gas_limit` of summed gas limits.
-    pub fn best(&self, max: usize, gas_limit: u64) -> Vec<Recovered<TxEnvelope>> {
-        let inner = self.inner.lock();
-        // Runs of consecutive nonces starting at each sender's state nonce.
-        let mut runs: Vec<Vec<&PooledTx>> = Vec::new();
-        for (sender, txs) in &inner.by_sender {
-            let state_nonce = self.storage.account(sender).ok().flatten().map_or(0, |a| a.nonce);
-            let run: Vec<&PooledTx> = txs
-                .range(state_nonce..)
-                .scan(state_nonce, |expected, (nonce, tx)| {
-                    (*nonce == *expected).then(|| {
-                        *expected += 1;
-                        tx
-                    })
-                })
-                .collect();
-            if !run.is_empty() {
-                runs.push(run);
-            }
-        }
-        let mut heap: BinaryHeap<std::cmp::Reverse<(u64, usize, usize)>> =
-            runs.iter().enumerate().map(|(r, run)| std::cmp::Reverse((run[0].seq, r, 0))).collect();
-        let mut out = Vec::new();
-        let mut gas = 0u64;
-        while let Some(std::cmp::Reverse((_, r, i))) = heap.pop() {
-            if out.len() >= max || gas_limit - gas < 21_000 {
-                break;
-            }
-            let tx = &runs[r][i];
-            if tx.tx.gas_limit() <= gas_limit - gas {
-                gas += tx.tx.gas_limit();
-                out.push(tx.tx.clone());
-                if let Some(next) = runs[r].get(i + 1) {
-                    heap.push(std::cmp::Reverse((next.seq, r, i + 1)));
-                }
-            }
-        }
-        out
-    }
-
     /// After a block: drops the included transactions and every other pooled transaction whose
     /// nonce is now used (by looking at the senders of the included ones), and those the builder
     /// found permanently invalid.
@@ -235,7 +242,7 @@ impl TxPool {
         senders.sort_unstable();
         senders.dedup();
         for sender in senders {
-            let state_nonce = self.storage.account(&sender).ok().flatten().map_or(0, |a| a.nonce);
+            let state_nonce = self.account(&sender).nonce;
             let stale: Vec<u64> = inner
                 .by_sender
                 .get(&sender)
@@ -289,24 +296,6 @@ impl TxPool {
         (max, txs)
     }
 
-    /// (pending: executable in nonce order from each sender's state nonce, queued: the rest).
-    pub fn content(&self) -> (Vec<Recovered<TxEnvelope>>, Vec<Recovered<TxEnvelope>>) {
-        let inner = self.inner.lock();
-        let (mut pending, mut queued) = (Vec::new(), Vec::new());
-        for (sender, txs) in &inner.by_sender {
-            let mut expected = self.storage.account(sender).ok().flatten().map_or(0, |a| a.nonce);
-            for (nonce, pooled) in txs {
-                if *nonce == expected {
-                    pending.push(pooled.tx.clone());
-                    expected += 1;
-                } else {
-                    queued.push(pooled.tx.clone());
-                }
-            }
-        }
-        (pending, queued)
-    }
-
     /// Current change counter.
     pub fn generation(&self) -> u64 {
         self.inner.lock().generation
@@ -333,65 +322,6 @@ impl TxPool {
     }
 }
 
-/// Checks that need neither the sender nor its account; `head` is the applied head, whose gas
-/// limit and fork rules the next block will have.
-fn check_stateless(
-    chain: &ChainSpec,
-    head: &Header,
-    tx: &TxEnvelope,
-    encoded_len: usize,
-) -> Result<(), PoolError> {
-    if encoded_len > MAX_TX_SIZE {
-        return Err(PoolError::OversizedData { size: encoded_len, limit: MAX_TX_SIZE });
-    }
-    if tx.is_eip4844() {
-        return Err(PoolError::TxTypeNotSupported);
-    }
-    if tx.gas_limit() > head.gas_limit {
-        return Err(PoolError::GasLimitExceeded);
-    }
-    if tx.max_priority_fee_per_gas().is_some_and(|tip| tip > tx.max_fee_per_gas()) {
-        return Err(PoolError::TipAboveFeeCap);
-    }
-    match tx.chain_id() {
-        Some(have) if have != chain.chain_id() => {
-            return Err(PoolError::InvalidChainId { have, want: chain.chain_id() })
-        }
-        None => return Err(PoolError::NotReplayProtected),
-        _ => {}
-    }
-    if tx.kind().is_create() && tx.input().len() > MAX_INITCODE_SIZE {
-        return Err(PoolError::MaxInitCodeSizeExceeded { size: tx.input().len(), limit: MAX_INITCODE_SIZE });
-    }
-    let (intrinsic, floor) = intrinsic_gas(tx, spec_for(chain, head));
-    if tx.gas_limit() < intrinsic {
-        return Err(PoolError::IntrinsicGasTooLow { gas: tx.gas_limit(), needed: intrinsic });
-    }
-    if tx.gas_limit() < floor {
-        return Err(PoolError::FloorDataGasTooLow { gas: tx.gas_limit(), needed: floor });
-    }
-    Ok(())
-}
-
-/// Recovers the sender with libsecp256k1 (alloy-consensus' `secp256k1` feature), which refuses
-/// high-s signatures (EIP-2).
-fn recover(tx: TxEnvelope) -> Result<Recovered<TxEnvelope>, PoolError> {
-    let sender = tx.recover_signer().map_err(|_| PoolError::InvalidSender)?;
-    Ok(Recovered::new_unchecked(tx, sender))
-}
-
-/// Checks against the sender's latest account state (nonce and balance, wei).
-fn check_stateful(tx: &TxEnvelope, account: &TrieAccount) -> Result<(), PoolError> {
-    if tx.nonce() < account.nonce {
-        return Err(PoolError::NonceTooLow { next: account.nonce, nonce: tx.nonce() });
-    }
-    let cost = U256::from(tx.gas_limit()) * U256::from(tx.max_fee_per_gas()) + tx.value();
-    if account.balance < cost {
-        return Err(PoolError::InsufficientFunds { balance: account.balance, cost });
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -401,39 +331,62 @@ pub(crate) mod tests {
     use alloy_network::TxSignerSync;
     use alloy_primitives::{keccak256, Bytes, TxKind, U256};
     use alloy_signer_local::PrivateKeySigner;
+    use fogchain_genesis::FogchainConfig;
+
+    /// The genesis base fee of the test chains (1 gwei), wei.
+    pub(crate) const BASE_FEE: u64 = 1_000_000_000;
+    /// A fee cap well above [`BASE_FEE`], wei.
+    pub(crate) const FEE: u128 = 10_000_000_000;
 
     pub(crate) struct Fixture {
         _dir: tempfile::TempDir,
         pub(crate) pool: TxPool,
         pub(crate) keys: Vec<PrivateKeySigner>,
+        pub(crate) spec: Arc<ChainSpec>,
+        pub(crate) storage: Storage,
     }
 
-    pub(crate) fn fixture(config: PoolConfig) -> Fixture {
-        let keys: Vec<PrivateKeySigner> =
-            (1..=3u64).map(|i| PrivateKeySigner::from_bytes(&keccak256(i.to_be_bytes())).unwrap()).collect();
+    pub(crate) fn key(i: u64) -> PrivateKeySigner {
+        PrivateKeySigner::from_bytes(&keccak256((i + 1).to_be_bytes())).unwrap()
+    }
+
+    /// A pool on a fresh chain (gas limit 30M) where key `i` holds `balances[i]` wei.
+    pub(crate) fn fixture_with(config: PoolConfig, balances: &[U256], zero_base_fee: bool) -> Fixture {
+        let keys: Vec<PrivateKeySigner> = (0..balances.len() as u64).map(key).collect();
         let mut genesis = Genesis {
             config: fogchain_genesis::prague_chain_config(1337),
             gas_limit: 30_000_000,
             ..Default::default()
         };
-        for k in &keys {
-            genesis
-                .alloc
-                .insert(k.address(), GenesisAccount::default().with_balance(U256::from(10u128.pow(21))));
+        for (k, balance) in keys.iter().zip(balances) {
+            genesis.alloc.insert(k.address(), GenesisAccount::default().with_balance(*balance));
         }
-        let spec = Arc::new(ChainSpec::new(genesis, Default::default()).unwrap());
+        let fog = FogchainConfig { zero_base_fee, ..Default::default() };
+        let spec = Arc::new(ChainSpec::new(genesis, fog).unwrap());
         let dir = tempfile::tempdir().unwrap();
         let storage = Storage::open(dir.path(), &spec).unwrap();
-        Fixture { _dir: dir, pool: TxPool::new(spec, storage, config), keys }
+        Fixture { _dir: dir, pool: TxPool::new(spec.clone(), storage.clone(), config), keys, spec, storage }
     }
 
-    pub(crate) fn signed(key: &PrivateKeySigner, nonce: u64, max_fee: u128) -> TxEnvelope {
+    /// Three keys with 1000 ether each.
+    pub(crate) fn fixture(config: PoolConfig) -> Fixture {
+        fixture_with(config, &[U256::from(10u128.pow(21)); 3], false)
+    }
+
+    /// A signed EIP-1559 transfer of 1 wei.
+    pub(crate) fn signed_with(
+        key: &PrivateKeySigner,
+        nonce: u64,
+        max_fee: u128,
+        tip: u128,
+        gas: u64,
+    ) -> TxEnvelope {
         let mut tx = TxEip1559 {
             chain_id: 1337,
             nonce,
-            gas_limit: 21_000,
+            gas_limit: gas,
             max_fee_per_gas: max_fee,
-            max_priority_fee_per_gas: max_fee / 10,
+            max_priority_fee_per_gas: tip,
             to: TxKind::Call(Address::repeat_byte(1)),
             value: U256::from(1),
             access_list: Default::default(),
@@ -441,6 +394,14 @@ pub(crate) mod tests {
         };
         let sig = key.sign_transaction_sync(&mut tx).unwrap();
         tx.into_signed(sig).into()
+    }
+
+    pub(crate) fn signed(key: &PrivateKeySigner, nonce: u64, max_fee: u128) -> TxEnvelope {
+        signed_with(key, nonce, max_fee, max_fee / 10, 21_000)
+    }
+
+    fn best(pool: &TxPool, max: usize, gas_limit: u64) -> Vec<B256> {
+        pool.best(Some(BASE_FEE), max, gas_limit).transactions.iter().map(|t| *t.inner().tx_hash()).collect()
     }
 
     fn hashes(txs: &[Recovered<TxEnvelope>]) -> Vec<B256> {
@@ -468,53 +429,116 @@ pub(crate) mod tests {
     fn best_keeps_nonce_order_per_sender_and_arrival_order_across_senders() {
         let f = fixture(PoolConfig::default());
         let (a, b) = (&f.keys[0], &f.keys[1]);
-        let a1 = f.pool.add(signed(a, 1, 10_000_000_000), 120).unwrap();
-        let b0 = f.pool.add(signed(b, 0, 10_000_000_000), 120).unwrap();
-        let a0 = f.pool.add(signed(a, 0, 10_000_000_000), 120).unwrap();
+        let a1 = f.pool.add(signed(a, 1, FEE), 120).unwrap();
+        let b0 = f.pool.add(signed(b, 0, FEE), 120).unwrap();
+        let a0 = f.pool.add(signed(a, 0, FEE), 120).unwrap();
         // A queued transaction behind a nonce gap is not offered.
-        f.pool.add(signed(b, 5, 10_000_000_000), 120).unwrap();
-        assert_eq!(hashes(&f.pool.best(100, 30_000_000)), [b0, a0, a1]);
-        assert_eq!(hashes(&f.pool.best(2, 30_000_000)), [b0, a0]);
-        assert_eq!(hashes(&f.pool.best(100, 42_000)), [b0, a0], "gas bound");
+        let b5 = f.pool.add(signed(b, 5, FEE), 120).unwrap();
+        assert_eq!(best(&f.pool, 100, 30_000_000), [b0, a0, a1]);
+        assert_eq!(best(&f.pool, 2, 30_000_000), [b0, a0]);
+        assert_eq!(best(&f.pool, 100, 42_000), [b0, a0], "gas bound");
         assert_eq!(f.pool.pending_nonce(a.address()), Some(2));
         assert_eq!(f.pool.pending_nonce(b.address()), Some(1));
         assert_eq!(f.pool.pending_nonce(f.keys[2].address()), None);
         assert_eq!(f.pool.len(), 4);
+        let (pending, queued) = f.pool.content();
+        assert_eq!(pending.len(), 3);
+        assert_eq!(hashes(&queued), [b5]);
+    }
+
+    #[test]
+    fn best_takes_the_highest_effective_tip_first() {
+        let f = fixture(PoolConfig::default());
+        let low = f.pool.add(signed_with(&f.keys[0], 0, FEE, 1, 21_000), 120).unwrap();
+        // A high tip but a fee cap that leaves only 2 wei above the base fee.
+        let capped =
+            f.pool.add(signed_with(&f.keys[1], 0, u128::from(BASE_FEE) + 2, 1_000, 21_000), 120).unwrap();
+        let high = f.pool.add(signed_with(&f.keys[2], 0, FEE, 1_000, 21_000), 120).unwrap();
+        assert_eq!(best(&f.pool, 100, 30_000_000), [high, capped, low]);
+    }
+
+    #[test]
+    fn transactions_that_cannot_execute_never_hold_up_others() {
+        let poor = U256::from(21_000u128 * FEE + 1);
+        let f = fixture_with(
+            PoolConfig::default(),
+            &[U256::from(10u128.pow(21)), poor, U256::from(10u128.pow(21))],
+            false,
+        );
+        let (rich, poor, other) = (&f.keys[0], &f.keys[1], &f.keys[2]);
+        // Below the base fee, with the whole block's gas: first to arrive, left out.
+        let waiting = f.pool.add(signed_with(rich, 0, 100, 1, 30_000_000), 120).unwrap();
+        // The balance covers the first transfer, not the second.
+        let paid = f.pool.add(signed(poor, 0, FEE), 120).unwrap();
+        let unpaid = f.pool.add(signed(poor, 1, FEE), 120).unwrap();
+        let fine = f.pool.add(signed(other, 0, FEE), 120).unwrap();
+        let best_txs = f.pool.best(Some(BASE_FEE), 100, 30_000_000);
+        assert_eq!(hashes(&best_txs.transactions), [paid, fine]);
+        assert_eq!(best_txs.waiting_for_base_fee, Some(100));
+        let (pending, queued) = f.pool.content();
+        assert_eq!(hashes(&pending).len(), 3, "the base fee does not demote");
+        assert!(hashes(&pending).contains(&waiting));
+        assert_eq!(hashes(&queued), [unpaid]);
+    }
+
+    #[test]
+    fn the_price_limit_refuses_a_low_tip_unless_the_base_fee_is_zero() {
+        let f = fixture(PoolConfig::default());
+        let err = f.pool.add(signed_with(&f.keys[0], 0, 0, 0, 21_000), 120).unwrap_err();
+        assert_eq!(err.to_string(), "transaction underpriced: gas tip cap 0, minimum needed 1");
+        let f = fixture(PoolConfig { price_limit: Some(5), ..Default::default() });
+        let err = f.pool.add(signed_with(&f.keys[0], 0, FEE, 4, 21_000), 120).unwrap_err();
+        assert_eq!(err.to_string(), "transaction underpriced: gas tip cap 4, minimum needed 5");
+        f.pool.add(signed_with(&f.keys[0], 0, FEE, 5, 21_000), 120).unwrap();
+        let f = fixture_with(PoolConfig::default(), &[U256::ZERO], true);
+        assert_eq!(f.pool.min_tip(), 0);
+        let free = f.pool.add(signed_with(&f.keys[0], 0, 0, 0, 21_000), 120);
+        // Free gas, but the 1 wei of value is not covered by a zero balance.
+        assert!(free.unwrap_err().to_string().starts_with("insufficient funds"));
     }
 
     #[test]
     fn replacement_needs_the_price_bump() {
         let f = fixture(PoolConfig::default());
         let a = &f.keys[0];
-        let first = f.pool.add(signed(a, 0, 10_000_000_000), 120).unwrap();
+        let first = f.pool.add(signed(a, 0, FEE), 120).unwrap();
         assert_eq!(
-            f.pool.add(signed(a, 0, 10_900_000_000), 120).unwrap_err().to_string(),
+            f.pool.add(signed(a, 0, FEE * 109 / 100), 120).unwrap_err().to_string(),
             "replacement transaction underpriced"
         );
-        let second = f.pool.add(signed(a, 0, 11_000_000_000), 120).unwrap();
+        let second = f.pool.add(signed(a, 0, FEE * 110 / 100), 120).unwrap();
         assert!(f.pool.get(&first).is_none());
-        assert_eq!(hashes(&f.pool.best(10, 30_000_000)), [second]);
+        assert_eq!(best(&f.pool, 10, 30_000_000), [second]);
         assert_eq!(f.pool.len(), 1);
     }
 
     #[test]
-    fn limits_and_cleanup_after_a_block() {
-        let f = fixture(PoolConfig { max_transactions: 3, max_per_sender: 2, price_bump_percent: 10 });
-        let (a, b) = (&f.keys[0], &f.keys[1]);
-        f.pool.add(signed(a, 0, 10_000_000_000), 120).unwrap();
-        f.pool.add(signed(a, 1, 10_000_000_000), 120).unwrap();
-        let err = f.pool.add(signed(a, 2, 10_000_000_000), 120).unwrap_err().to_string();
+    fn limits_eviction_and_cleanup_after_a_block() {
+        let f = fixture(PoolConfig { max_transactions: 3, max_per_sender: 2, ..Default::default() });
+        let (a, b, c) = (&f.keys[0], &f.keys[1], &f.keys[2]);
+        let a0 = f.pool.add(signed(a, 0, FEE), 120).unwrap();
+        let a1 = f.pool.add(signed(a, 1, FEE * 2), 120).unwrap();
+        let err = f.pool.add(signed(a, 2, FEE * 2), 120).unwrap_err().to_string();
         assert!(err.starts_with("account limit exceeded"), "{err}");
-        let b0 = f.pool.add(signed(b, 0, 10_000_000_000), 120).unwrap();
-        assert_eq!(
-            f.pool.add(signed(&f.keys[2], 0, 10_000_000_000), 120).unwrap_err().to_string(),
-            "txpool is full"
-        );
-        // A block that drops b0 as permanently invalid, with nothing included.
-        f.pool.on_block(&[], &[b0]);
+        let b0 = f.pool.add(signed(b, 0, FEE * 2), 120).unwrap();
+        // Full: no more than the cheapest (a0) cannot evict anything.
+        assert_eq!(f.pool.add(signed(c, 0, FEE), 120).unwrap_err().to_string(), "transaction underpriced");
+        // A higher price evicts the cheapest, a0, and a1 with it (it could not execute behind
+        // the gap).
+        let c0 = f.pool.add(signed(c, 0, FEE * 3), 120).unwrap();
+        assert!(f.pool.get(&a0).is_none() && f.pool.get(&a1).is_none());
         assert_eq!(f.pool.len(), 2);
-        assert!(f.pool.get(&b0).is_none());
-        let err = f.pool.add(signed(a, 0, 10_000_000_000), MAX_TX_SIZE + 1).unwrap_err().to_string();
+        // On a tie the latest arrival is the cheapest.
+        f.pool.add(signed(a, 0, FEE * 2), 120).unwrap();
+        f.pool.add(signed(c, 1, FEE * 3), 120).unwrap();
+        assert!(f.pool.get(&b0).is_some(), "b0 arrived before a's new nonce 0");
+        assert_eq!(f.pool.len(), 3);
+        assert!(f.pool.get(&c0).is_some());
+        // A block that drops c0 as permanently invalid, with nothing included.
+        f.pool.on_block(&[], &[c0]);
+        assert_eq!(f.pool.len(), 2);
+        assert!(f.pool.get(&c0).is_none());
+        let err = f.pool.add(signed(a, 0, FEE), MAX_TX_SIZE + 1).unwrap_err().to_string();
         assert_eq!(err, format!("oversized data: transaction size {}, limit {MAX_TX_SIZE}", MAX_TX_SIZE + 1));
     }
 }

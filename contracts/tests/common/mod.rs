@@ -57,7 +57,8 @@ impl Chain {
     pub fn call(&self, to: Address, input: Vec<u8>) -> CallOutcome {
         let (_, head) = self.storage.head().unwrap();
         let params = CallParams { to: Some(to), input: input.into(), ..Default::default() };
-        call(&self.spec, &self.storage, &head, &params, 50_000_000).unwrap()
+        call(&self.spec, &self.storage, &head, &params, 50_000_000, fogchain_evm::Budget::unlimited())
+            .unwrap()
     }
 
     /// Executes one transaction from key `k` in its own block; returns (status, logs, gas used).

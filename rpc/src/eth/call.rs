@@ -51,7 +51,14 @@ impl EthRpc {
         self.blocking(move |this| {
             let cap = this.inner.config.gas_cap;
             this.with_state(block, |state, header| {
-                Ok(U64::from(fogchain_evm::estimate_gas(&this.inner.chain, state, header, &params, cap)?))
+                Ok(U64::from(fogchain_evm::estimate_gas(
+                    &this.inner.chain,
+                    state,
+                    header,
+                    &params,
+                    cap,
+                    this.budget(),
+                )?))
             })
         })
         .await
@@ -62,7 +69,7 @@ impl EthRpc {
         self.blocking(move |this| {
             let cap = this.inner.config.gas_cap;
             this.with_state(block, |state, header| {
-                match fogchain_evm::call(&this.inner.chain, state, header, &params, cap)? {
+                match fogchain_evm::call(&this.inner.chain, state, header, &params, cap, this.budget())? {
                     CallOutcome::Success { output, .. } => Ok(output),
                     CallOutcome::Revert { output, .. } => Err(RpcError::Reverted(output)),
                     CallOutcome::Halt { reason, gas_used } => {
@@ -84,9 +91,15 @@ impl EthRpc {
         self.blocking(move |this| {
             let cap = this.inner.config.gas_cap;
             this.with_state(block, |state, header| {
-                let (access_list, gas_used, error) =
-                    fogchain_evm::create_access_list(&this.inner.chain, state, header, &params, cap)
-                        .map_err(trace_error)?;
+                let (access_list, gas_used, error) = fogchain_evm::create_access_list(
+                    &this.inner.chain,
+                    state,
+                    header,
+                    &params,
+                    cap,
+                    this.budget(),
+                )
+                .map_err(trace_error)?;
                 Ok(AccessListResult { access_list, gas_used: U256::from(gas_used), error })
             })
         })
@@ -107,6 +120,7 @@ fn trace_error(e: fogchain_evm::TraceError) -> RpcError {
     match e {
         fogchain_evm::TraceError::Options(m) => RpcError::InvalidParams(m),
         fogchain_evm::TraceError::Invalid(m) => RpcError::Server(m),
+        fogchain_evm::TraceError::Budget(e) => RpcError::Server(e.to_string()),
         fogchain_evm::TraceError::Exec(e) => RpcError::Internal(e.to_string()),
     }
 }
@@ -132,8 +146,16 @@ impl DebugTraceApiServer for EthRpc {
                 .zip(body.senders)
                 .map(|(tx, sender)| Recovered::new_unchecked(tx, sender))
                 .collect();
-            fogchain_evm::trace_transaction(&this.inner.chain, &state, &header, &txs, index, &opts)
-                .map_err(trace_error)
+            fogchain_evm::trace_transaction(
+                &this.inner.chain,
+                &state,
+                &header,
+                &txs,
+                index,
+                &opts,
+                this.budget(),
+            )
+            .map_err(trace_error)
         })
         .await
     }
@@ -159,6 +181,7 @@ impl DebugTraceApiServer for EthRpc {
                     &params,
                     cap,
                     &opts.tracing_options,
+                    this.budget(),
                 )
                 .map_err(trace_error)
             })

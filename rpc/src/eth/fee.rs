@@ -9,11 +9,14 @@ use alloy_rpc_types_eth::FeeHistory;
 use fogchain_storage::{ChainReader, KvRead};
 
 impl EthRpc {
+    /// `[rpc] suggested-tip`, never below the pool's price limit; on a zero-base-fee network
+    /// just the price limit (0 by default).
     pub(crate) fn suggested_tip(&self) -> u128 {
+        let min = self.inner.pool.min_tip();
         if self.inner.chain.fogchain.zero_base_fee {
-            0
+            min
         } else {
-            self.inner.config.suggested_tip
+            self.inner.config.suggested_tip.max(min)
         }
     }
 
@@ -35,8 +38,16 @@ impl EthRpc {
     ) -> RpcResult<FeeHistory> {
         let snapshot = self.inner.storage.snapshot();
         let (_, newest) = resolve(&snapshot, BlockId::Number(newest_block))?;
-        let count = block_count.to::<u64>().min(1024).min(newest.number + 1);
+        let limits = &self.inner.config;
+        let count = block_count.to::<u64>().min(limits.fee_history_max_blocks).min(newest.number + 1);
         if let Some(p) = &reward_percentiles {
+            // geth's `errInvalidPercentile` wording.
+            if p.len() > limits.fee_history_max_percentiles {
+                return Err(RpcError::Server(format!(
+                    "invalid reward percentile: over the query limit {}",
+                    limits.fee_history_max_percentiles
+                )));
+            }
             if p.iter().any(|x| !(0.0..=100.0).contains(x)) || p.windows(2).any(|w| w[0] > w[1]) {
                 return Err(RpcError::InvalidParams("invalid reward percentiles".into()));
             }

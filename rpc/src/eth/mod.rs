@@ -147,26 +147,47 @@ impl EthRpc {
         }
     }
 
-    /// Runs EVM work on the blocking pool, at most `max_concurrent_calls` at once.
+    /// Runs EVM work (or a log query) on the blocking pool, at most `max_concurrent_calls` at
+    /// once. A request that finds no free slot within `call_queue_timeout` is refused
+    /// ([`RpcError::LimitExceeded`]) instead of queueing without bound; EVM work stops itself
+    /// at its [`Budget`](fogchain_evm::Budget) ([`EthRpc::budget`]), the answer is given up a
+    /// second after the deadline in any case.
     pub(crate) async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(EthRpc) -> RpcResult<T> + Send + 'static,
     ) -> RpcResult<T> {
+        let config = &self.inner.config;
         let permit =
-            self.inner.calls.clone().acquire_owned().await.map_err(|e| RpcError::Internal(e.to_string()))?;
+            match tokio::time::timeout(config.call_queue_timeout, self.inner.calls.clone().acquire_owned())
+                .await
+            {
+                Ok(permit) => permit.map_err(|e| RpcError::Internal(e.to_string()))?,
+                Err(_) => {
+                    return Err(RpcError::LimitExceeded(format!(
+                        "server busy: all {} EVM slots stayed in use for {} ms; retry later",
+                        config.max_concurrent_calls.max(1),
+                        config.call_queue_timeout.as_millis()
+                    )))
+                }
+            };
         let this = self.clone();
-        // The permit travels with the work: an answer given up after the timeout below still
-        // occupies its slot until the EVM finishes (bounded by the gas cap).
         let task = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             f(this)
         });
-        let timeout = self.inner.config.call_timeout;
-        match tokio::time::timeout(timeout, task).await {
+        let timeout = config.call_timeout;
+        match tokio::time::timeout(timeout + std::time::Duration::from_secs(1), task).await {
             Ok(joined) => joined.map_err(|e| RpcError::Internal(e.to_string()))?,
             // geth's wording (`--rpc.evmtimeout`).
             Err(_) => Err(RpcError::Server(format!("execution aborted (timeout = {}s)", timeout.as_secs()))),
         }
+    }
+
+    /// The bounds of one EVM execution starting now (`[rpc]` call-timeout-secs,
+    /// evm-step-limit, trace-max-bytes).
+    pub(crate) fn budget(&self) -> fogchain_evm::Budget {
+        let c = &self.inner.config;
+        fogchain_evm::Budget::new(c.call_timeout, c.evm_step_limit, c.trace_max_bytes)
     }
 }
 

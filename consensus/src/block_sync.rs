@@ -7,7 +7,7 @@
 use crate::{
     members::Directory,
     transport::{Command, TransportHandle},
-    ConsensusError, RaftStatus, StateMachine,
+    ConsensusError, ImportError, RaftStatus, StateMachine,
 };
 use alloy_primitives::B256;
 use parking_lot::RwLock;
@@ -114,14 +114,27 @@ impl Fetcher {
             // Bounded: the transport answers every request (its request timeout is 15 s).
             match answer.blocking_recv() {
                 Ok(Ok(blocks)) if !blocks.is_empty() => {
+                    let mut refused = None;
                     for block in blocks {
-                        let (n, _) = self.machine.import_block(&block)?;
-                        if n >= number {
-                            break;
+                        match self.machine.import_block(&block) {
+                            Ok((n, _)) if n >= number => break,
+                            Ok(_) => {}
+                            // A member that serves a bad block: ask the next one.
+                            Err(ImportError::Refused(reason)) => {
+                                refused = Some(reason);
+                                break;
+                            }
+                            // The database failed: fatal for this node.
+                            Err(e @ ImportError::Storage(_)) => return Err(e.into()),
                         }
                     }
-                    attempt = 0;
-                    continue;
+                    match refused {
+                        None => {
+                            attempt = 0;
+                            continue;
+                        }
+                        Some(reason) => tracing::warn!(from, %reason, "block from member refused"),
+                    }
                 }
                 Ok(Ok(_)) => tracing::debug!(from, "member has no blocks after {head}"),
                 Ok(Err(e)) => tracing::debug!(from, error = %e, "block sync request failed"),

@@ -97,7 +97,9 @@ fn encode(m: &impl protobuf::Message) -> Vec<u8> {
 }
 
 impl Driver {
-    pub(crate) fn run(mut self) {
+    /// Runs until shutdown (`None`) or a fault that stops this node from taking part safely
+    /// (`Some(reason)`: storage failed applying or persisting, block sync could not write).
+    pub(crate) fn run(mut self) -> Option<String> {
         // Snapshot payloads are built only when a follower needs one: the head and the
         // directory are those of the applied index, since this thread is the only applier and
         // raft-rs asks for snapshots from this thread.
@@ -110,7 +112,7 @@ impl Driver {
         self.publish_status();
         if let Err(e) = self.resume_sync() {
             tracing::error!(error = %e, "consensus stopped: {e}");
-            return;
+            return Some(e.to_string());
         }
         let mut next_tick = Instant::now() + self.config.tick;
         let mut shutdown: Option<(Instant, oneshot::Sender<()>)> = None;
@@ -145,7 +147,10 @@ impl Driver {
                 // Storage failed: this node cannot safely take part any more.
                 tracing::error!(error = %e, "consensus stopped: {e}");
                 self.publish_status();
-                return;
+                if let Some(sync) = self.syncing.take() {
+                    sync.job.stop();
+                }
+                return Some(e.to_string());
             }
             self.publish_status();
             if let Some((deadline, _)) = &shutdown {
@@ -168,6 +173,7 @@ impl Driver {
             sync.job.stop();
         }
         tracing::debug!("Raft driver stopped");
+        None
     }
 
     /// A leader that is shutting down transfers leadership to its most up-to-date voter first,

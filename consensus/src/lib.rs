@@ -216,6 +216,8 @@ pub struct Consensus {
     directory: Arc<RwLock<Directory>>,
     transport: TransportHandle,
     driver: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Why the Raft thread stopped on its own (a fault, or a panic); `None` while it runs.
+    fault: watch::Receiver<Option<String>>,
     transport_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     forwarded: Mutex<Option<ForwardedTxs>>,
 }
@@ -324,9 +326,26 @@ impl Consensus {
             transferring: false,
             syncing: None,
         };
+        // Fail-stop: the thread reports why it ended unless asked to (a storage fault, or a
+        // panic); the node exits on it (`Consensus::failed`) instead of serving a stale head.
+        let (fault_tx, fault) = watch::channel(None);
         let driver = std::thread::Builder::new()
             .name("raft".into())
-            .spawn(move || driver.run())
+            .spawn(move || {
+                let reason = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| driver.run())) {
+                    Ok(None) => return,
+                    Ok(Some(reason)) => reason,
+                    Err(panic) => {
+                        let what = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_default();
+                        format!("the Raft thread panicked: {what}")
+                    }
+                };
+                let _ = fault_tx.send(Some(reason));
+            })
             .map_err(|e| ConsensusError::Raft(format!("spawning the Raft thread: {e}")))?;
         tracing::info!(raft_id = config.raft_id, peer_id = %transport.local_peer, applied, "consensus started");
         Ok(Self {
@@ -335,6 +354,7 @@ impl Consensus {
             directory,
             transport,
             driver: Mutex::new(Some(driver)),
+            fault,
             transport_task: Mutex::new(Some(transport_task)),
             forwarded: Mutex::new(Some(forwarded)),
         })
@@ -347,6 +367,47 @@ impl Consensus {
     /// The current Raft status.
     pub fn status(&self) -> RaftStatus {
         self.status.borrow().clone()
+    }
+
+    /// Why the Raft thread stopped on its own, if it did: this node can no longer apply the
+    /// chain and must stop (fail-stop).
+    pub fn fault(&self) -> Option<String> {
+        self.fault.borrow().clone()
+    }
+
+    /// Resolves when the Raft thread stops on its own, with the reason (see [`Self::fault`]).
+    /// Pending forever while it runs or after an orderly shutdown.
+    pub async fn failed(&self) -> String {
+        let mut fault = self.fault.clone();
+        let reason = fault.wait_for(Option::is_some).await.ok().and_then(|r| r.clone());
+        match reason {
+            Some(reason) => reason,
+            // The thread ended without a fault (shutdown): never resolves.
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Whether this node can serve its chain now: the Raft thread runs, a leader is known, no
+    /// block sync is under way, and the applied index is within `max_lag` entries of the
+    /// commit index. `Err` says why not.
+    pub fn readiness(&self, max_lag: u64) -> Result<(), String> {
+        if let Some(fault) = self.fault() {
+            return Err(format!("consensus stopped: {fault}"));
+        }
+        let status = self.status();
+        if status.leader_id == 0 {
+            return Err("no Raft leader known".into());
+        }
+        if status.syncing {
+            return Err("syncing blocks from the leader".into());
+        }
+        if status.commit > status.applied + max_lag {
+            return Err(format!(
+                "catching up: applied {} of {} committed entries",
+                status.applied, status.commit
+            ));
+        }
+        Ok(())
     }
 
     /// Status updates (for waiting on a leader change).

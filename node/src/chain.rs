@@ -84,6 +84,26 @@ pub enum ChainError {
     Execution(#[from] ExecError),
 }
 
+impl ChainError {
+    /// True when this node failed (its database, or revm reporting an error that is not
+    /// about the block), rather than the block breaking a rule: every node would judge a bad
+    /// block the same, but a fault is local and must stop the node (fail-stop).
+    pub fn is_fault(&self) -> bool {
+        matches!(
+            self,
+            ChainError::Storage(_) | ChainError::Execution(ExecError::Storage(_) | ExecError::Evm(_))
+        )
+    }
+
+    /// The fault as a storage error (for the consensus layer, which stops on it).
+    pub fn into_storage(self) -> StorageError {
+        match self {
+            ChainError::Storage(e) | ChainError::Execution(ExecError::Storage(e)) => e,
+            other => StorageError::Corrupt(other.to_string()),
+        }
+    }
+}
+
 /// Outcome of applying a committed block.
 #[derive(Debug)]
 pub enum Applied {

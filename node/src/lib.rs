@@ -233,6 +233,14 @@ impl Node {
         &self.consensus
     }
 
+    /// Resolves when this node can no longer do its job (the Raft thread stopped on a storage
+    /// or apply fault, or panicked), with the reason. The binary then stops with a non-zero
+    /// exit, so nothing serves a stale chain; restarted, the node resumes from its last
+    /// applied block.
+    pub async fn failed(&self) -> String {
+        self.consensus.failed().await
+    }
+
     /// Stops RPC and the minter, hands Raft leadership over if this node leads, and closes the
     /// database.
     pub async fn stop(mut self) {

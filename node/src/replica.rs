@@ -1,6 +1,6 @@
 //! The node's chain as Raft's replicated state machine: committed entries are blocks.
 
-use crate::chain::{Applied, Chain, ChainError, SealedBlock};
+use crate::chain::{Applied, Chain, SealedBlock};
 use alloy_primitives::B256;
 use fogchain_consensus::{Directory, ImportError, StateMachine};
 use fogchain_evm::ExecutedBlock;
@@ -76,7 +76,8 @@ impl StateMachine for Replica {
                 self.pool.on_block(&senders, &[]);
                 Ok(())
             }
-            Err(ChainError::Storage(e)) => Err(e),
+            // The database failed (also while executing): fatal, never "an invalid block".
+            Err(e) if e.is_fault() => Err(e.into_storage()),
             Err(e) => {
                 // Every node runs the same checks on the same block: all skip it.
                 tracing::warn!(number = block.header().number, %hash, index, error = %e, "invalid committed block skipped");
@@ -123,7 +124,7 @@ impl StateMachine for Replica {
                 block.header().number,
                 self.chain.head()
             ))),
-            Err(ChainError::Storage(e)) => Err(ImportError::Storage(e)),
+            Err(e) if e.is_fault() => Err(ImportError::Storage(e.into_storage())),
             Err(e) => Err(ImportError::Refused(e.to_string())),
         }
     }

@@ -96,6 +96,11 @@ impl ClusterRpc {
         Self { consensus, spec, heads, sealer }
     }
 
+    /// The node's consensus.
+    pub fn consensus(&self) -> Arc<Consensus> {
+        self.consensus.clone()
+    }
+
     /// Connected members.
     pub fn peer_count(&self) -> usize {
         self.consensus.peers().len()

@@ -18,6 +18,7 @@ mod convert;
 mod debug;
 mod error;
 mod eth;
+mod health;
 mod logs;
 mod net;
 mod txpool;
@@ -27,6 +28,7 @@ pub use cluster::*;
 pub use debug::*;
 pub use error::*;
 pub use eth::*;
+pub use health::{HealthLayer, READY_MAX_LAG};
 pub use logs::{LogLimits, FILTER_TIMEOUT, MAX_FILTERS};
 pub use net::*;
 pub use txpool::*;
@@ -140,6 +142,7 @@ pub async fn start_server(
     // CORS: any origin may call, as browser dapps on other origins need (geth --http.corsdomain '*').
     let http_middleware = tower::ServiceBuilder::new()
         .layer(CorsLayer::permissive())
+        .layer(HealthLayer::new(cluster.consensus()))
         .layer(AdminAuthLayer::new(config.admin_token.clone()));
     let server = Server::builder()
         .set_config(server_config)

@@ -361,6 +361,24 @@ impl Rpc {
         }
     }
 
+    /// Sends `calls` as one JSON-RPC batch; one result or error per call, in order.
+    pub fn batch(&self, calls: &[(&str, Value)]) -> Vec<Result<Value, RpcError>> {
+        let body = fogchain_client::jsonrpc::batch(calls);
+        let request =
+            self.agent.post(&self.url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
+        let answer = request.send().unwrap().bytes().unwrap();
+        let answers = fogchain_client::jsonrpc::batch_answers(&answer, calls.len())
+            .unwrap_or_else(|e| panic!("batch: {e}: {}", String::from_utf8_lossy(&answer)));
+        answers
+            .into_iter()
+            .map(|a| match a {
+                Ok(v) => Ok(v),
+                Err(fogchain_client::AnswerError::Rpc(e)) => Err(e),
+                Err(e) => panic!("batch: {e}"),
+            })
+            .collect()
+    }
+
     /// Calls `method`, panicking on a JSON-RPC error.
     pub fn call(&self, method: &str, params: Value) -> Value {
         self.try_call(method, params).unwrap_or_else(|e| panic!("{method}: {} {}", e.code, e.message))
@@ -394,6 +412,13 @@ impl Rpc {
 
 pub mod mqtt;
 pub mod tx;
+
+/// Resident memory of process `pid` (VmRSS), bytes.
+pub fn rss_bytes(pid: i32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kib| kib * 1024)
+}
 
 /// Waits until every client reports the same head (number and hash); returns the number.
 pub fn wait_converged(rpcs: &[&Rpc]) -> u64 {

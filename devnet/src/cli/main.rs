@@ -63,12 +63,17 @@ async fn run_node(config: PathBuf) -> eyre::Result<()> {
     let config = NodeConfig::load(&config)?;
     let node = Node::start(&config).await?;
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted, stopping"),
-        _ = sigterm.recv() => tracing::info!("terminated, stopping"),
-    }
+    let fault = tokio::select! {
+        _ = tokio::signal::ctrl_c() => { tracing::info!("interrupted, stopping"); None }
+        _ = sigterm.recv() => { tracing::info!("terminated, stopping"); None }
+        // Fail-stop: a node that cannot apply the chain exits instead of serving a stale head.
+        reason = node.failed() => { tracing::error!(fault = %reason, "node failed, stopping"); Some(reason) }
+    };
     node.stop().await;
-    Ok(())
+    match fault {
+        None => Ok(()),
+        Some(reason) => Err(eyre::eyre!("node failed: {reason}")),
+    }
 }
 
 fn run(cli: Cli) -> eyre::Result<()> {

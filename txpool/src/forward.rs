@@ -22,6 +22,10 @@ pub trait LeaderLink: Send + Sync {
 
 /// Most transactions in one forwarded batch.
 pub const FORWARD_BATCH: usize = 2_000;
+/// Most bytes of encoded transactions in one forwarded batch: well under the transport's
+/// 32 MiB request cap (`fogchain_consensus::MAX_REQUEST_BYTES`), whatever the transactions'
+/// sizes (up to 128 KiB each).
+pub const FORWARD_BATCH_BYTES: usize = 8 << 20;
 /// The whole pool is re-sent this often.
 const RESEND: Duration = Duration::from_secs(2);
 
@@ -42,13 +46,31 @@ pub fn forward_pool(pool: &TxPool, link: &dyn LeaderLink, shutdown: &Cancellatio
         }
         if let Some(to) = leader.filter(|_| !pool.is_empty()) {
             let (max, txs) = pool.arrived_after(sent_up_to);
-            for chunk in txs.chunks(FORWARD_BATCH) {
-                link.send_to_leader(to, chunk.iter().map(|tx| tx.encoded_2718()).collect());
+            for batch in batches(txs.iter().map(|tx| tx.encoded_2718())) {
+                link.send_to_leader(to, batch);
             }
             sent_up_to = max;
         }
         pool.wait_for_change(generation, Duration::from_millis(250));
     }
+}
+
+/// Splits encoded transactions into batches of at most [`FORWARD_BATCH`] transactions and
+/// [`FORWARD_BATCH_BYTES`] bytes (one transaction over the byte bound goes alone).
+fn batches(encoded: impl IntoIterator<Item = Vec<u8>>) -> Vec<Vec<Vec<u8>>> {
+    let mut out: Vec<Vec<Vec<u8>>> = Vec::new();
+    let mut bytes = 0usize;
+    for tx in encoded {
+        let full =
+            out.last().is_none_or(|b| b.len() == FORWARD_BATCH || bytes + tx.len() > FORWARD_BATCH_BYTES);
+        if full {
+            out.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += tx.len();
+        out.last_mut().expect("pushed above").push(tx);
+    }
+    out
 }
 
 impl TxPool {
@@ -101,6 +123,18 @@ mod tests {
             assert!(Instant::now() < deadline, "timed out waiting for {what}");
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    #[test]
+    fn batches_stay_under_the_count_and_byte_bounds() {
+        let big = vec![0u8; 128 * 1024];
+        let split = batches(std::iter::repeat_n(big.clone(), 100));
+        assert!(split.len() >= 2);
+        assert!(split.iter().all(|b| b.iter().map(Vec::len).sum::<usize>() <= FORWARD_BATCH_BYTES));
+        assert_eq!(split.iter().map(Vec::len).sum::<usize>(), 100);
+        let small = batches(std::iter::repeat_n(vec![1u8; 120], 4_500));
+        assert_eq!(small.iter().map(Vec::len).collect::<Vec<_>>(), [FORWARD_BATCH, FORWARD_BATCH, 500]);
+        assert!(batches(std::iter::empty()).is_empty());
     }
 
     #[test]

@@ -77,6 +77,9 @@ pub(crate) struct Driver {
     pub(crate) transferring: bool,
     /// Block sync under way, with the entries committed meanwhile.
     pub(crate) syncing: Option<Syncing>,
+    /// Member messages dropped before raft-rs: undecodable, misaddressed or invalid
+    /// (`validate.rs`).
+    pub(crate) dropped_messages: u64,
 }
 
 /// A snapshot whose blocks are being fetched.
@@ -204,6 +207,7 @@ impl Driver {
                         Ok(m) => m,
                         Err(e) => {
                             tracing::warn!(from, error = %e, "undecodable Raft message dropped");
+                            self.dropped_messages += 1;
                             continue;
                         }
                     };
@@ -214,6 +218,12 @@ impl Driver {
                             to = msg.to,
                             "Raft message with a wrong sender or recipient dropped"
                         );
+                        self.dropped_messages += 1;
+                        continue;
+                    }
+                    if let Some(reason) = crate::validate::refuse(&self.node, &msg) {
+                        tracing::warn!(from, %reason, "invalid Raft message dropped");
+                        self.dropped_messages += 1;
                         continue;
                     }
                     if let Err(e) = self.node.step(msg) {
@@ -505,6 +515,7 @@ impl Driver {
             voters: conf.voters.clone(),
             learners: conf.learners.clone(),
             syncing: self.syncing.is_some(),
+            dropped_messages: self.dropped_messages,
         };
         self.status.send_if_modified(|old| {
             if *old != status {

@@ -20,6 +20,7 @@ mod log_store;
 mod members;
 mod slog_bridge;
 mod transport;
+mod validate;
 
 pub use driver::DriverConfig;
 pub use gossip::{ForwardedTxs, DEFAULT_FORWARDED_QUEUE_BYTES};
@@ -27,6 +28,7 @@ pub use identity::*;
 pub use log_store::{LogStore, SnapshotSource, BOOTSTRAP_INDEX};
 pub use members::*;
 pub use transport::{PeerInfo, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES};
+pub use validate::MAX_APPEND_ENTRIES;
 
 use alloy_primitives::B256;
 use driver::{Driver, Input};
@@ -166,6 +168,9 @@ pub struct RaftStatus {
     /// Block sync after a snapshot is under way: the head is behind the applied index, so this
     /// node must not mint.
     pub syncing: bool,
+    /// Member messages dropped before raft-rs since start (undecodable, misaddressed, or
+    /// values raft-rs would panic on; see `validate.rs`).
+    pub dropped_messages: u64,
 }
 
 /// Consensus settings.
@@ -311,6 +316,7 @@ impl Consensus {
             voters: conf.voters.clone(),
             learners: conf.learners.clone(),
             syncing: false,
+            dropped_messages: 0,
         };
         let (status_tx, status) = watch::channel(initial_status);
         let directory = Arc::new(RwLock::new(directory));
@@ -325,6 +331,7 @@ impl Consensus {
             pending_conf: None,
             transferring: false,
             syncing: None,
+            dropped_messages: 0,
         };
         // Fail-stop: the thread reports why it ended unless asked to (a storage fault, or a
         // panic); the node exits on it (`Consensus::failed`) instead of serving a stale head.

@@ -1,6 +1,8 @@
 //! The nodes behind the proxy: round-robin over healthy nodes, health checks, failover.
 //!
-//! A node is healthy when its last `eth_blockNumber` (every `health-interval-ms`) answered. A
+//! A node is healthy when its last `GET /ready` (every `health-interval-ms`) answered 200: its
+//! Raft thread runs, it knows a leader and has applied what is committed (a node that is
+//! syncing, cut off from the leader or failed is skipped while others are ready). A
 //! request that cannot reach a node (connect error, reset, timeout) marks it unhealthy at once and
 //! is sent to the next one, so a dead node is skipped from the next request on, and the periodic
 //! check brings it back when it answers again. JSON-RPC requests are safe to resend: reads are
@@ -88,9 +90,8 @@ impl Upstream {
     }
 
     async fn check_health(&self) {
-        let body = Bytes::from_static(br#"{"jsonrpc":"2.0","id":0,"method":"eth_blockNumber","params":[]}"#);
         let checks = self.nodes.iter().map(|n| {
-            let req = self.http.post(&n.url).header("content-type", "application/json").body(body.clone());
+            let req = self.http.get(format!("{}/ready", n.url.trim_end_matches('/')));
             async move {
                 let ok = matches!(
                     tokio::time::timeout(Duration::from_secs(2), req.send()).await,
@@ -100,7 +101,7 @@ impl Upstream {
                     if ok {
                         tracing::info!(node = %n.url, "node is back");
                     } else {
-                        tracing::warn!(node = %n.url, "node failed its health check");
+                        tracing::warn!(node = %n.url, "node is not ready (GET /ready)");
                     }
                 }
             }

@@ -1,0 +1,126 @@
+//! Checks on a member's Raft message before raft-rs sees it.
+//!
+//! Members are authenticated (Noise with their registered key) and the transport caps a
+//! request at [`crate::transport::MAX_REQUEST_BYTES`], but raft-rs trusts message contents: some
+//! values make it panic (`fatal!`) instead of refusing them, which would stop this node. Such a
+//! message is dropped and counted ([`crate::RaftStatus::dropped_messages`]); a correct leader
+//! never sends one, and whatever a lost message carried is sent again.
+//!
+//! | message | refused when | raft-rs would |
+//! |---|---|---|
+//! | any | sender or recipient is not the connection's member and this node (checked by the driver) | act for another member |
+//! | not an append or snapshot | it carries entries or a snapshot | — (unused data, memory) |
+//! | `MsgHeartbeat` | commit index beyond this node's last index | panic in `commit_to` |
+//! | `MsgAppend` | more than [`MAX_APPEND_ENTRIES`] entries, or indexes not following the message's index | misplace entries |
+//! | `MsgAppend` | an entry at or below the commit index with another term than ours | panic: conflict with a committed entry |
+
+use raft::{
+    eraftpb::{Message, MessageType},
+    RawNode,
+};
+
+use crate::log_store::LogStore;
+
+/// Most entries in one append message (the leader sends at most 4 MiB per message).
+pub const MAX_APPEND_ENTRIES: usize = 65_536;
+
+/// Why a message was dropped (for the log).
+pub(crate) fn refuse(node: &RawNode<LogStore>, msg: &Message) -> Option<String> {
+    let log = &node.raft.raft_log;
+    let kind = msg.get_msg_type();
+    let carries_data = !msg.entries.is_empty() || msg.snapshot.is_some();
+    match kind {
+        MessageType::MsgAppend => {
+            if msg.entries.len() > MAX_APPEND_ENTRIES {
+                return Some(format!("{} entries in one append", msg.entries.len()));
+            }
+            for (i, entry) in msg.entries.iter().enumerate() {
+                if Some(entry.index) != msg.index.checked_add(i as u64 + 1) {
+                    return Some(format!("entry {i} has index {} after index {}", entry.index, msg.index));
+                }
+                if entry.index <= log.committed && log.term(entry.index).is_ok_and(|t| t != entry.term) {
+                    return Some(format!(
+                        "entry {} of term {} conflicts with the committed entry",
+                        entry.index, entry.term
+                    ));
+                }
+            }
+            None
+        }
+        MessageType::MsgSnapshot => None,
+        MessageType::MsgHeartbeat if msg.commit > log.last_index() => {
+            Some(format!("heartbeat commit index {} beyond the last index {}", msg.commit, log.last_index()))
+        }
+        _ if carries_data => Some(format!("{kind:?} carries entries or a snapshot")),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use raft::eraftpb::Entry;
+
+    fn node() -> (tempfile::TempDir, RawNode<LogStore>) {
+        let genesis = alloy_genesis::Genesis {
+            config: fogchain_genesis::prague_chain_config(1337),
+            gas_limit: 30_000_000,
+            ..Default::default()
+        };
+        let spec = fogchain_genesis::ChainSpec::new(genesis, Default::default()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let db = fogchain_storage::Storage::open(dir.path(), &spec).unwrap();
+        let store = LogStore::open(db, &[1, 2, 3]).unwrap();
+        let entries: Vec<Entry> = (2..=5).map(|i| entry(i, 1)).collect();
+        store.append(&entries, None, true).unwrap();
+        let config = raft::Config { id: 1, ..Default::default() };
+        let mut node = RawNode::new(&config, store, &crate::slog_bridge::logger()).unwrap();
+        node.raft.raft_log.committed = 3;
+        (dir, node)
+    }
+
+    fn entry(index: u64, term: u64) -> Entry {
+        let mut e = Entry::default();
+        e.index = index;
+        e.term = term;
+        e
+    }
+
+    fn message(kind: MessageType) -> Message {
+        let mut m = Message::default();
+        m.set_msg_type(kind);
+        (m.from, m.to, m.term) = (2, 1, 1);
+        m
+    }
+
+    #[test]
+    fn values_raft_rs_would_panic_on_are_refused() {
+        let (_dir, mut node) = node();
+        let mut heartbeat = message(MessageType::MsgHeartbeat);
+        heartbeat.commit = 5;
+        assert_eq!(refuse(&node, &heartbeat), None);
+        heartbeat.commit = 100;
+        assert!(refuse(&node, &heartbeat).unwrap().contains("beyond the last index 5"));
+        // What raft-rs does with it unchecked: the node's thread would die.
+        let stepped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| node.step(heartbeat)));
+        assert!(stepped.is_err(), "raft-rs panics on a commit index beyond the log");
+
+        let (_dir, node) = self::node();
+        let mut append = message(MessageType::MsgAppend);
+        append.index = 1;
+        append.entries = vec![entry(2, 1), entry(3, 1), entry(4, 2)].into();
+        assert_eq!(refuse(&node, &append), None, "a conflict above the commit index is Raft's to resolve");
+        append.entries = vec![entry(2, 1), entry(3, 2)].into();
+        assert!(refuse(&node, &append).unwrap().contains("conflicts with the committed entry"));
+        append.entries = vec![entry(2, 1), entry(4, 1)].into();
+        assert!(refuse(&node, &append).unwrap().contains("has index 4 after index 1"));
+        append.index = u64::MAX;
+        append.entries = vec![entry(0, 1)].into();
+        assert!(refuse(&node, &append).is_some(), "no overflow");
+
+        let mut vote = message(MessageType::MsgRequestVote);
+        assert_eq!(refuse(&node, &vote), None);
+        vote.entries = vec![entry(2, 1)].into();
+        assert!(refuse(&node, &vote).is_some());
+    }
+}

@@ -16,6 +16,9 @@
 //! trace-max-bytes = 268435456   # struct-logger record of one trace
 //! fee-history-max-blocks = 1024
 //! fee-history-max-percentiles = 100
+//! proof-max-keys = 1024         # storage keys of one eth_getProof
+//! ws-ping-interval-secs = 30    # WebSocket ping period
+//! ws-inactive-limit-secs = 60   # close a WebSocket that answers no ping within this
 //!
 //! admin-token = "..."          # bearer token for admin_ and raft_ membership methods
 //!
@@ -80,6 +83,12 @@ pub struct RpcSection {
     pub fee_history_max_blocks: u64,
     /// Most reward percentiles of one eth_feeHistory.
     pub fee_history_max_percentiles: usize,
+    /// Most storage keys of one eth_getProof.
+    pub proof_max_keys: usize,
+    /// WebSocket ping period, seconds.
+    pub ws_ping_interval_secs: u64,
+    /// A WebSocket that answers no ping within this long is closed, seconds.
+    pub ws_inactive_limit_secs: u64,
     /// Bearer token for `admin_` and the `raft_` membership methods; unset disables them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_token: Option<String>,
@@ -105,6 +114,9 @@ impl Default for RpcSection {
             trace_max_bytes: d.trace_max_bytes,
             fee_history_max_blocks: d.fee_history_max_blocks,
             fee_history_max_percentiles: d.fee_history_max_percentiles,
+            proof_max_keys: d.proof_max_keys,
+            ws_ping_interval_secs: d.ws_ping_interval.as_secs(),
+            ws_inactive_limit_secs: d.ws_inactive_limit.as_secs(),
             admin_token: None,
         }
     }
@@ -132,6 +144,9 @@ impl RpcSection {
             trace_max_bytes: self.trace_max_bytes,
             fee_history_max_blocks: self.fee_history_max_blocks.max(1),
             fee_history_max_percentiles: self.fee_history_max_percentiles,
+            proof_max_keys: self.proof_max_keys,
+            ws_ping_interval: std::time::Duration::from_secs(self.ws_ping_interval_secs),
+            ws_inactive_limit: std::time::Duration::from_secs(self.ws_inactive_limit_secs),
             admin_token: self.admin_token.clone(),
             ..RpcConfig::default()
         }

@@ -33,7 +33,7 @@ pub use logs::{LogLimits, FILTER_TIMEOUT, MAX_FILTERS};
 pub use net::*;
 pub use txpool::*;
 
-use jsonrpsee::server::{BatchRequestConfig, Server, ServerConfig, ServerHandle};
+use jsonrpsee::server::{BatchRequestConfig, PingConfig, Server, ServerConfig, ServerHandle};
 use std::net::SocketAddr;
 use tower_http::cors::CorsLayer;
 
@@ -67,6 +67,12 @@ pub struct RpcConfig {
     pub fee_history_max_blocks: u64,
     /// Most reward percentiles of one `eth_feeHistory` (geth: 100).
     pub fee_history_max_percentiles: usize,
+    /// Most storage keys of one `eth_getProof` (1024).
+    pub proof_max_keys: usize,
+    /// WebSocket: the server pings every connection this often (30 s).
+    pub ws_ping_interval: std::time::Duration,
+    /// WebSocket: a connection that answers no ping within this long is closed (60 s).
+    pub ws_inactive_limit: std::time::Duration,
     /// Tip in wei suggested by `eth_maxPriorityFeePerGas` (1 gwei, as Anvil).
     pub suggested_tip: u128,
     /// Bearer token for `admin_` and the `raft_` membership methods (`None`: disabled).
@@ -95,6 +101,9 @@ impl Default for RpcConfig {
             trace_max_bytes: 256 << 20,
             fee_history_max_blocks: 1024,
             fee_history_max_percentiles: 100,
+            proof_max_keys: 1024,
+            ws_ping_interval: std::time::Duration::from_secs(30),
+            ws_inactive_limit: std::time::Duration::from_secs(60),
             suggested_tip: 1_000_000_000,
             admin_token: None,
             logs: LogLimits::default(),
@@ -138,6 +147,12 @@ pub async fn start_server(
         .max_subscriptions_per_connection(config.max_subscriptions_per_connection)
         .set_id_provider(HexIdProvider)
         .set_batch_request_config(BatchRequestConfig::Limit(config.max_batch_len))
+        .enable_ws_ping(
+            PingConfig::new()
+                .ping_interval(config.ws_ping_interval.max(std::time::Duration::from_secs(1)))
+                .inactive_limit(config.ws_inactive_limit.max(std::time::Duration::from_secs(1)))
+                .max_failures(1),
+        )
         .build();
     // CORS: any origin may call, as browser dapps on other origins need (geth --http.corsdomain '*').
     let http_middleware = tower::ServiceBuilder::new()

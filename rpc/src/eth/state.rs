@@ -43,8 +43,9 @@ impl EthRpc {
         block: Option<BlockId>,
     ) -> RpcResult<EIP1186AccountProofResponse> {
         use fogchain_storage::{trie::proof, TrieNodes};
-        if keys.len() > 1024 {
-            return Err(RpcError::InvalidParams("at most 1024 storage keys per request".into()));
+        let max = self.inner.config.proof_max_keys;
+        if keys.len() > max {
+            return Err(RpcError::InvalidParams(format!("at most {max} storage keys per request")));
         }
         let snapshot = self.inner.storage.snapshot();
         let (_, header) = resolve(&snapshot, block.unwrap_or_default())?;

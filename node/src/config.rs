@@ -71,6 +71,10 @@ pub struct RpcSection {
     pub logs_max_block_range: u64,
     /// Most logs one eth_getLogs answer may hold.
     pub logs_max_results: usize,
+    /// Most addresses in one log filter (eth_getLogs, eth_newFilter, logs subscriptions).
+    pub logs_max_addresses: usize,
+    /// Most alternatives at one topic position of a log filter.
+    pub logs_max_topics: usize,
     /// EVM executions and log queries running at once (default: half the CPU cores).
     pub max_concurrent_calls: usize,
     /// Longest wait for a free EVM slot before "server busy" (-32005), milliseconds.
@@ -108,6 +112,8 @@ impl Default for RpcSection {
             call_timeout_secs: d.call_timeout.as_secs(),
             logs_max_block_range: d.logs.max_block_range,
             logs_max_results: d.logs.max_results,
+            logs_max_addresses: d.logs.max_addresses,
+            logs_max_topics: d.logs.max_topics,
             max_concurrent_calls: d.max_concurrent_calls,
             call_queue_timeout_ms: d.call_queue_timeout.as_millis() as u64,
             evm_step_limit: d.evm_step_limit,
@@ -137,6 +143,8 @@ impl RpcSection {
             logs: fogchain_rpc::LogLimits {
                 max_block_range: self.logs_max_block_range.max(1),
                 max_results: self.logs_max_results.max(1),
+                max_addresses: self.logs_max_addresses,
+                max_topics: self.logs_max_topics,
             },
             max_concurrent_calls: self.max_concurrent_calls.max(1),
             call_queue_timeout: std::time::Duration::from_millis(self.call_queue_timeout_ms),

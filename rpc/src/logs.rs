@@ -32,11 +32,29 @@ pub struct LogLimits {
     pub max_block_range: u64,
     /// Most logs one answer may hold.
     pub max_results: usize,
+    /// Most addresses in one filter (geth: 1000).
+    pub max_addresses: usize,
+    /// Most alternatives at one topic position of a filter (geth: 1000).
+    pub max_topics: usize,
 }
 
 impl Default for LogLimits {
     fn default() -> Self {
-        Self { max_block_range: 100_000, max_results: 10_000 }
+        Self { max_block_range: 100_000, max_results: 10_000, max_addresses: 1_000, max_topics: 1_000 }
+    }
+}
+
+impl LogLimits {
+    /// Refuses a filter whose criteria are over the limits, in geth's words (`eth_getLogs`,
+    /// `eth_newFilter`, `logs` subscriptions).
+    pub fn check(&self, filter: &Filter) -> RpcResult<()> {
+        if filter.address.len() > self.max_addresses {
+            return Err(RpcError::InvalidParams("exceed max addresses".into()));
+        }
+        if filter.topics.iter().any(|t| t.len() > self.max_topics) {
+            return Err(RpcError::InvalidParams("exceed max topics".into()));
+        }
+        Ok(())
     }
 }
 
@@ -241,9 +259,16 @@ impl Filters {
                     .block_option
                     .get_to_block()
                     .map_or(head, |t| resolve_tag(Some(*t), head).min(head));
-                let to = to.min(next.saturating_add(limits.max_block_range) - 1);
-                let logs = logs_in_range(storage, filter, *next, to, limits)?;
-                *next = (*next).max(to + 1);
+                let (from, to) = (*next, to.min(next.saturating_add(limits.max_block_range) - 1));
+                let filter = filter.clone();
+                // The scan reads storage without holding the lock every filter shares.
+                drop(installed);
+                let logs = logs_in_range(storage, &filter, from, to, limits)?;
+                if let Some(Installed { kind: Kind::Logs { next, .. }, .. }) =
+                    self.installed.lock().get_mut(&id)
+                {
+                    *next = (*next).max(to + 1);
+                }
                 Ok(FilterChanges::Logs(logs))
             }
             Kind::Pending { rx } => {
@@ -289,7 +314,26 @@ pub(crate) fn head_notification(storage: &Storage, number: u64) -> RpcResult<Opt
 pub(crate) fn block_matching_logs(storage: &Storage, filter: &Filter, number: u64) -> RpcResult<Vec<Log>> {
     let Some((hash, header)) = storage.header_by_number(number)? else { return Ok(vec![]) };
     let mut out = Vec::new();
-    let unlimited = LogLimits { max_block_range: u64::MAX, max_results: usize::MAX };
+    let unlimited = LogLimits { max_block_range: u64::MAX, max_results: usize::MAX, ..LogLimits::default() };
     push_block_logs(storage, filter, hash, &header, &mut out, &unlimited)?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LogLimits;
+    use alloy_primitives::{Address, B256};
+    use alloy_rpc_types_eth::Filter;
+
+    #[test]
+    fn filter_criteria_over_the_limits_are_refused_in_geths_words() {
+        let limits = LogLimits { max_addresses: 2, max_topics: 3, ..LogLimits::default() };
+        let addresses = |n: u8| (0..n).map(Address::repeat_byte).collect::<Vec<_>>();
+        let topics = |n: u8| (0..n).map(B256::repeat_byte).collect::<Vec<_>>();
+        assert!(limits.check(&Filter::new().address(addresses(2)).event_signature(topics(3))).is_ok());
+        let err = limits.check(&Filter::new().address(addresses(3))).unwrap_err();
+        assert_eq!(err.to_string(), "exceed max addresses");
+        let err = limits.check(&Filter::new().topic2(topics(4))).unwrap_err();
+        assert_eq!(err.to_string(), "exceed max topics");
+    }
 }

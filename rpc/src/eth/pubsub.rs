@@ -24,6 +24,9 @@ impl EthRpc {
             ("logs", None) => Some(Ok(Filter::default())),
             _ => None,
         };
+        let filter = filter.map(|f| {
+            f.and_then(|f| self.inner.config.logs.check(&f).map(|()| f).map_err(ErrorObjectOwned::from))
+        });
         let filter = match filter.transpose() {
             Ok(f) => f,
             Err(e) => {
@@ -35,6 +38,8 @@ impl EthRpc {
             "newHeads" | "logs" => {
                 let sink = pending.accept().await?;
                 let this = self.clone();
+                // Shared with each block's scan, not cloned per block.
+                let filter = filter.map(std::sync::Arc::new);
                 tokio::spawn(async move {
                     let mut heads = this.inner.node.heads.clone();
                     let mut next = heads.borrow_and_update().0 + 1;
@@ -108,6 +113,7 @@ impl EthRpc {
     }
 
     pub(crate) async fn logs(&self, filter: Filter) -> RpcResult<Vec<Log>> {
+        self.inner.config.logs.check(&filter)?;
         self.blocking(move |this| {
             crate::logs::get_logs(&this.inner.storage, &filter, &this.inner.config.logs)
         })
@@ -115,6 +121,7 @@ impl EthRpc {
     }
 
     pub(crate) fn new_filter(&self, filter: Filter) -> RpcResult<U128> {
+        self.inner.config.logs.check(&filter)?;
         let head = self.inner.storage.head()?.1.number;
         self.inner.filters.new_log_filter(filter, head)
     }

@@ -221,7 +221,7 @@ impl Driver {
                         self.dropped_messages += 1;
                         continue;
                     }
-                    if let Some(reason) = crate::validate::refuse(&self.node, &msg) {
+                    if let Some(reason) = crate::validate::refuse_message(&self.node, &msg) {
                         tracing::warn!(from, %reason, "invalid Raft message dropped");
                         self.dropped_messages += 1;
                         continue;

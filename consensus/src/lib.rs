@@ -28,7 +28,7 @@ pub use identity::*;
 pub use log_store::{LogStore, SnapshotSource, BOOTSTRAP_INDEX};
 pub use members::*;
 pub use transport::{PeerInfo, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES};
-pub use validate::MAX_APPEND_ENTRIES;
+pub use validate::{refuse_message, MAX_APPEND_ENTRIES};
 
 use alloy_primitives::B256;
 use driver::{Driver, Input};

@@ -19,13 +19,12 @@ use raft::{
     RawNode,
 };
 
-use crate::log_store::LogStore;
-
 /// Most entries in one append message (the leader sends at most 4 MiB per message).
 pub const MAX_APPEND_ENTRIES: usize = 65_536;
 
-/// Why a message was dropped (for the log).
-pub(crate) fn refuse(node: &RawNode<LogStore>, msg: &Message) -> Option<String> {
+/// Why `msg` must be dropped before `node` steps it (for the log), or `None` when raft-rs may
+/// have it. Generic over the log storage so the fuzz targets run it on raft-rs's `MemStorage`.
+pub fn refuse_message<T: raft::Storage>(node: &RawNode<T>, msg: &Message) -> Option<String> {
     let log = &node.raft.raft_log;
     let kind = msg.get_msg_type();
     let carries_data = !msg.entries.is_empty() || msg.snapshot.is_some();
@@ -58,7 +57,8 @@ pub(crate) fn refuse(node: &RawNode<LogStore>, msg: &Message) -> Option<String> 
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{refuse_message as refuse, *};
+    use crate::log_store::LogStore;
     use raft::eraftpb::Entry;
 
     fn node() -> (tempfile::TempDir, RawNode<LogStore>) {

@@ -460,6 +460,22 @@ mod tests {
     }
 
     #[test]
+    fn corrupt_records_read_as_errors_not_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Storage::open(dir.path(), &spec(1337)).unwrap();
+        let (address, slot) = (Address::with_last_byte(0xaa), U256::from(1));
+        // A slot value of 33 bytes: `U256::from_be_slice` would panic on it.
+        db.write_raw(
+            &[RawOp::Put(Table::StorageSlots, slot_key(&address, &slot).to_vec(), vec![1; 33])],
+            false,
+        )
+        .unwrap();
+        assert!(matches!(db.storage(&address, &slot), Err(StorageError::Corrupt(_))));
+        db.write_raw(&[RawOp::Put(Table::Accounts, address.to_vec(), vec![0xff; 3])], false).unwrap();
+        assert!(matches!(db.account(&address), Err(StorageError::Corrupt(_))));
+    }
+
+    #[test]
     fn genesis_is_written_and_reopen_resumes_or_refuses() {
         let dir = tempfile::tempdir().unwrap();
         let s = spec(1337);

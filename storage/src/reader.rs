@@ -84,10 +84,12 @@ pub trait ChainReader: KvRead {
 
     /// Storage slot value in the latest state (zero when unset).
     fn storage(&self, address: &Address, slot: &U256) -> Result<U256> {
-        Ok(self
-            .get(Table::StorageSlots, &slot_key(address, slot))?
-            .map(|b| U256::from_be_slice(&b))
-            .unwrap_or_default())
+        match self.get(Table::StorageSlots, &slot_key(address, slot))? {
+            None => Ok(U256::ZERO),
+            // At most 32 bytes; a longer record is corrupt (and would panic `from_be_slice`).
+            Some(b) => U256::try_from_be_slice(&b)
+                .ok_or_else(|| StorageError::Corrupt(format!("storage value of {} bytes", b.len()))),
+        }
     }
 
     /// Bytecode by code hash.

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs every cargo-fuzz target in fuzz/ for MINUTES minutes each (default 1), on nightly
+# (or stable with RUSTC_BOOTSTRAP=1), and prints the inputs each one ran. A crash stops the run
+# with the reproducer in fuzz/artifacts/<target>/; replay it with
+#   cargo +nightly fuzz run <target> fuzz/artifacts/<target>/<file>
+# The corpus grows in fuzz/corpus/<target>/ (not committed; seeds are made on the fly).
+# usage: scripts/fuzz.sh [MINUTES] [TARGET ...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/common.sh
+ensure_cargo
+ensure_libclang
+minutes="${1:-1}"
+shift || true
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "installing cargo-fuzz ..." >&2
+  cargo install --locked cargo-fuzz
+fi
+if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  fuzz=(cargo +nightly fuzz)
+else
+  export RUSTC_BOOTSTRAP=1
+  fuzz=(cargo fuzz)
+fi
+# Its own target dir: sanitizer flags rebuild everything, RocksDB's C++ included (once).
+export CARGO_TARGET_DIR="${FOGCHAIN_FUZZ_TARGET_DIR:-$HOME/.cache/fogchain-fuzz-target}"
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+  mapfile -t targets < <("${fuzz[@]}" list --fuzz-dir fuzz)
+fi
+"${fuzz[@]}" build -O --fuzz-dir fuzz
+seconds=$((minutes * 60))
+for target in "${targets[@]}"; do
+  echo "== $target: ${minutes} min" >&2
+  mkdir -p "fuzz/corpus/$target"
+  log="$(mktemp)"
+  if ! "${fuzz[@]}" run -O --fuzz-dir fuzz "$target" "fuzz/corpus/$target" -- \
+      -max_total_time="$seconds" -rss_limit_mb=4096 -max_len=65536 >"$log" 2>&1; then
+    tail -40 "$log" >&2
+    echo "error: $target crashed; see fuzz/artifacts/$target/" >&2
+    exit 1
+  fi
+  runs="$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | awk '{print $2}' | tail -1)"
+  [ -n "$runs" ] || runs="$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#')"
+  echo "$target: ${runs:-?} inputs, no crash" >&2
+  rm -f "$log"
+done

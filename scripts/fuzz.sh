@@ -40,8 +40,8 @@ for target in "${targets[@]}"; do
     echo "error: $target crashed; see fuzz/artifacts/$target/" >&2
     exit 1
   fi
-  runs="$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | awk '{print $2}' | tail -1)"
-  [ -n "$runs" ] || runs="$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#')"
+  # libFuzzer ends with "Done N runs in S second(s)".
+  runs="$(grep -oE 'Done [0-9]+ runs' "$log" | awk '{print $2}' | tail -1 || true)"
   echo "$target: ${runs:-?} inputs, no crash" >&2
   rm -f "$log"
 done

@@ -9,6 +9,8 @@
 //! | message | refused when | raft-rs would |
 //! |---|---|---|
 //! | any | sender or recipient is not the connection's member and this node (checked by the driver) | act for another member |
+//! | local or unused kinds (`MsgHup`, `MsgBeat`, `MsgPropose`, `MsgUnreachable`, `MsgSnapStatus`, `MsgCheckQuorum`, `MsgTransferLeader`, `MsgReadIndex`, `MsgReadIndexResp`) | always: only the leader proposes, on its own node | start elections, append a member's entries (a conf change) |
+//! | the others | term 0 (raft-rs's mark of a local message) | panic answering a vote (found by the `raft_message` fuzz target) |
 //! | not an append or snapshot | it carries entries or a snapshot | — (unused data, memory) |
 //! | `MsgHeartbeat` | commit index beyond this node's last index | panic in `commit_to` |
 //! | `MsgAppend` | more than [`MAX_APPEND_ENTRIES`] entries, or indexes not following the message's index | misplace entries |
@@ -28,6 +30,25 @@ pub fn refuse_message<T: raft::Storage>(node: &RawNode<T>, msg: &Message) -> Opt
     let log = &node.raft.raft_log;
     let kind = msg.get_msg_type();
     let carries_data = !msg.entries.is_empty() || msg.snapshot.is_some();
+    use MessageType::*;
+    if !matches!(
+        kind,
+        MsgAppend
+            | MsgAppendResponse
+            | MsgRequestVote
+            | MsgRequestVoteResponse
+            | MsgRequestPreVote
+            | MsgRequestPreVoteResponse
+            | MsgSnapshot
+            | MsgHeartbeat
+            | MsgHeartbeatResponse
+            | MsgTimeoutNow
+    ) {
+        return Some(format!("{kind:?} is not accepted from another node"));
+    }
+    if msg.term == 0 {
+        return Some(format!("{kind:?} without a term"));
+    }
     match kind {
         MessageType::MsgAppend => {
             if msg.entries.len() > MAX_APPEND_ENTRIES {
@@ -122,5 +143,14 @@ mod tests {
         assert_eq!(refuse(&node, &vote), None);
         vote.entries = vec![entry(2, 1)].into();
         assert!(refuse(&node, &vote).is_some());
+        // The raft_message fuzz target's crash: a vote request without a term.
+        let mut vote = message(MessageType::MsgRequestVote);
+        vote.term = 0;
+        assert!(refuse(&node, &vote).unwrap().contains("without a term"));
+        // A member cannot start this node's election or slip entries (a conf change) into the
+        // leader's log.
+        for kind in [MessageType::MsgHup, MessageType::MsgPropose, MessageType::MsgTransferLeader] {
+            assert!(refuse(&node, &message(kind)).unwrap().contains("not accepted"));
+        }
     }
 }

@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
     msg.to = 1;
     // A follower at term 1 with entries 1..=5, committed up to 3.
     let storage = MemStorage::new_with_conf_state((vec![1, 2, 3], vec![]));
-    let entries: Vec<Entry> = (2..=5)
+    let entries: Vec<Entry> = (1..=5)
         .map(|i| {
             let mut e = Entry::default();
             e.index = i;
@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
     hard.commit = 3;
     storage.wl().set_hardstate(hard);
     let config = Config { id: 1, ..Default::default() };
-    let logger = raft::default_logger();
+    let logger = slog::Logger::root(slog::Discard, slog::o!());
     let Ok(mut node) = RawNode::new(&config, storage, &logger) else { return };
     if fogchain_consensus::refuse_message(&node, &msg).is_none() {
         let _ = node.step(msg);

@@ -43,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
     }
     let best = env.pool.best(Some(u64_at(data, 1) % 2_000_000_000), 100, 30_000_000);
     assert!(
-        best.transactions.iter().map(|t| alloy_consensus::Transaction::gas_limit(t)).sum::<u64>()
+        best.transactions.iter().map(|t| alloy_consensus::Transaction::gas_limit(t.inner())).sum::<u64>()
             <= 30_000_000
     );
     let _ = env.pool.content();

@@ -83,6 +83,28 @@ pub enum ConsensusError {
     Stopped,
 }
 
+/// Why a node is not ready to serve its chain ([`Consensus::readiness`], `GET /ready`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotReady {
+    /// The Raft thread stopped on a fault (the node is exiting).
+    #[error("consensus stopped: {0}")]
+    Stopped(String),
+    /// No leader is known (an election, or cut off from the majority).
+    #[error("no Raft leader known")]
+    NoLeader,
+    /// Blocks are being fetched after a snapshot.
+    #[error("syncing blocks from the leader")]
+    Syncing,
+    /// Committed entries wait to be applied.
+    #[error("catching up: applied {applied} of {commit} committed entries")]
+    CatchingUp {
+        /// Applied index.
+        applied: u64,
+        /// Commit index.
+        commit: u64,
+    },
+}
+
 /// Why a block fetched by block sync was not imported.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -397,22 +419,19 @@ impl Consensus {
     /// Whether this node can serve its chain now: the Raft thread runs, a leader is known, no
     /// block sync is under way, and the applied index is within `max_lag` entries of the
     /// commit index. `Err` says why not.
-    pub fn readiness(&self, max_lag: u64) -> Result<(), String> {
+    pub fn readiness(&self, max_lag: u64) -> Result<(), NotReady> {
         if let Some(fault) = self.fault() {
-            return Err(format!("consensus stopped: {fault}"));
+            return Err(NotReady::Stopped(fault));
         }
         let status = self.status();
         if status.leader_id == 0 {
-            return Err("no Raft leader known".into());
+            return Err(NotReady::NoLeader);
         }
         if status.syncing {
-            return Err("syncing blocks from the leader".into());
+            return Err(NotReady::Syncing);
         }
         if status.commit > status.applied + max_lag {
-            return Err(format!(
-                "catching up: applied {} of {} committed entries",
-                status.applied, status.commit
-            ));
+            return Err(NotReady::CatchingUp { applied: status.applied, commit: status.commit });
         }
         Ok(())
     }

@@ -93,19 +93,9 @@ impl BudgetInspector {
         Self { trace: Some(capture), ..Self::new(budget) }
     }
 
-    /// The bound that stopped the execution, if one did.
-    pub fn exceeded(&self) -> Option<&BudgetExceeded> {
-        self.exceeded.as_ref()
-    }
-
     /// `Err` when a bound stopped the execution: its result is partial and must not be used.
     pub fn check(&self) -> Result<(), BudgetExceeded> {
         self.exceeded.clone().map_or(Ok(()), Err)
-    }
-
-    /// Steps executed so far.
-    pub fn steps(&self) -> u64 {
-        self.steps
     }
 
     fn over(&mut self, interp: &Interpreter<EthInterpreter>) -> Option<BudgetExceeded> {

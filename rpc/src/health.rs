@@ -9,7 +9,7 @@
 //! Both answer `{"status":"ok"}` or `{"status":"unavailable","reason":"..."}`. Other requests go
 //! on to JSON-RPC.
 
-use fogchain_consensus::Consensus;
+use fogchain_consensus::{Consensus, NotReady};
 use jsonrpsee::server::{HttpBody, HttpRequest, HttpResponse};
 use std::{
     future::Future,
@@ -48,12 +48,12 @@ pub struct Health<S> {
     consensus: Arc<Consensus>,
 }
 
-fn answer(result: Result<(), String>) -> HttpResponse {
+fn answer(result: Result<(), NotReady>) -> HttpResponse {
     let (status, body) = match result {
         Ok(()) => (hyper::StatusCode::OK, serde_json::json!({ "status": "ok" })),
         Err(reason) => (
             hyper::StatusCode::SERVICE_UNAVAILABLE,
-            serde_json::json!({ "status": "unavailable", "reason": reason }),
+            serde_json::json!({ "status": "unavailable", "reason": reason.to_string() }),
         ),
     };
     let mut response = HttpResponse::new(HttpBody::from(body.to_string()));
@@ -81,9 +81,7 @@ where
     fn call(&mut self, request: HttpRequest) -> Self::Future {
         let probe = matches!(*request.method(), hyper::Method::GET | hyper::Method::HEAD);
         let result = match request.uri().path() {
-            "/health" if probe => {
-                Some(self.consensus.fault().map_or(Ok(()), |f| Err(format!("consensus stopped: {f}"))))
-            }
+            "/health" if probe => Some(self.consensus.fault().map_or(Ok(()), |f| Err(NotReady::Stopped(f)))),
             "/ready" if probe => Some(self.consensus.readiness(READY_MAX_LAG)),
             _ => None,
         };

@@ -58,17 +58,18 @@ pub fn forward_pool(pool: &TxPool, link: &dyn LeaderLink, shutdown: &Cancellatio
 /// Splits encoded transactions into batches of at most [`FORWARD_BATCH`] transactions and
 /// [`FORWARD_BATCH_BYTES`] bytes (one transaction over the byte bound goes alone).
 fn batches(encoded: impl IntoIterator<Item = Vec<u8>>) -> Vec<Vec<Vec<u8>>> {
-    let mut out: Vec<Vec<Vec<u8>>> = Vec::new();
-    let mut bytes = 0usize;
+    let mut out = Vec::new();
+    let (mut batch, mut bytes): (Vec<Vec<u8>>, usize) = (Vec::new(), 0);
     for tx in encoded {
-        let full =
-            out.last().is_none_or(|b| b.len() == FORWARD_BATCH || bytes + tx.len() > FORWARD_BATCH_BYTES);
-        if full {
-            out.push(Vec::new());
+        if !batch.is_empty() && (batch.len() == FORWARD_BATCH || bytes + tx.len() > FORWARD_BATCH_BYTES) {
+            out.push(std::mem::take(&mut batch));
             bytes = 0;
         }
         bytes += tx.len();
-        out.last_mut().expect("pushed above").push(tx);
+        batch.push(tx);
+    }
+    if !batch.is_empty() {
+        out.push(batch);
     }
     out
 }

@@ -88,7 +88,8 @@ impl Inner {
         if (tx.max_fee_per_gas(), tx.priority_fee_or_price()) <= (fee_cap, tip) {
             return Err(PoolError::Underpriced);
         }
-        let (victim, from) = self.by_seq[&seq];
+        // by_price and by_seq are kept together by insert/remove.
+        let Some(&(victim, from)) = self.by_seq.get(&seq) else { return Err(PoolError::PoolFull) };
         if victim == sender {
             // Evicting its own earlier nonce would strand the newcomer behind a gap.
             return Err(PoolError::PoolFull);

@@ -3,7 +3,8 @@
 # (or stable with RUSTC_BOOTSTRAP=1), and prints the inputs each one ran. A crash stops the run
 # with the reproducer in fuzz/artifacts/<target>/; replay it with
 #   cargo +nightly fuzz run <target> fuzz/artifacts/<target>/<file>
-# The corpus grows in fuzz/corpus/<target>/ (not committed; seeds are made on the fly).
+# The corpus grows in fuzz/corpus/<target>/ (not committed); fuzz/seeds/<target>/ (committed) and
+# fuzz/<target>.dict (a libFuzzer dictionary), where present, start it off.
 # usage: scripts/fuzz.sh [MINUTES] [TARGET ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,8 +35,11 @@ for target in "${targets[@]}"; do
   echo "== $target: ${minutes} min" >&2
   mkdir -p "fuzz/corpus/$target"
   log="$(mktemp)"
-  if ! "${fuzz[@]}" run -O --fuzz-dir fuzz "$target" "fuzz/corpus/$target" -- \
-      -max_total_time="$seconds" -rss_limit_mb=4096 -max_len=65536 >"$log" 2>&1; then
+  inputs=("fuzz/corpus/$target")
+  [ -d "fuzz/seeds/$target" ] && inputs+=("fuzz/seeds/$target")
+  options=(-max_total_time="$seconds" -rss_limit_mb=4096 -max_len=65536)
+  [ -f "fuzz/$target.dict" ] && options+=(-dict="fuzz/$target.dict")
+  if ! "${fuzz[@]}" run -O --fuzz-dir fuzz "$target" "${inputs[@]}" -- "${options[@]}" >"$log" 2>&1; then
     tail -40 "$log" >&2
     echo "error: $target crashed; see fuzz/artifacts/$target/" >&2
     exit 1

@@ -343,18 +343,14 @@ impl Driver {
         let outcome = match self.node.apply_conf_change(&cc) {
             Ok(conf_state) => {
                 let mut directory = self.directory.read().clone();
+                // Tenures count in blocks: the head now is the last block before the change.
+                let head = self.machine.head().0;
                 match cc.get_change_type() {
                     ConfChangeType::AddNode | ConfChangeType::AddLearnerNode => {
-                        if let Ok(member) = serde_json::from_slice::<Member>(&cc.context) {
-                            if member.raft_id == cc.node_id {
-                                directory.members.insert(member.raft_id, member);
-                            }
-                        }
-                        directory.removed.remove(&cc.node_id);
+                        let member = serde_json::from_slice::<Member>(&cc.context).ok();
+                        directory.add(cc.node_id, member, head);
                     }
-                    ConfChangeType::RemoveNode => {
-                        directory.removed.insert(cc.node_id);
-                    }
+                    ConfChangeType::RemoveNode => directory.remove(cc.node_id, head),
                 }
                 let members = serde_json::to_vec(&directory).unwrap_or_default();
                 self.machine.storage().write_raw(

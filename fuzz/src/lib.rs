@@ -64,3 +64,31 @@ pub fn env() -> &'static Env {
         Env { keys, spec, storage, pool, chain, sealer, _dir: dir }
     })
 }
+
+/// The `eth_`, `web3_`, `txpool_` and `debug_` methods over the scratch chain (a pool of its
+/// own, small EVM budgets: 1,000,000 gas, 1 s, 200,000 steps, 1 MiB of trace). Call inside a
+/// Tokio runtime.
+pub fn rpc_methods() -> jsonrpsee::RpcModule<()> {
+    let env = env();
+    let config = fogchain_rpc::RpcConfig {
+        gas_cap: 1_000_000,
+        call_timeout: std::time::Duration::from_secs(1),
+        call_queue_timeout: std::time::Duration::from_millis(100),
+        evm_step_limit: 200_000,
+        trace_max_bytes: 1 << 20,
+        max_concurrent_calls: 1,
+        ..Default::default()
+    };
+    let pool = Arc::new(TxPool::new(
+        env.spec.clone(),
+        env.storage.clone(),
+        PoolConfig { max_transactions: 256, max_per_sender: 16, ..Default::default() },
+    ));
+    let node = fogchain_rpc::NodeInfo {
+        heads: env.chain.subscribe_head(),
+        coinbase: env.sealer.address(),
+        mining: Arc::new(|| false),
+    };
+    let eth = fogchain_rpc::EthRpc::new(env.spec.clone(), env.storage.clone(), pool, config, node);
+    fogchain_rpc::chain_methods(eth).expect("method names are unique")
+}

@@ -6,9 +6,11 @@
 //! as geth's `Genesis.ToBlock` does for the same fork schedule, including the Merkle-Patricia
 //! state root over the alloc.
 
+mod sealers;
 mod spec;
 mod state;
 
+pub use sealers::*;
 pub use spec::*;
 pub use state::*;
 

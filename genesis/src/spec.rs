@@ -166,9 +166,9 @@ impl ChainSpec {
         &self.genesis.config
     }
 
-    /// Addresses allowed to seal blocks.
-    pub fn sealers(&self) -> impl Iterator<Item = Address> + '_ {
-        self.fogchain.members.iter().map(|m| m.address)
+    /// The genesis members' sealing addresses, each from block 1 on.
+    pub fn sealers(&self) -> crate::Sealers {
+        crate::Sealers::from_genesis(&self.fogchain.members)
     }
 
     /// The latest fork active at a block with this number and timestamp (seconds).

@@ -10,10 +10,10 @@ use crate::seal::{sealer, SealError};
 use alloy_consensus::{transaction::Recovered, Block, Header, TxEnvelope};
 use alloy_primitives::{Address, B256};
 use fogchain_evm::{next_base_fee, validate_block, ExecError, ExecutedBlock};
-use fogchain_genesis::ChainSpec;
+use fogchain_genesis::{ChainSpec, Sealers};
 use fogchain_storage::{ChainReader, Storage, StorageError};
 use parking_lot::{Mutex, RwLock};
-use std::{collections::HashSet, sync::Arc};
+use std::sync::Arc;
 use tokio::sync::watch;
 
 /// A block as minted and committed: Ethereum header + transactions.
@@ -124,8 +124,8 @@ pub enum Applied {
 pub struct Chain {
     spec: Arc<ChainSpec>,
     storage: Storage,
-    /// Addresses allowed to seal blocks: the members (updated by configuration changes).
-    sealers: RwLock<HashSet<Address>>,
+    /// Who may seal which block: the members' tenures (updated by configuration changes).
+    sealers: RwLock<Sealers>,
     /// Serialises block application.
     apply_lock: Mutex<()>,
     head: watch::Sender<(u64, B256)>,
@@ -141,7 +141,7 @@ impl Chain {
     /// The chain stored in `storage`.
     pub fn new(spec: Arc<ChainSpec>, storage: Storage) -> Result<Self, ChainError> {
         let (hash, header) = storage.head()?;
-        let sealers = spec.sealers().collect();
+        let sealers = spec.sealers();
         let (head, _) = watch::channel((header.number, hash));
         Ok(Self { spec, storage, sealers: RwLock::new(sealers), apply_lock: Mutex::new(()), head })
     }
@@ -156,9 +156,9 @@ impl Chain {
         &self.storage
     }
 
-    /// Replaces the set of addresses that may seal blocks (after a membership change).
-    pub fn set_sealers(&self, sealers: impl IntoIterator<Item = Address>) {
-        *self.sealers.write() = sealers.into_iter().collect();
+    /// Replaces who may seal which block (after a membership change or a snapshot).
+    pub fn set_sealers(&self, sealers: Sealers) {
+        *self.sealers.write() = sealers;
     }
 
     /// The head (number, hash) as last applied.
@@ -210,8 +210,8 @@ impl Chain {
         }
         let signer = sealer(header)?;
         let sealers = self.sealers.read();
-        if !sealers.is_empty() && !sealers.contains(&signer) {
-            return Err(invalid(format!("sealed by {signer}, not a member")));
+        if !sealers.is_empty() && !sealers.may_seal(signer, header.number) {
+            return Err(invalid(format!("sealed by {signer}, not a member at block {}", header.number)));
         }
         if header.beneficiary != signer {
             return Err(invalid(format!("beneficiary {} is not the sealer {signer}", header.beneficiary)));

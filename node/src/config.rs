@@ -19,6 +19,10 @@
 //! proof-max-keys = 1024         # storage keys of one eth_getProof
 //! ws-ping-interval-secs = 30    # WebSocket ping period
 //! ws-inactive-limit-secs = 60   # close a WebSocket that answers no ping within this
+//! max-connections = 1000        # open TCP connections in total (more: HTTP 503, closed)
+//! max-connections-per-ip = 256  # open TCP connections from one address (more: HTTP 429)
+//! max-filters = 10000           # installed eth_new*Filter filters on the node
+//! max-filters-per-ip = 1000     # installed filters per client address
 //!
 //! admin-token = "..."          # bearer token for admin_ and raft_ membership methods
 //!
@@ -75,6 +79,12 @@ pub struct RpcSection {
     pub logs_max_addresses: usize,
     /// Most alternatives at one topic position of a log filter.
     pub logs_max_topics: usize,
+    /// Most installed filters (eth_newFilter & co.) on the node.
+    pub max_filters: usize,
+    /// Most installed filters per client IP address.
+    pub max_filters_per_ip: usize,
+    /// Open TCP connections from one IP address.
+    pub max_connections_per_ip: usize,
     /// EVM executions and log queries running at once (default: half the CPU cores).
     pub max_concurrent_calls: usize,
     /// Longest wait for a free EVM slot before "server busy" (-32005), milliseconds.
@@ -114,6 +124,9 @@ impl Default for RpcSection {
             logs_max_results: d.logs.max_results,
             logs_max_addresses: d.logs.max_addresses,
             logs_max_topics: d.logs.max_topics,
+            max_filters: d.logs.max_filters,
+            max_filters_per_ip: d.logs.max_filters_per_ip,
+            max_connections_per_ip: d.max_connections_per_ip,
             max_concurrent_calls: d.max_concurrent_calls,
             call_queue_timeout_ms: d.call_queue_timeout.as_millis() as u64,
             evm_step_limit: d.evm_step_limit,
@@ -135,6 +148,7 @@ impl RpcSection {
             addr: self.addr,
             gas_cap: self.gas_cap,
             max_connections: self.max_connections,
+            max_connections_per_ip: self.max_connections_per_ip,
             max_batch_len: self.max_batch_len,
             max_request_body_size: self.max_request_body_size,
             max_response_body_size: self.max_response_body_size,
@@ -145,6 +159,8 @@ impl RpcSection {
                 max_results: self.logs_max_results.max(1),
                 max_addresses: self.logs_max_addresses,
                 max_topics: self.logs_max_topics,
+                max_filters: self.max_filters,
+                max_filters_per_ip: self.max_filters_per_ip,
             },
             max_concurrent_calls: self.max_concurrent_calls.max(1),
             call_queue_timeout: std::time::Duration::from_millis(self.call_queue_timeout_ms),

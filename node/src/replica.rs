@@ -283,4 +283,38 @@ mod tests {
         assert!(b.replica.import_block(&served[0]).is_err());
         assert!(b.replica.import_block(b"junk").is_err());
     }
+
+    #[test]
+    fn block_sync_checks_each_seal_against_the_membership_at_its_height() {
+        let spec = spec();
+        let (a, b) = (node(&spec), node(&spec));
+        let (first, second) = (key(100), key(101));
+        let tenures = |until: Option<u64>| {
+            fogchain_genesis::Sealers::new([
+                (first.address(), fogchain_genesis::Tenure { from: 1, until }),
+                (second.address(), fogchain_genesis::Tenure::starting_after(1)),
+            ])
+        };
+        // On the serving node, `first` sealed block 1 and was removed there; `second` sealed
+        // block 2.
+        a.chain.set_sealers(tenures(Some(1)));
+        let block1 = mint(&a, vec![transfer(0, 1)], &first);
+        a.replica.apply_block(2, &block1).unwrap();
+        let block2 = mint(&a, vec![transfer(1, 1)], &second);
+        a.replica.apply_block(3, &block2).unwrap();
+        assert_eq!(a.chain.head().0, 2);
+        // The removed member's key signs another block 2: a syncing node that got the
+        // membership from a snapshot refuses it and takes the genuine one.
+        b.chain.set_sealers(tenures(Some(1)));
+        b.replica.import_block(&block1).unwrap();
+        let forged = mint(&b, vec![transfer(1, 2)], &first);
+        match b.replica.import_block(&forged) {
+            Err(ImportError::Refused(reason)) => {
+                assert!(reason.contains("not a member at block 2"), "{reason}")
+            }
+            other => panic!("a block past its sealer's tenure was not refused: {other:?}"),
+        }
+        b.replica.import_block(&block2).unwrap();
+        assert_eq!(a.chain.head(), b.chain.head());
+    }
 }

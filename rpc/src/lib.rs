@@ -19,6 +19,7 @@ mod debug;
 mod error;
 mod eth;
 mod health;
+mod listener;
 mod logs;
 mod net;
 mod txpool;
@@ -29,7 +30,8 @@ pub use debug::*;
 pub use error::*;
 pub use eth::*;
 pub use health::{HealthLayer, READY_MAX_LAG};
-pub use logs::{LogLimits, FILTER_TIMEOUT, MAX_FILTERS};
+pub use listener::{ClientIp, ConnectionLimits};
+pub use logs::{LogLimits, FILTER_TIMEOUT};
 pub use net::*;
 pub use txpool::*;
 
@@ -46,8 +48,10 @@ pub struct RpcConfig {
     pub max_request_body_size: u32,
     /// Largest response body in bytes.
     pub max_response_body_size: u32,
-    /// Concurrent connections.
+    /// Open TCP connections (HTTP and WebSocket) in total; more are answered 503 and closed.
     pub max_connections: u32,
+    /// Open TCP connections from one IP address; more are answered 429 and closed (256).
+    pub max_connections_per_ip: usize,
     /// Most calls in one JSON-RPC batch (geth: 1000).
     pub max_batch_len: u32,
     /// Gas cap of `eth_call` / `eth_estimateGas` (geth: 50,000,000).
@@ -93,6 +97,7 @@ impl Default for RpcConfig {
             max_request_body_size: 5 * 1024 * 1024,
             max_response_body_size: 128 * 1024 * 1024,
             max_connections: 1_000,
+            max_connections_per_ip: 256,
             max_batch_len: 1_000,
             gas_cap: fogchain_evm::DEFAULT_RPC_GAS_CAP,
             max_concurrent_calls: std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
@@ -133,6 +138,19 @@ impl jsonrpsee::core::traits::IdProvider for HexIdProvider {
     }
 }
 
+/// The methods that read and write the chain and the pool, without the node's consensus:
+/// `eth_`, `web3_`, `txpool_`, `debug_` (the server adds `net_`, `raft_` and `admin_`; the
+/// `rpc_params` fuzz target calls these directly).
+pub fn chain_methods(eth: EthRpc) -> Result<jsonrpsee::RpcModule<()>, jsonrpsee::core::RegisterMethodError> {
+    let mut module = jsonrpsee::RpcModule::new(());
+    module.merge(EthApiServer::into_rpc(eth.clone()))?;
+    module.merge(Web3ApiServer::into_rpc(Web3Rpc))?;
+    module.merge(TxPoolRpcApiServer::into_rpc(TxPoolRpc::new(eth.pool())))?;
+    module.merge(DebugApiServer::into_rpc(DebugRpc::new(eth.storage().clone())))?;
+    module.merge(DebugTraceApiServer::into_rpc(eth))?;
+    Ok(module)
+}
+
 /// Starts the server with every namespace; returns its handle and the bound address.
 pub async fn start_server(
     config: &RpcConfig,
@@ -159,22 +177,26 @@ pub async fn start_server(
         .layer(CorsLayer::permissive())
         .layer(HealthLayer::new(cluster.consensus()))
         .layer(AdminAuthLayer::new(config.admin_token.clone()));
-    let server = Server::builder()
-        .set_config(server_config)
-        .set_http_middleware(http_middleware)
-        .build(config.addr)
-        .await?;
-    let addr = server.local_addr()?;
-    let mut module = jsonrpsee::RpcModule::new(());
-    module.merge(EthApiServer::into_rpc(eth.clone())).map_err(std::io::Error::other)?;
+    let listener = tokio::net::TcpListener::bind(config.addr).await?;
+    let addr = listener.local_addr()?;
+    let mut module = chain_methods(eth).map_err(std::io::Error::other)?;
     module.merge(NetApiServer::into_rpc(net)).map_err(std::io::Error::other)?;
-    module.merge(Web3ApiServer::into_rpc(Web3Rpc)).map_err(std::io::Error::other)?;
-    module.merge(TxPoolRpcApiServer::into_rpc(TxPoolRpc::new(eth.pool()))).map_err(std::io::Error::other)?;
-    module
-        .merge(DebugApiServer::into_rpc(DebugRpc::new(eth.storage().clone())))
-        .map_err(std::io::Error::other)?;
-    module.merge(DebugTraceApiServer::into_rpc(eth.clone())).map_err(std::io::Error::other)?;
     module.merge(RaftApiServer::into_rpc(cluster.clone())).map_err(std::io::Error::other)?;
     module.merge(AdminApiServer::into_rpc(cluster)).map_err(std::io::Error::other)?;
-    Ok((server.start(module), addr))
+    let methods: jsonrpsee::Methods = module.into();
+    let services =
+        Server::builder().set_config(server_config).set_http_middleware(http_middleware).to_service_builder();
+    let limits =
+        ConnectionLimits { total: config.max_connections as usize, per_ip: config.max_connections_per_ip };
+    let handle = listener::serve(listener, limits, move |ip, stop| {
+        let service = services.clone().build(methods.clone(), stop);
+        tower::ServiceBuilder::new()
+            .map_request(move |request: hyper::Request<hyper::body::Incoming>| {
+                let mut request = request.map(jsonrpsee::server::HttpBody::new);
+                request.extensions_mut().insert(ip);
+                request
+            })
+            .service(service)
+    });
+    Ok((handle, addr))
 }

@@ -21,11 +21,12 @@ use fogchain_storage::{ChainReader, Storage, Table};
 use parking_lot::Mutex;
 use std::{
     collections::{BTreeSet, HashMap},
+    net::IpAddr,
     time::{Duration, Instant},
 };
 use tokio::sync::broadcast;
 
-/// Bounds on log queries.
+/// Bounds on log queries and installed filters.
 #[derive(Debug, Clone, Copy)]
 pub struct LogLimits {
     /// Most blocks one `eth_getLogs` may span.
@@ -36,11 +37,24 @@ pub struct LogLimits {
     pub max_addresses: usize,
     /// Most alternatives at one topic position of a filter (geth: 1000).
     pub max_topics: usize,
+    /// Most installed filters (`eth_new*Filter`) on the node (10,000).
+    pub max_filters: usize,
+    /// Most installed filters per client IP address (1,000). HTTP filters outlive the
+    /// connection that made them (a client polls from any connection), so the quota follows
+    /// the address rather than the connection.
+    pub max_filters_per_ip: usize,
 }
 
 impl Default for LogLimits {
     fn default() -> Self {
-        Self { max_block_range: 100_000, max_results: 10_000, max_addresses: 1_000, max_topics: 1_000 }
+        Self {
+            max_block_range: 100_000,
+            max_results: 10_000,
+            max_addresses: 1_000,
+            max_topics: 1_000,
+            max_filters: 10_000,
+            max_filters_per_ip: 1_000,
+        }
     }
 }
 
@@ -168,8 +182,6 @@ pub(crate) fn get_logs(storage: &Storage, filter: &Filter, limits: &LogLimits) -
 
 /// How long an unpolled filter lives (geth: 5 minutes).
 pub const FILTER_TIMEOUT: Duration = Duration::from_secs(300);
-/// Most installed filters per node.
-pub const MAX_FILTERS: usize = 10_000;
 
 enum Kind {
     Blocks { next: u64 },
@@ -180,6 +192,8 @@ enum Kind {
 struct Installed {
     kind: Kind,
     polled: Instant,
+    /// The address that installed it (`None` when the request carried none).
+    owner: Option<IpAddr>,
 }
 
 /// Installed filters, polled with `eth_getFilterChanges`.
@@ -196,23 +210,42 @@ fn unknown() -> RpcError {
     RpcError::Server("filter not found".into())
 }
 
+/// Who installs a filter and the caps it is held to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Installer<'a> {
+    pub(crate) owner: Option<IpAddr>,
+    pub(crate) limits: &'a LogLimits,
+}
+
 impl Filters {
-    fn install(&self, kind: Kind) -> RpcResult<U128> {
+    fn install(&self, by: Installer<'_>, kind: Kind) -> RpcResult<U128> {
         let mut installed = self.installed.lock();
         installed.retain(|_, f| f.polled.elapsed() < FILTER_TIMEOUT);
-        if installed.len() >= MAX_FILTERS {
-            return Err(RpcError::Server(format!("too many filters (limit {MAX_FILTERS})")));
+        if installed.len() >= by.limits.max_filters {
+            return Err(RpcError::LimitExceeded(format!(
+                "too many filters (limit {})",
+                by.limits.max_filters
+            )));
+        }
+        if let Some(owner) = by.owner {
+            let theirs = installed.values().filter(|f| f.owner == Some(owner)).count();
+            if theirs >= by.limits.max_filters_per_ip {
+                return Err(RpcError::LimitExceeded(format!(
+                    "too many filters from this address (limit {})",
+                    by.limits.max_filters_per_ip
+                )));
+            }
         }
         let id = new_id();
-        installed.insert(id, Installed { kind, polled: Instant::now() });
+        installed.insert(id, Installed { kind, polled: Instant::now(), owner: by.owner });
         Ok(id)
     }
 
-    pub(crate) fn new_block_filter(&self, head: u64) -> RpcResult<U128> {
-        self.install(Kind::Blocks { next: head + 1 })
+    pub(crate) fn new_block_filter(&self, by: Installer<'_>, head: u64) -> RpcResult<U128> {
+        self.install(by, Kind::Blocks { next: head + 1 })
     }
 
-    pub(crate) fn new_log_filter(&self, filter: Filter, head: u64) -> RpcResult<U128> {
+    pub(crate) fn new_log_filter(&self, by: Installer<'_>, filter: Filter, head: u64) -> RpcResult<U128> {
         let next = match filter.block_option {
             FilterBlockOption::Range { from_block: Some(BlockNumberOrTag::Number(n)), .. } => n,
             FilterBlockOption::Range { from_block: Some(BlockNumberOrTag::Earliest), .. } => 0,
@@ -221,11 +254,15 @@ impl Filters {
             }
             _ => head + 1,
         };
-        self.install(Kind::Logs { filter: Box::new(filter), next })
+        self.install(by, Kind::Logs { filter: Box::new(filter), next })
     }
 
-    pub(crate) fn new_pending_filter(&self, rx: broadcast::Receiver<B256>) -> RpcResult<U128> {
-        self.install(Kind::Pending { rx })
+    pub(crate) fn new_pending_filter(
+        &self,
+        by: Installer<'_>,
+        rx: broadcast::Receiver<B256>,
+    ) -> RpcResult<U128> {
+        self.install(by, Kind::Pending { rx })
     }
 
     pub(crate) fn uninstall(&self, id: U128) -> bool {

@@ -151,7 +151,58 @@ fn hostile_requests_neither_halt_the_chain_nor_exhaust_a_node() {
     assert_eq!(ready.status(), 200);
     assert_eq!(ready.json::<Value>().unwrap()["status"], "ok");
     assert_eq!(reqwest::blocking::get(format!("{url}/health")).unwrap().status(), 200);
+
+    // 6. Connections and filters per client address, at the defaults (256 / 1,000).
+    connections_per_address_are_capped(&url);
+    let installs: Vec<(&str, Value)> = (0..1000).map(|_| ("eth_newBlockFilter", json!([]))).collect();
+    let installed = rpc.batch(&installs).into_iter().filter(|r| r.is_ok()).count();
+    assert!(installed <= 1000);
+    let (code, message) = error_of(rpc.try_call("eth_newBlockFilter", json!([])));
+    assert_eq!((code, message.as_str()), (-32005, "too many filters from this address (limit 1000)"));
+    well_priced_transfer_is_mined(&rpc, &honest, chain_id);
     devnet.stop();
+}
+
+/// Opens 300 idle TCP connections from 127.0.0.1: those over the per-address cap (256, with
+/// whatever the devnet's proxy and this test already hold) are answered 429 and closed; once
+/// they are closed, a new client is served again.
+fn connections_per_address_are_capped(url: &str) {
+    use std::io::Read;
+    let addr = url.trim_start_matches("http://").to_string();
+    let held: Vec<std::net::TcpStream> =
+        (0..300).map(|_| std::net::TcpStream::connect(&addr).expect("connect")).collect();
+    let refused = wait_for_refusals(&held);
+    assert!((44..=300).contains(&refused), "{refused} of 300 connections refused");
+    assert!(300 - refused <= 256, "{} connections open from one address", 300 - refused);
+    let mut one = std::net::TcpStream::connect(&addr).unwrap();
+    one.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut answer = String::new();
+    let _ = one.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+    drop(held);
+    fogchain_e2e::wait_for("a connection to be served again", || {
+        reqwest::blocking::get(format!("{url}/health")).ok().filter(|r| r.status() == 200)
+    });
+}
+
+/// How many of `streams` got the 429 answer (waits until the count stops changing).
+fn wait_for_refusals(streams: &[std::net::TcpStream]) -> usize {
+    let mut last = usize::MAX;
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let refused = streams
+            .iter()
+            .filter(|s| {
+                s.set_nonblocking(true).unwrap();
+                let mut buf = [0u8; 12];
+                matches!(s.peek(&mut buf), Ok(12) if &buf == b"HTTP/1.1 429")
+            })
+            .count();
+        if refused == last {
+            return refused;
+        }
+        last = refused;
+    }
 }
 
 /// (p50, p99) of `n` sequential eth_blockNumber calls.

@@ -78,13 +78,13 @@ pub trait EthApi {
     #[method(name = "getLogs")]
     async fn logs(&self, filter: Filter) -> RpcResult<Vec<Log>>;
     /// Installs a log filter; returns its id.
-    #[method(name = "newFilter")]
+    #[method(name = "newFilter", with_extensions)]
     fn new_filter(&self, filter: Filter) -> RpcResult<U128>;
     /// Installs a new-block filter.
-    #[method(name = "newBlockFilter")]
+    #[method(name = "newBlockFilter", with_extensions)]
     fn new_block_filter(&self) -> RpcResult<U128>;
     /// Installs a pending-transaction filter.
-    #[method(name = "newPendingTransactionFilter")]
+    #[method(name = "newPendingTransactionFilter", with_extensions)]
     fn new_pending_transaction_filter(&self) -> RpcResult<U128>;
     /// Changes since the last poll: block hashes, tx hashes or logs.
     #[method(name = "getFilterChanges")]

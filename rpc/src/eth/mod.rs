@@ -37,7 +37,9 @@ use alloy_serde::JsonStorageKey;
 use fogchain_genesis::ChainSpec;
 use fogchain_storage::{ChainReader, KvRead, StateAt, Storage};
 use fogchain_txpool::TxPool;
-use jsonrpsee::{core::async_trait, core::SubscriptionResult, server::PendingSubscriptionSink};
+use jsonrpsee::{
+    core::async_trait, core::SubscriptionResult, server::PendingSubscriptionSink, types::Extensions,
+};
 use std::sync::Arc;
 use tokio::sync::{watch, Semaphore};
 
@@ -275,16 +277,16 @@ impl EthApiServer for EthRpc {
         EthRpc::logs(self, filter).await
     }
 
-    fn new_filter(&self, filter: Filter) -> RpcResult<U128> {
-        EthRpc::new_filter(self, filter)
+    fn new_filter(&self, ext: &Extensions, filter: Filter) -> RpcResult<U128> {
+        EthRpc::new_filter(self, ext, filter)
     }
 
-    fn new_block_filter(&self) -> RpcResult<U128> {
-        EthRpc::new_block_filter(self)
+    fn new_block_filter(&self, ext: &Extensions) -> RpcResult<U128> {
+        EthRpc::new_block_filter(self, ext)
     }
 
-    fn new_pending_transaction_filter(&self) -> RpcResult<U128> {
-        EthRpc::new_pending_transaction_filter(self)
+    fn new_pending_transaction_filter(&self, ext: &Extensions) -> RpcResult<U128> {
+        EthRpc::new_pending_transaction_filter(self, ext)
     }
 
     async fn filter_changes(&self, id: U128) -> RpcResult<FilterChanges> {

@@ -2,12 +2,15 @@
 //! `newPendingTransactions`).
 
 use super::EthRpc;
-use crate::{RpcError, RpcResult};
+use crate::{logs::Installer, ClientIp, RpcError, RpcResult};
 use alloy_primitives::U128;
 use alloy_rpc_types_eth::{Filter, FilterChanges, Log};
 use fogchain_storage::ChainReader;
 use jsonrpsee::{
-    core::SubscriptionResult, server::PendingSubscriptionSink, types::ErrorObjectOwned, SubscriptionMessage,
+    core::SubscriptionResult,
+    server::PendingSubscriptionSink,
+    types::{ErrorObjectOwned, Extensions},
+    SubscriptionMessage,
 };
 
 impl EthRpc {
@@ -120,19 +123,24 @@ impl EthRpc {
         .await
     }
 
-    pub(crate) fn new_filter(&self, filter: Filter) -> RpcResult<U128> {
+    /// The caller of a filter method, from the address the listener put in the request.
+    fn installer<'a>(&'a self, ext: &Extensions) -> Installer<'a> {
+        Installer { owner: ext.get::<ClientIp>().map(|ip| ip.0), limits: &self.inner.config.logs }
+    }
+
+    pub(crate) fn new_filter(&self, ext: &Extensions, filter: Filter) -> RpcResult<U128> {
         self.inner.config.logs.check(&filter)?;
         let head = self.inner.storage.head()?.1.number;
-        self.inner.filters.new_log_filter(filter, head)
+        self.inner.filters.new_log_filter(self.installer(ext), filter, head)
     }
 
-    pub(crate) fn new_block_filter(&self) -> RpcResult<U128> {
+    pub(crate) fn new_block_filter(&self, ext: &Extensions) -> RpcResult<U128> {
         let head = self.inner.storage.head()?.1.number;
-        self.inner.filters.new_block_filter(head)
+        self.inner.filters.new_block_filter(self.installer(ext), head)
     }
 
-    pub(crate) fn new_pending_transaction_filter(&self) -> RpcResult<U128> {
-        self.inner.filters.new_pending_filter(self.inner.pool.subscribe_pending())
+    pub(crate) fn new_pending_transaction_filter(&self, ext: &Extensions) -> RpcResult<U128> {
+        self.inner.filters.new_pending_filter(self.installer(ext), self.inner.pool.subscribe_pending())
     }
 
     pub(crate) async fn filter_changes(&self, id: U128) -> RpcResult<FilterChanges> {

@@ -398,6 +398,7 @@ impl Driver {
         let data: SnapshotData = serde_json::from_slice(&snapshot.data)
             .map_err(|e| ConsensusError::Raft(format!("undecodable snapshot: {e}")))?;
         tracing::info!(index = meta.index, term = meta.term, head = data.head_number, "installing snapshot");
+        metrics::counter!("fogchain_raft_snapshots_installed_total").increment(1);
         // Recorded first: a node that stops during the sync finishes it when it restarts.
         let pending =
             serde_json::to_vec(&PendingSync { index: meta.index, data: data.clone() }).unwrap_or_default();
@@ -433,6 +434,8 @@ impl Driver {
     /// then applies the entries committed meanwhile. A failed sync stops consensus.
     fn poll_sync(&mut self) -> Result<(), ConsensusError> {
         let Some(result) = self.syncing.as_ref().and_then(|s| s.job.finished()) else { return Ok(()) };
+        let outcome = if result.is_ok() { "done" } else { "failed" };
+        metrics::counter!("fogchain_block_syncs_total", "outcome" => outcome).increment(1);
         result?;
         let Some(sync) = self.syncing.take() else { return Ok(()) };
         if let Some((index, data)) = sync.next {
@@ -508,6 +511,8 @@ impl Driver {
             commit: raft.raft_log.committed,
             applied: self.node.store().applied(),
             first_index: self.node.store().first_index_now(),
+            last_index: raft.raft_log.last_index(),
+            log_bytes: self.node.store().log_bytes() as u64,
             voters: conf.voters.clone(),
             learners: conf.learners.clone(),
             syncing: self.syncing.is_some(),
@@ -515,6 +520,9 @@ impl Driver {
         };
         self.status.send_if_modified(|old| {
             if *old != status {
+                if old.leader_id != status.leader_id && status.leader_id != 0 {
+                    metrics::counter!("fogchain_raft_leader_changes_total").increment(1);
+                }
                 *old = status;
                 true
             } else {

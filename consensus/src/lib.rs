@@ -183,6 +183,10 @@ pub struct RaftStatus {
     pub applied: u64,
     /// First index still in the log (earlier entries were compacted).
     pub first_index: u64,
+    /// Last index in the log.
+    pub last_index: u64,
+    /// Entry data held in the log, bytes.
+    pub log_bytes: u64,
     /// Voting members.
     pub voters: Vec<u64>,
     /// Learners.
@@ -335,6 +339,8 @@ impl Consensus {
             commit: 0,
             applied,
             first_index: node.store().first_index_now(),
+            last_index: node.raft.raft_log.last_index(),
+            log_bytes: node.store().log_bytes() as u64,
             voters: conf.voters.clone(),
             learners: conf.learners.clone(),
             syncing: false,

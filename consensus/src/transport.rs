@@ -302,6 +302,7 @@ impl Task {
         match command {
             Command::Raft { to, msgs, snapshot } => match self.peer_for(to) {
                 Some(peer) => {
+                    traffic("sent", "raft", &msgs);
                     let id = self.swarm.behaviour_mut().rpc.send_request(&peer, Request::Raft(msgs));
                     self.pending.insert(id, Pending::Raft { to, snapshot });
                 }
@@ -309,6 +310,7 @@ impl Task {
             },
             Command::Txs { to, txs } => {
                 if let Some(peer) = self.peer_for(to) {
+                    traffic("sent", "txs", &txs);
                     let id = self.swarm.behaviour_mut().rpc.send_request(&peer, Request::Txs(txs));
                     self.pending.insert(id, Pending::Txs);
                 }
@@ -370,6 +372,7 @@ impl Task {
             Event::Message { message: Message::Response { request_id, response }, .. } => {
                 match (self.pending.remove(&request_id), response) {
                     (Some(Pending::Blocks(reply)), Response::Blocks(blocks)) => {
+                        traffic("received", "blocks", &blocks);
                         let _ = reply.send(Ok(blocks));
                     }
                     (Some(Pending::Blocks(reply)), other) => {
@@ -400,6 +403,7 @@ impl Task {
         // The allow list admits members only, but a member removed a moment ago may still have
         // a request in flight: check again.
         let Some(from) = self.directory.raft_id(&peer) else {
+            metrics::counter!("fogchain_p2p_refused_requests_total").increment(1);
             let refused = Response::Refused("not a member".into());
             let _ = self.swarm.behaviour_mut().rpc.send_response(channel, refused);
             return;
@@ -411,10 +415,12 @@ impl Task {
         }
         match request {
             Request::Raft(msgs) => {
+                traffic("received", "raft", &msgs);
                 self.inbound.raft(from, msgs);
                 let _ = self.swarm.behaviour_mut().rpc.send_response(channel, Response::Ack);
             }
             Request::Txs(txs) => {
+                traffic("received", "txs", &txs);
                 let _ = self.swarm.behaviour_mut().rpc.send_response(channel, Response::Ack);
                 self.inbound.txs(txs);
             }
@@ -429,4 +435,13 @@ impl Task {
             }
         }
     }
+}
+
+/// Counts member traffic: `fogchain_p2p_messages_total` and `fogchain_p2p_bytes_total` (payload
+/// bytes) by direction (`sent` / `received`) and kind (`raft`, `txs`, `blocks`).
+fn traffic<T: AsRef<[u8]>>(direction: &'static str, kind: &'static str, items: &[T]) {
+    let bytes: usize = items.iter().map(|i| i.as_ref().len()).sum();
+    metrics::counter!("fogchain_p2p_messages_total", "direction" => direction, "kind" => kind)
+        .increment(items.len() as u64);
+    metrics::counter!("fogchain_p2p_bytes_total", "direction" => direction, "kind" => kind).increment(bytes as u64);
 }

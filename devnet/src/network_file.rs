@@ -50,6 +50,9 @@ pub struct NodeEntry {
     pub p2p: Option<String>,
     /// Block-sealing address.
     pub address: Option<Address>,
+    /// Prometheus metrics, `http://host:port/metrics`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<String>,
 }
 
 /// The IoT proxy.
@@ -72,6 +75,9 @@ pub struct ProxyEntry {
     pub devices: Vec<DeviceEntry>,
     /// The demo warehouse locker.
     pub locker: Option<DeviceEntry>,
+    /// Prometheus metrics, `http://host:port/metrics`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<String>,
 }
 
 /// A demo device: its MQTT / HTTP credentials and signing key.

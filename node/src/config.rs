@@ -26,6 +26,10 @@
 //!
 //! admin-token = "..."          # bearer token for admin_ and raft_ membership methods
 //!
+//! [metrics]
+//! addr = "127.0.0.1:9545"       # Prometheus GET /metrics; unset: off
+//! addr-file = "metrics.addr"    # optional: the bound metrics address is written here
+//!
 //! [p2p]
 //! listen = "/ip4/0.0.0.0/tcp/30400"   # libp2p (TCP + Noise + Yamux); members only
 //!
@@ -177,6 +181,18 @@ impl RpcSection {
     }
 }
 
+/// `[metrics]` section: Prometheus metrics on their own listener.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default, deny_unknown_fields)]
+pub struct MetricsSection {
+    /// `GET /metrics` listen address (devnet: 127.0.0.1:9545 + i); unset: no metrics.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub addr: Option<SocketAddr>,
+    /// The bound metrics address is written here once serving (relative to the config file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub addr_file: Option<PathBuf>,
+}
+
 /// `[p2p]` section.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", default, deny_unknown_fields)]
@@ -263,6 +279,9 @@ pub struct NodeConfig {
     /// Raft.
     #[serde(default)]
     pub raft: RaftSection,
+    /// Prometheus metrics.
+    #[serde(default)]
+    pub metrics: MetricsSection,
 }
 
 /// Errors reading a config file.
@@ -302,6 +321,7 @@ impl NodeConfig {
         resolve(&mut config.datadir);
         resolve(&mut config.genesis);
         config.node_key.as_mut().map(resolve);
+        config.metrics.addr_file.as_mut().map(resolve);
         config.rpc_addr_file.as_mut().map(resolve);
         config.p2p.fault_file.as_mut().map(resolve);
         Ok(config)
@@ -325,6 +345,7 @@ impl NodeConfig {
             txpool: Default::default(),
             p2p: P2pSection { listen: p2p_listen, ..Default::default() },
             raft: RaftSection::default(),
+            metrics: MetricsSection::default(),
         }
     }
 

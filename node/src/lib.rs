@@ -18,6 +18,7 @@
 
 pub mod chain;
 pub mod config;
+pub mod metrics;
 pub mod miner;
 pub mod replica;
 pub mod seal;
@@ -62,6 +63,9 @@ pub enum NodeError {
     /// Consensus could not start.
     #[error(transparent)]
     Consensus(#[from] fogchain_consensus::ConsensusError),
+    /// The metrics recorder or listener could not start.
+    #[error(transparent)]
+    Metrics(#[from] fogchain_metrics::MetricsError),
     /// The configuration does not fit the network.
     #[error("{0}")]
     Config(String),
@@ -73,6 +77,15 @@ pub enum NodeError {
         /// Why it failed.
         source: std::io::Error,
     },
+}
+
+/// Writes `text` to `path` through a rename, so a reader never sees a partial file (the bound
+/// addresses that launchers wait for).
+fn write_atomically(path: &std::path::Path, text: &str) -> Result<(), NodeError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|source| NodeError::Io { context: format!("writing {}", path.display()), source })
 }
 
 /// A running node.
@@ -204,11 +217,16 @@ impl Node {
             })?;
         tracing::info!(%rpc_addr, "JSON-RPC (HTTP and WebSocket) listening");
         if let Some(path) = &config.rpc_addr_file {
-            // Written atomically (rename) so a reader never sees a partial address.
-            let tmp = path.with_extension("tmp");
-            std::fs::write(&tmp, rpc_addr.to_string())
-                .and_then(|_| std::fs::rename(&tmp, path))
-                .map_err(|source| NodeError::Io { context: format!("writing {}", path.display()), source })?;
+            write_atomically(path, &rpc_addr.to_string())?;
+        }
+        if let Some(addr) = config.metrics.addr {
+            let registry = fogchain_metrics::install()?;
+            metrics::register(&registry, chain.clone(), pool.clone(), consensus.clone(), config.datadir.clone());
+            let bound = fogchain_metrics::serve(addr, registry, shutdown.child_token()).await?;
+            tracing::info!(%bound, "Prometheus metrics listening on /metrics");
+            if let Some(path) = &config.metrics.addr_file {
+                write_atomically(path, &bound.to_string())?;
+            }
         }
         Ok(Self { chain, pool, rpc, rpc_addr, consensus, threads, intake, shutdown })
     }

@@ -92,7 +92,11 @@ impl Miner {
             }
             if let Some(f) = inflight {
                 let applied = self.chain.head().0 >= f.number;
-                if applied || f.term != status.term || f.since.elapsed() > PROPOSAL_TIMEOUT {
+                if applied {
+                    metrics::histogram!("fogchain_block_commit_seconds").record(f.since.elapsed().as_secs_f64());
+                    inflight = None;
+                } else if f.term != status.term || f.since.elapsed() > PROPOSAL_TIMEOUT {
+                    metrics::counter!("fogchain_raft_proposals_dropped_total").increment(1);
                     inflight = None;
                 } else {
                     self.pool.wait_for_change(generation, Duration::from_millis(20));
@@ -138,9 +142,11 @@ impl Miner {
             return Ok(None);
         }
         let mode = Mode::Build { max_transactions: spec.fogchain.max_block_transactions };
+        let started = Instant::now();
         let mut executed =
             execute_block(&spec, self.chain.storage(), &head, template, best.transactions, mode)
                 .map_err(ChainError::from)?;
+        metrics::histogram!("fogchain_block_build_seconds").record(started.elapsed().as_secs_f64());
         let invalid: Vec<B256> = executed.skipped.iter().filter(|s| s.permanent).map(|s| s.hash).collect();
         for skipped in executed.skipped.iter().filter(|s| s.permanent) {
             tracing::info!(tx = %skipped.hash, reason = %skipped.reason, "dropping invalid transaction");

@@ -61,14 +61,17 @@ impl StateMachine for Replica {
         };
         let hash = block.hash();
         let executed = self.take_minted(hash);
+        let started = std::time::Instant::now();
         match self.chain.apply_block(&block, executed, Some(index), |h| self.pool.sender_of(h)) {
             Ok(Applied::Head { number, hash, senders }) => {
                 tracing::info!(number, %hash, txs = senders.len(), index, "block committed");
+                crate::metrics::block_applied(block.header(), senders.len(), started.elapsed());
                 self.pool.on_block(&senders, &[]);
                 Ok(())
             }
             Ok(Applied::Stale(txs)) => {
                 tracing::info!(number = block.header().number, %hash, index, "stale block (deposed leader) skipped; its transactions return to the pool");
+                metrics::counter!("fogchain_blocks_skipped_total", "reason" => "stale").increment(1);
                 storage.set_applied_index(index)?;
                 let senders: Vec<_> = txs.iter().map(|t| t.signer()).collect();
                 self.pool.reinsert(txs);
@@ -81,6 +84,7 @@ impl StateMachine for Replica {
             Err(e) => {
                 // Every node runs the same checks on the same block: all skip it.
                 tracing::warn!(number = block.header().number, %hash, index, error = %e, "invalid committed block skipped");
+                metrics::counter!("fogchain_blocks_skipped_total", "reason" => "invalid").increment(1);
                 storage.set_applied_index(index)
             }
         }

@@ -45,6 +45,18 @@ pub struct ProxyConfig {
     /// Warehouse release (sales-order scenario).
     #[serde(default, skip_serializing_if = "is_default")]
     pub warehouse: WarehouseConfig,
+    /// Prometheus metrics.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `GET /metrics` listen address (devnet: 127.0.0.1:9645); unset: no metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addr: Option<std::net::SocketAddr>,
 }
 
 /// `[upstream]`.

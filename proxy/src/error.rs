@@ -7,6 +7,9 @@ use std::path::PathBuf;
 /// A proxy error.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
+    /// The metrics recorder or listener could not start.
+    #[error(transparent)]
+    Metrics(#[from] fogchain_metrics::MetricsError),
     /// The config file is unreadable, not TOML of the expected shape, or inconsistent.
     #[error("proxy config: {0}")]
     Config(String),

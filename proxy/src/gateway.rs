@@ -299,6 +299,7 @@ fn error_reply(status: StatusCode, id: Value, code: i64, message: &str) -> Reply
 }
 
 fn too_many(id: Value, message: &str, retry_after_secs: u64) -> Reply {
+    metrics::counter!("fogchain_proxy_rate_limited_total", "source" => "http").increment(1);
     let mut r = error_reply(StatusCode::TOO_MANY_REQUESTS, id, -32005, message);
     if let Ok(v) = header::HeaderValue::from_str(&retry_after_secs.to_string()) {
         r.headers_mut().insert(header::RETRY_AFTER, v);

@@ -64,6 +64,10 @@ pub struct Message {
     pub seq: u64,
     /// The request.
     pub body: Body,
+    /// When this process accepted it (or replayed it after a restart); not journaled. For the
+    /// backlog age and decision latency metrics.
+    #[serde(skip, default = "Instant::now")]
+    pub accepted: Instant,
 }
 
 /// One journal record.
@@ -267,6 +271,11 @@ impl Journal {
         self.messages.len()
     }
 
+    /// How long the oldest unfinished message has waited.
+    pub fn oldest_age(&self) -> Option<std::time::Duration> {
+        self.messages.values().next().map(|m| m.accepted.elapsed())
+    }
+
     /// The highest nonce of a live transaction.
     pub fn max_inflight_nonce(&self) -> Option<u64> {
         self.inflight.values().map(|f| f.nonce).max()
@@ -298,6 +307,7 @@ mod tests {
 
     fn rm(id: u64, seq: u64) -> Message {
         Message {
+            accepted: Instant::now(),
             id,
             device: "s1".into(),
             seq,

@@ -17,6 +17,7 @@ pub mod config;
 mod error;
 pub mod gateway;
 pub mod journal;
+mod metrics;
 pub mod mqtt;
 pub mod shadow;
 pub mod tasks;
@@ -40,6 +41,9 @@ pub struct ListenAddrs {
     pub http: SocketAddr,
     /// MQTT (embedded broker only).
     pub mqtt: Option<SocketAddr>,
+    /// Prometheus `/metrics`, when `[metrics] addr` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<SocketAddr>,
 }
 
 /// A running proxy.
@@ -49,6 +53,8 @@ pub struct Proxy {
     pub http: SocketAddr,
     /// Where devices connect over MQTT (embedded broker only).
     pub mqtt: Option<SocketAddr>,
+    /// Where Prometheus scrapes `/metrics` (`[metrics] addr`).
+    pub metrics: Option<SocketAddr>,
     tasks: tasks::Tasks,
 }
 
@@ -132,15 +138,19 @@ impl Proxy {
             }
             None => None,
         };
-        let gateway = gateway::Gateway::new(config, auth, upstream, warehouse);
+        let gateway = gateway::Gateway::new(config, auth, upstream.clone(), warehouse);
         let listener = tokio::net::TcpListener::bind(config.http.listen)
             .await
             .map_err(|source| ProxyError::Listen { what: "HTTP", addr: config.http.listen, source })?;
         let http = listener.local_addr()?;
         let tls = config.http.tls.as_ref().map(|t| tls::server_config(t, &[b"http/1.1"])).transpose()?;
+        let metrics_addr = match config.metrics.addr {
+            Some(addr) => Some(metrics::serve(addr, &upstream, bridge.clone(), &tasks).await?),
+            None => None,
+        };
         tasks.spawn(gateway.serve(listener, tls));
-        tracing::info!(%http, mqtt = ?mqtt_addr, gateway = %chain.address(), "proxy started");
-        Ok(Self { http, mqtt: mqtt_addr, tasks })
+        tracing::info!(%http, mqtt = ?mqtt_addr, metrics = ?metrics_addr, gateway = %chain.address(), "proxy started");
+        Ok(Self { http, mqtt: mqtt_addr, metrics: metrics_addr, tasks })
     }
 
     /// Stops: every listener and bridge task is told to end and awaited (at most 10 s). The

@@ -19,6 +19,9 @@ struct ProxyArgs {
     /// Run the proxy from this config file (format: README.md, "IoT proxy").
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Log lines as text or as JSON objects (one per line).
+    #[arg(long, value_enum, default_value_t, env = "FOGCHAIN_LOG_FORMAT")]
+    log_format: fogchain_metrics::logs::LogFormat,
     #[command(subcommand)]
     tool: Option<ProxyTool>,
 }
@@ -69,7 +72,7 @@ enum SaleCommand {
 fn run(args: ProxyArgs) -> eyre::Result<()> {
     match (args.config, args.tool) {
         (Some(config), None) => {
-            init_tracing();
+            fogchain_metrics::logs::init(args.log_format);
             tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(serve(config))
         }
         (None, Some(ProxyTool::Sale(command))) => sale(command),
@@ -102,7 +105,7 @@ async fn serve(config_path: PathBuf) -> eyre::Result<()> {
     let config = ProxyConfig::load(&config_path)?;
     let proxy = Proxy::start(&config).await?;
     // Where it listens, for launchers and tests (ports may be 0 in the config).
-    let addr = ListenAddrs { http: proxy.http, mqtt: proxy.mqtt };
+    let addr = ListenAddrs { http: proxy.http, mqtt: proxy.mqtt, metrics: proxy.metrics };
     let path = config.data_dir.join(fogchain_proxy::LISTEN_ADDRS_FILE);
     std::fs::write(&path, serde_json::to_string(&addr)?)?;
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -130,12 +133,6 @@ fn sale(command: SaleCommand) -> eyre::Result<()> {
     }
 }
 
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(ansi).init();
-}
 
 fn main() -> std::process::ExitCode {
     match run(ProxyArgs::parse()) {

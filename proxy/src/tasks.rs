@@ -25,6 +25,12 @@ impl Tasks {
         Self::default()
     }
 
+    /// A token cancelled when shutdown begins (for tasks spawned elsewhere, such as the metrics
+    /// listener).
+    pub fn token(&self) -> CancellationToken {
+        self.token.child_token()
+    }
+
     /// Runs `task` until it ends or shutdown begins.
     pub fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
         let token = self.token.clone();

@@ -149,11 +149,16 @@ impl Upstream {
         if let (true, Some(token)) = (admin, &self.admin_token) {
             request = request.bearer_auth(token);
         }
+        let started = std::time::Instant::now();
         let error = match request.send().await {
             Ok(response) => {
                 let status = response.status().as_u16();
                 match response.bytes().await {
-                    Ok(bytes) => return Ok((status, bytes)),
+                    Ok(bytes) => {
+                        metrics::histogram!("fogchain_proxy_upstream_request_seconds", "node" => node.url.clone())
+                            .record(started.elapsed().as_secs_f64());
+                        return Ok((status, bytes));
+                    }
                     Err(source) => SendError { url: node.url.clone(), source },
                 }
             }

@@ -20,6 +20,7 @@ mod error;
 mod eth;
 mod health;
 mod listener;
+mod metrics;
 mod logs;
 mod net;
 mod txpool;
@@ -184,8 +185,13 @@ pub async fn start_server(
     module.merge(RaftApiServer::into_rpc(cluster.clone())).map_err(std::io::Error::other)?;
     module.merge(AdminApiServer::into_rpc(cluster)).map_err(std::io::Error::other)?;
     let methods: jsonrpsee::Methods = module.into();
-    let services =
-        Server::builder().set_config(server_config).set_http_middleware(http_middleware).to_service_builder();
+    let rpc_middleware =
+        jsonrpsee::server::middleware::rpc::RpcServiceBuilder::new().layer(metrics::RpcMetricsLayer(metrics::KnownMethods::new(&methods)));
+    let services = Server::builder()
+        .set_config(server_config)
+        .set_http_middleware(http_middleware)
+        .set_rpc_middleware(rpc_middleware)
+        .to_service_builder();
     let limits =
         ConnectionLimits { total: config.max_connections as usize, per_ip: config.max_connections_per_ip };
     let handle = listener::serve(listener, limits, move |ip, stop| {

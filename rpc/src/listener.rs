@@ -77,6 +77,7 @@ impl ConnectionCounter {
         }
         *from_ip += 1;
         counts.total += 1;
+        metrics::gauge!("fogchain_rpc_connections").increment(1.0);
         Ok(Slot { ip, counts: self.counts.clone() })
     }
 }
@@ -85,6 +86,7 @@ impl Drop for Slot {
     fn drop(&mut self) {
         let mut counts = self.counts.lock();
         counts.total -= 1;
+        metrics::gauge!("fogchain_rpc_connections").decrement(1.0);
         if let Some(n) = counts.per_ip.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {
@@ -97,10 +99,11 @@ impl Drop for Slot {
 /// Answers a refused connection with a short HTTP response and closes it. The socket is new, so
 /// its send buffer is empty and a non-blocking write never waits on the client.
 fn refuse(socket: TcpStream, why: Refused) {
-    let (status, text) = match why {
-        Refused::PerIp => ("429 Too Many Requests", "too many connections from this address"),
-        Refused::Total => ("503 Service Unavailable", "too many connections"),
+    let (status, text, reason) = match why {
+        Refused::PerIp => ("429 Too Many Requests", "too many connections from this address", "per_ip"),
+        Refused::Total => ("503 Service Unavailable", "too many connections", "total"),
     };
+    metrics::counter!("fogchain_rpc_connections_refused_total", "reason" => reason).increment(1);
     let response = format!(
         "HTTP/1.1 {status}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}\n",
         text.len() + 1

@@ -92,8 +92,8 @@ fn summary(tx: &Recovered<TxEnvelope>) -> String {
 
 impl TxPoolRpcApiServer for TxPoolRpc {
     fn status(&self) -> RpcResult<TxPoolStatus> {
-        let (pending, queued) = self.pool.content();
-        Ok(TxPoolStatus { pending: U64::from(pending.len()), queued: U64::from(queued.len()) })
+        let (pending, queued) = self.pool.counts();
+        Ok(TxPoolStatus { pending: U64::from(pending), queued: U64::from(queued) })
     }
 
     fn content(&self) -> RpcResult<TxPoolContent<Transaction>> {

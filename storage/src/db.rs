@@ -169,7 +169,12 @@ impl Storage {
         self.sync_writes = sync;
     }
 
-    fn cf(&self, table: Table) -> &rocksdb::ColumnFamily {
+    /// The RocksDB handle (for `stats.rs`).
+    pub(crate) fn db(&self) -> &DB {
+        &self.db
+    }
+
+    pub(crate) fn cf(&self, table: Table) -> &rocksdb::ColumnFamily {
         // Every table is created in `open`; a missing handle is a programming error.
         self.db.cf_handle(table.name()).expect("column family created at open")
     }

@@ -10,11 +10,13 @@
 
 mod db;
 mod reader;
+mod stats;
 mod tables;
 pub mod trie;
 
 pub use db::*;
 pub use reader::*;
+pub use stats::*;
 pub use tables::*;
 
 /// Errors from the storage layer.

@@ -115,6 +115,17 @@ impl TxPool {
         }
         (pending, queued)
     }
+
+    /// (pending, queued) counts, as [`Self::content`] splits them, without copying anything.
+    pub fn counts(&self) -> (usize, usize) {
+        let inner = self.inner.lock();
+        let (mut pending, mut total) = (0, 0);
+        for (sender, txs) in &inner.by_sender {
+            pending += executable(txs, &self.account(sender), None).0.len();
+            total += txs.len();
+        }
+        (pending, total - pending)
+    }
 }
 
 #[cfg(test)]

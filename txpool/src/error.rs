@@ -111,3 +111,30 @@ pub enum PoolError {
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
+
+impl PoolError {
+    /// A short, fixed name of the refusal, for metrics labels (`fogchain_txpool_refused_total`).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            PoolError::OversizedData { .. } => "oversized_data",
+            PoolError::TxTypeNotSupported => "tx_type_not_supported",
+            PoolError::GasLimitExceeded => "gas_limit_exceeded",
+            PoolError::TipAboveFeeCap => "tip_above_fee_cap",
+            PoolError::InvalidChainId { .. } => "invalid_chain_id",
+            PoolError::NotReplayProtected => "not_replay_protected",
+            PoolError::InvalidSender => "invalid_sender",
+            PoolError::MaxInitCodeSizeExceeded { .. } => "max_init_code_size_exceeded",
+            PoolError::IntrinsicGasTooLow { .. } => "intrinsic_gas_too_low",
+            PoolError::FloorDataGasTooLow { .. } => "floor_data_gas_too_low",
+            PoolError::TipBelowMinimum { .. } => "tip_below_minimum",
+            PoolError::NonceTooLow { .. } => "nonce_too_low",
+            PoolError::InsufficientFunds { .. } => "insufficient_funds",
+            PoolError::AlreadyKnown => "already_known",
+            PoolError::ReplacementUnderpriced => "replacement_underpriced",
+            PoolError::AccountLimitExceeded { .. } => "account_limit_exceeded",
+            PoolError::Underpriced => "underpriced",
+            PoolError::PoolFull => "pool_full",
+            PoolError::Storage(_) => "storage",
+        }
+    }
+}

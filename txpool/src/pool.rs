@@ -100,6 +100,7 @@ impl Inner {
             .map(|t| t.range(from..).map(|(n, _)| *n).collect())
             .unwrap_or_default();
         tracing::debug!(%victim, from, count = nonces.len(), "pool full: evicting the cheapest transactions");
+        metrics::counter!("fogchain_txpool_evicted_total").increment(nonces.len() as u64);
         for nonce in nonces {
             self.remove(victim, nonce);
         }
@@ -167,6 +168,15 @@ impl TxPool {
     /// Validates `tx` (of `encoded_len` bytes, its EIP-2718 encoding) and pools it; returns its
     /// hash. The checks and their errors are listed in the crate docs.
     pub fn add(&self, tx: TxEnvelope, encoded_len: usize) -> Result<B256, PoolError> {
+        let outcome = self.admit(tx, encoded_len);
+        match &outcome {
+            Ok(_) => metrics::counter!("fogchain_txpool_admitted_total").increment(1),
+            Err(e) => metrics::counter!("fogchain_txpool_refused_total", "reason" => e.reason()).increment(1),
+        }
+        outcome
+    }
+
+    fn admit(&self, tx: TxEnvelope, encoded_len: usize) -> Result<B256, PoolError> {
         let (_, head) = self.storage.head()?;
         check_stateless(&self.chain, &head, &tx, encoded_len, self.min_tip())?;
         let tx = recover(tx)?;

@@ -59,6 +59,25 @@ pub(crate) struct DevnetArgs {
     /// Do not start the IoT proxy.
     #[arg(long)]
     no_proxy: bool,
+    /// Prometheus `/metrics` port of the first node; node i listens on base + i, the proxy on
+    /// base + 100. Default 9545, or free ports when --base-port is 0.
+    #[arg(long)]
+    metrics_base_port: Option<u16>,
+    /// Write a Prometheus scrape config for the devnet's nodes and proxy to this file.
+    #[arg(long, value_name = "FILE")]
+    prometheus_config: Option<PathBuf>,
+}
+
+impl DevnetArgs {
+    /// The metrics port of node `i` (`i == nodes`: the proxy's); 0 picks a free one.
+    pub(crate) fn metrics_port(&self, offset: u16) -> u16 {
+        match self.metrics_base_port {
+            Some(0) => 0,
+            Some(base) => base.saturating_add(offset),
+            None if self.base_port == 0 => 0,
+            None => 9545u16.saturating_add(offset),
+        }
+    }
 }
 
 fn node_dir(dir: &Path, i: usize) -> PathBuf {
@@ -126,6 +145,8 @@ fn write_config(args: &DevnetArgs, spec: &ChainSpec, token: &str, i: usize) -> e
     );
     config.p2p.fault_file = args.fault_injection.then(|| "partition".into());
     config.raft.log_retention = args.log_retention;
+    config.metrics.addr = Some(SocketAddr::from(([127, 0, 0, 1], args.metrics_port(i as u16))));
+    config.metrics.addr_file = Some("metrics.addr".into());
     let path = dir.join("config.toml");
     std::fs::write(&path, config.to_toml())?;
     Ok(path)
@@ -134,6 +155,7 @@ fn write_config(args: &DevnetArgs, spec: &ChainSpec, token: &str, i: usize) -> e
 fn spawn_node(args: &DevnetArgs, i: usize, config: &Path) -> eyre::Result<Child> {
     let dir = node_dir(&args.dir, i);
     let _ = std::fs::remove_file(dir.join("rpc.addr"));
+    let _ = std::fs::remove_file(dir.join("metrics.addr"));
     spawn_child(&std::env::current_exe()?, Some("node"), config, &dir.join("node.log"))
         .wrap_err_with(|| format!("starting node {i}"))
 }
@@ -221,6 +243,9 @@ pub(crate) async fn run(args: DevnetArgs) -> eyre::Result<()> {
             peer_id: member.map(|m| m.peer_id.clone()),
             p2p: member.map(|m| format!("{}/p2p/{}", m.p2p, m.peer_id)),
             address: member.map(|m| m.address),
+            metrics: crate::process::read_addr(&dir.join("metrics.addr"), Duration::from_secs(30))
+                .await
+                .map(|a| format!("http://{a}/metrics")),
         });
     }
     if let Err(e) = wait_leader(&nodes).await {
@@ -256,6 +281,9 @@ pub(crate) async fn run(args: DevnetArgs) -> eyre::Result<()> {
             })
             .collect(),
     };
+    if let Some(path) = &args.prometheus_config {
+        crate::prometheus::write(path, &network).wrap_err_with(|| format!("writing {}", path.display()))?;
+    }
     let network_path = args.dir.join("network.json");
     network.write(&network_path)?;
     print_banner(&network, &network_path);
@@ -319,7 +347,11 @@ async fn start_proxy(
 ) -> eyre::Result<(Child, ProxyEntry)> {
     let dir = args.dir.join("proxy");
     let urls: Vec<String> = nodes.iter().map(|n| n.rpc.clone()).collect();
-    let ports = crate::proxy_setup::ProxyPorts { http: args.proxy_http_port, mqtt: args.proxy_mqtt_port };
+    let ports = crate::proxy_setup::ProxyPorts {
+        http: args.proxy_http_port,
+        mqtt: args.proxy_mqtt_port,
+        metrics: args.metrics_port(100),
+    };
     let contracts = crate::proxy_setup::Contracts {
         sensor_registry: iot_contract("SensorRegistry").ok_or_else(|| eyre!("no SensorRegistry"))?,
         danger_index: iot_contract("DangerIndex").ok_or_else(|| eyre!("no DangerIndex"))?,
@@ -327,14 +359,14 @@ async fn start_proxy(
     let config =
         crate::proxy_setup::write_config(&dir, spec.chain_id(), &urls, &ports, &contracts, node_admin_token)?;
     let mut child = crate::proxy_setup::spawn(&dir, &config)?;
-    let (http, mqtt) = match crate::proxy_setup::wait_ready(&dir, &mut child).await {
+    let addrs = match crate::proxy_setup::wait_ready(&dir, &mut child).await {
         Ok(a) => a,
         Err(e) => {
             let _ = child.kill().await;
             return Err(e);
         }
     };
-    let section = crate::proxy_setup::network_entry(&dir, http, mqtt, child.id())?;
+    let section = crate::proxy_setup::network_entry(&dir, &addrs, child.id())?;
     Ok((child, section))
 }
 

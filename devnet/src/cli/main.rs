@@ -3,6 +3,7 @@
 mod launcher;
 mod new_network;
 mod process;
+mod prometheus;
 mod proxy_setup;
 
 use clap::{Parser, Subcommand};
@@ -12,6 +13,10 @@ use std::path::PathBuf;
 #[derive(Parser)]
 #[command(name = "fogchain", version, about = "Fogchain: a permissioned Ethereum-compatible ledger for IoT")]
 struct Cli {
+    /// Log lines as text or as JSON objects (one per line); `fogchain devnet` passes it on to
+    /// its nodes and proxy.
+    #[arg(long, global = true, value_enum, default_value_t, env = "FOGCHAIN_LOG_FORMAT")]
+    log_format: fogchain_metrics::logs::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -52,12 +57,6 @@ enum GenesisCommand {
     New(new_network::NewNetworkArgs),
 }
 
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(ansi).init();
-}
 
 async fn run_node(config: PathBuf) -> eyre::Result<()> {
     let config = NodeConfig::load(&config)?;
@@ -80,11 +79,17 @@ fn run(cli: Cli) -> eyre::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
         Command::Node { config } => {
-            init_tracing();
+            fogchain_metrics::logs::init(cli.log_format);
             return_freed_memory();
             runtime.block_on(run_node(config))
         }
-        Command::Devnet(args) => runtime.block_on(launcher::run(args)),
+        Command::Devnet(args) => {
+            if cli.log_format == fogchain_metrics::logs::LogFormat::Json {
+                // Inherited by the node and proxy processes the launcher starts.
+                std::env::set_var("FOGCHAIN_LOG_FORMAT", "json");
+            }
+            runtime.block_on(launcher::run(args))
+        }
         Command::Genesis(GenesisCommand::New(args)) => new_network::run(args),
         Command::Proxy { args } => Err(process::exec_proxy(args)),
         Command::Sale { args } => {

@@ -87,3 +87,18 @@ pub(crate) async fn stop_all(children: &mut [Child]) {
         }
     }
 }
+
+/// The socket address a child writes to `path` once it serves (`rpc.addr`, `metrics.addr`),
+/// waiting up to `wait` for it; `None` when it does not appear.
+pub(crate) async fn read_addr(path: &Path, wait: Duration) -> Option<std::net::SocketAddr> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        if let Some(addr) = std::fs::read_to_string(path).ok().and_then(|t| t.trim().parse().ok()) {
+            return Some(addr);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

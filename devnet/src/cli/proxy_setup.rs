@@ -97,6 +97,7 @@ pub(crate) fn load_or_create(dir: &Path) -> eyre::Result<IotSetup> {
 pub(crate) struct ProxyPorts {
     pub(crate) http: u16,
     pub(crate) mqtt: u16,
+    pub(crate) metrics: u16,
 }
 
 /// Writes `DIR/proxy/proxy.toml` for nodes at `rpc_urls` (serialised from the proxy's own
@@ -146,6 +147,9 @@ pub(crate) fn write_config(
             vec![contracts.danger_index],
         ),
         warehouse: Default::default(),
+        metrics: fogchain_proxy::config::MetricsConfig {
+            addr: Some(SocketAddr::from(([127, 0, 0, 1], port(ports.metrics)?))),
+        },
     };
     let text = format!(
         "# Written by `fogchain devnet` at every start; edit the devnet flags instead.\n{}",
@@ -170,7 +174,7 @@ pub(crate) fn spawn(dir: &Path, config: &Path) -> eyre::Result<Child> {
 }
 
 /// Waits until the proxy wrote its addresses; returns (http, mqtt).
-pub(crate) async fn wait_ready(dir: &Path, child: &mut Child) -> eyre::Result<(SocketAddr, SocketAddr)> {
+pub(crate) async fn wait_ready(dir: &Path, child: &mut Child) -> eyre::Result<fogchain_proxy::ListenAddrs> {
     let deadline = Instant::now() + Duration::from_secs(60);
     let path = dir.join("data/proxy.addr.json");
     loop {
@@ -181,8 +185,8 @@ pub(crate) async fn wait_ready(dir: &Path, child: &mut Child) -> eyre::Result<(S
         }
         if let Ok(text) = std::fs::read_to_string(&path) {
             if let Ok(addr) = serde_json::from_str::<fogchain_proxy::ListenAddrs>(&text) {
-                if let Some(mqtt) = addr.mqtt {
-                    return Ok((addr.http, mqtt));
+                if addr.mqtt.is_some() {
+                    return Ok(addr);
                 }
             }
         }
@@ -196,8 +200,7 @@ pub(crate) async fn wait_ready(dir: &Path, child: &mut Child) -> eyre::Result<(S
 /// The `"proxy"` section of network.json.
 pub(crate) fn network_entry(
     dir: &Path,
-    http: SocketAddr,
-    mqtt: SocketAddr,
+    addrs: &fogchain_proxy::ListenAddrs,
     pid: Option<u32>,
 ) -> eyre::Result<ProxyEntry> {
     let setup = load_or_create(dir)?;
@@ -215,9 +218,11 @@ pub(crate) fn network_entry(
     let devices =
         setup.devices.iter().filter(|d| d.kind != "locker").map(device).collect::<Result<_, _>>()?;
     let locker = setup.devices.iter().find(|d| d.kind == "locker").map(device).transpose()?;
+    let mqtt = addrs.mqtt.ok_or_else(|| eyre::eyre!("the proxy serves no MQTT"))?;
     Ok(ProxyEntry {
-        http: format!("http://{http}"),
+        http: format!("http://{}", addrs.http),
         mqtt: format!("mqtt://{mqtt}"),
+        metrics: addrs.metrics.map(|a| format!("http://{a}/metrics")),
         token,
         gateway: setup.gateway,
         config: dir.join("proxy.toml"),

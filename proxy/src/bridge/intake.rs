@@ -41,6 +41,7 @@ impl Bridge {
         let hint =
             serde_json::from_slice::<Value>(payload).ok().and_then(|v| v.get("Seq").and_then(Value::as_u64));
         if self.limiter.check_key(&device.to_string()).is_err() {
+            metrics::counter!("fogchain_proxy_rate_limited_total", "source" => "mqtt").increment(1);
             let reason = format!("rate limit exceeded: at most {}", self.rate_text);
             self.ack(device, json!({"seq": hint, "status": "rejected", "reason": reason})).await;
             return None;
@@ -84,7 +85,7 @@ impl Bridge {
             let seq = seq.unwrap_or(*last_seq + 1);
             *last_seq = seq;
             let id = journal.next_id();
-            records.push(Record::Accepted(Message { id, device, seq, body }));
+            records.push(Record::Accepted(Message { id, device, seq, body, accepted: std::time::Instant::now() }));
             out.push(Ok(Accepted::New(seq)));
         }
         if records.is_empty() {

@@ -285,6 +285,12 @@ impl Bridge {
         }
     }
 
+    /// (messages accepted and not finished, how long the oldest has waited).
+    pub fn backlog(&self) -> (usize, Option<std::time::Duration>) {
+        let journal = self.journal.lock();
+        (journal.backlog(), journal.oldest_age())
+    }
+
     pub(super) async fn publish(&self, topic: String, payload: &Value) {
         if let Err(e) = self.client.publish(topic.clone(), QoS::AtLeastOnce, false, payload.to_string()).await
         {
@@ -296,6 +302,15 @@ impl Bridge {
     /// same Seq, what it saw no ack for), and QoS 0 keeps them out of the bridge's in-flight
     /// window, so a burst of acks never holds back the PUBACKs the broker waits for.
     pub(super) async fn ack(&self, device: &str, payload: Value) {
+        let status = match payload.get("status").and_then(Value::as_str) {
+            Some("accepted") => "accepted",
+            Some("duplicate") => "duplicate",
+            Some("rejected") => "rejected",
+            Some("recorded") => "recorded",
+            Some("failed") => "failed",
+            _ => "other",
+        };
+        metrics::counter!("fogchain_proxy_messages_total", "status" => status).increment(1);
         let topic = format!("devices/{device}/acks");
         if let Err(e) = self.client.publish(topic.clone(), QoS::AtMostOnce, false, payload.to_string()).await
         {

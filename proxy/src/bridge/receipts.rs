@@ -168,6 +168,7 @@ impl Bridge {
                 continue;
             }
             ack["status"] = json!("recorded");
+            metrics::histogram!("fogchain_proxy_record_seconds").record(m.accepted.elapsed().as_secs_f64());
             if let Body::Action { contract, publish_topic, .. } = &m.body {
                 let event = logs
                     .iter()
@@ -183,6 +184,7 @@ impl Bridge {
                         "device": m.device,
                     });
                     self.publish(publish_topic.clone(), &decision).await;
+                    metrics::histogram!("fogchain_proxy_decision_seconds").record(m.accepted.elapsed().as_secs_f64());
                     ack["diX100"] = json!(di);
                     ack["risk"] = json!(risk::name(e.risk));
                 }

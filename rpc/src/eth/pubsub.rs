@@ -43,7 +43,9 @@ impl EthRpc {
                 let this = self.clone();
                 // Shared with each block's scan, not cloned per block.
                 let filter = filter.map(std::sync::Arc::new);
+                let open = crate::metrics::OpenSubscription::new(if filter.is_some() { "logs" } else { "newHeads" });
                 tokio::spawn(async move {
+                    let _open = open;
                     let mut heads = this.inner.node.heads.clone();
                     let mut next = heads.borrow_and_update().0 + 1;
                     loop {
@@ -87,7 +89,9 @@ impl EthRpc {
             "newPendingTransactions" => {
                 let sink = pending.accept().await?;
                 let mut rx = self.inner.pool.subscribe_pending();
+                let open = crate::metrics::OpenSubscription::new("newPendingTransactions");
                 tokio::spawn(async move {
+                    let _open = open;
                     loop {
                         let hash = tokio::select! {
                             _ = sink.closed() => return,

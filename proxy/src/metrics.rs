@@ -1,0 +1,37 @@
+//! The proxy's Prometheus metrics (`[metrics] addr`).
+//!
+//! Counted where they happen: `fogchain_proxy_mqtt_connections` and
+//! `fogchain_proxy_mqtt_auth_failures_total{reason}` (mqtt.rs),
+//! `fogchain_proxy_messages_total{status}` (every ack a device gets: accepted, duplicate,
+//! rejected, recorded, failed), `fogchain_proxy_record_seconds` and
+//! `fogchain_proxy_decision_seconds` (accepted -> recorded / decision published),
+//! `fogchain_proxy_rate_limited_total{source}` (HTTP callers, MQTT devices),
+//! `fogchain_proxy_upstream_request_seconds{node}`. Read at each scrape (here): the journal's
+//! backlog and the age of its oldest unrecorded message, and each node's readiness.
+
+use crate::{bridge::Bridge, tasks::Tasks, upstream::Upstream};
+use metrics::gauge;
+use std::{net::SocketAddr, sync::Arc};
+
+/// Installs the recorder, registers the scrape-time gauges and serves `/metrics` on `addr`
+/// until shutdown; returns the bound address.
+pub(crate) async fn serve(
+    addr: SocketAddr,
+    upstream: &Arc<Upstream>,
+    bridge: Option<Arc<Bridge>>,
+    tasks: &Tasks,
+) -> crate::Result<SocketAddr> {
+    let registry = fogchain_metrics::install()?;
+    let upstream = upstream.clone();
+    registry.on_scrape(move || {
+        for (url, ready) in upstream.status() {
+            gauge!("fogchain_proxy_upstream_ready", "node" => url).set(if ready { 1.0 } else { 0.0 });
+        }
+        if let Some(bridge) = &bridge {
+            let (backlog, oldest) = bridge.backlog();
+            gauge!("fogchain_proxy_journal_backlog_messages").set(backlog as f64);
+            gauge!("fogchain_proxy_journal_oldest_age_seconds").set(oldest.map_or(0.0, |d| d.as_secs_f64()));
+        }
+    });
+    Ok(fogchain_metrics::serve(addr, registry, tasks.token()).await?)
+}

@@ -44,6 +44,17 @@ ensure_mosquitto() {
   fi
 }
 
+# Debian's Prometheus (with promtool): the observability test scrapes a devnet with it and checks
+# every /metrics output and the alert rules with promtool.
+ensure_prometheus() {
+  if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+    need_root_or_say prometheus "apt-get install -y --no-install-recommends prometheus"
+    echo "installing prometheus (observability test) ..." >&2
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  fi
+}
+
 ensure_cargo() {
   if ! command -v cargo >/dev/null; then
     echo "error: cargo is missing; install Rust with rustup (https://rustup.rs), then run this again" >&2

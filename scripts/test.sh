@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: unit and integration tests of all crates, and the end-to-end tests that start
 # real `fogchain` processes and drive them with real clients (ethers.js, viem, web3.js and
-# Hardhat from npm, mosquitto_pub / mosquitto_sub from Debian).
+# Hardhat from npm, mosquitto_pub / mosquitto_sub and Prometheus from Debian).
 # Extra arguments go to `cargo nextest run` (e.g. `scripts/test.sh -p fogchain-storage`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 ensure_cargo
 ensure_libclang
 ensure_mosquitto
+ensure_prometheus
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "installing cargo-nextest ..." >&2
   cargo install --locked cargo-nextest

@@ -443,5 +443,6 @@ fn traffic<T: AsRef<[u8]>>(direction: &'static str, kind: &'static str, items: &
     let bytes: usize = items.iter().map(|i| i.as_ref().len()).sum();
     metrics::counter!("fogchain_p2p_messages_total", "direction" => direction, "kind" => kind)
         .increment(items.len() as u64);
-    metrics::counter!("fogchain_p2p_bytes_total", "direction" => direction, "kind" => kind).increment(bytes as u64);
+    metrics::counter!("fogchain_p2p_bytes_total", "direction" => direction, "kind" => kind)
+        .increment(bytes as u64);
 }

@@ -14,6 +14,7 @@
 //! (`_seconds`, `_bytes`, `_gas`), `_total` on counters. docs/operations.md lists them all.
 
 pub mod buckets;
+pub mod catalog;
 pub mod logs;
 mod server;
 

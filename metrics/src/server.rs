@@ -81,7 +81,8 @@ async fn answer(
         Err(error) => return Ok(response(StatusCode::INTERNAL_SERVER_ERROR, format!("{error}\n"))),
     };
     let mut ok = response(StatusCode::OK, text);
-    ok.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static(CONTENT_TYPE));
+    ok.headers_mut()
+        .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static(CONTENT_TYPE));
     Ok(ok)
 }
 

@@ -221,7 +221,13 @@ impl Node {
         }
         if let Some(addr) = config.metrics.addr {
             let registry = fogchain_metrics::install()?;
-            metrics::register(&registry, chain.clone(), pool.clone(), consensus.clone(), config.datadir.clone());
+            metrics::register(
+                &registry,
+                chain.clone(),
+                pool.clone(),
+                consensus.clone(),
+                config.datadir.clone(),
+            );
             let bound = fogchain_metrics::serve(addr, registry, shutdown.child_token()).await?;
             tracing::info!(%bound, "Prometheus metrics listening on /metrics");
             if let Some(path) = &config.metrics.addr_file {

@@ -43,6 +43,7 @@ pub fn register(
     consensus: Arc<Consensus>,
     datadir: PathBuf,
 ) {
+    fogchain_metrics::catalog::describe(fogchain_metrics::catalog::NODE);
     registry.on_scrape(move || {
         if let Some(free) = free_bytes(&datadir) {
             gauge!("fogchain_datadir_free_bytes").set(free as f64);
@@ -70,7 +71,11 @@ pub fn register(
         gauge!("fogchain_raft_voters").set(status.voters.len() as f64);
         gauge!("fogchain_raft_learners").set(status.learners.len() as f64);
         gauge!("fogchain_raft_block_sync_active").set(if status.syncing { 1.0 } else { 0.0 });
-        gauge!("fogchain_node_ready").set(if consensus.readiness(fogchain_rpc::READY_MAX_LAG).is_ok() { 1.0 } else { 0.0 });
+        gauge!("fogchain_node_ready").set(if consensus.readiness(fogchain_rpc::READY_MAX_LAG).is_ok() {
+            1.0
+        } else {
+            0.0
+        });
         metrics::counter!("fogchain_raft_dropped_messages_total").absolute(status.dropped_messages);
         gauge!("fogchain_p2p_connected_members").set(consensus.peers().len() as f64);
 
@@ -84,7 +89,8 @@ pub fn register(
             gauge!("fogchain_rocksdb_sst_bytes", "cf" => cf).set(t.sst_bytes as f64);
             gauge!("fogchain_rocksdb_memtable_bytes", "cf" => cf).set(t.memtable_bytes as f64);
             gauge!("fogchain_rocksdb_estimated_keys", "cf" => cf).set(t.estimated_keys as f64);
-            gauge!("fogchain_rocksdb_pending_compaction_bytes", "cf" => cf).set(t.pending_compaction_bytes as f64);
+            gauge!("fogchain_rocksdb_pending_compaction_bytes", "cf" => cf)
+                .set(t.pending_compaction_bytes as f64);
         }
         gauge!("fogchain_rocksdb_block_cache_bytes").set(stats.block_cache_bytes as f64);
         gauge!("fogchain_rocksdb_running_compactions").set(stats.running_compactions as f64);

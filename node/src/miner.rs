@@ -93,7 +93,8 @@ impl Miner {
             if let Some(f) = inflight {
                 let applied = self.chain.head().0 >= f.number;
                 if applied {
-                    metrics::histogram!("fogchain_block_commit_seconds").record(f.since.elapsed().as_secs_f64());
+                    metrics::histogram!("fogchain_block_commit_seconds")
+                        .record(f.since.elapsed().as_secs_f64());
                     inflight = None;
                 } else if f.term != status.term || f.since.elapsed() > PROPOSAL_TIMEOUT {
                     metrics::counter!("fogchain_raft_proposals_dropped_total").increment(1);

@@ -133,7 +133,6 @@ fn sale(command: SaleCommand) -> eyre::Result<()> {
     }
 }
 
-
 fn main() -> std::process::ExitCode {
     match run(ProxyArgs::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -22,6 +22,7 @@ pub(crate) async fn serve(
     tasks: &Tasks,
 ) -> crate::Result<SocketAddr> {
     let registry = fogchain_metrics::install()?;
+    fogchain_metrics::catalog::describe(fogchain_metrics::catalog::PROXY);
     let upstream = upstream.clone();
     registry.on_scrape(move || {
         for (url, ready) in upstream.status() {

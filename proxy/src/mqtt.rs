@@ -187,7 +187,11 @@ impl Front {
                 } else {
                     ConnectReturnCode::NotAuthorized
                 };
-                let reason = if code == ConnectReturnCode::BadUserNamePassword { "bad_password" } else { "not_authorized" };
+                let reason = if code == ConnectReturnCode::BadUserNamePassword {
+                    "bad_password"
+                } else {
+                    "not_authorized"
+                };
                 metrics::counter!("fogchain_proxy_mqtt_auth_failures_total", "reason" => reason).increment(1);
                 write_packet(&mut client_wr, &Packet::ConnAck(ConnAck::new(code, false)), self.max_packet)
                     .await?;

@@ -20,8 +20,8 @@ mod error;
 mod eth;
 mod health;
 mod listener;
-mod metrics;
 mod logs;
+mod metrics;
 mod net;
 mod txpool;
 
@@ -185,8 +185,8 @@ pub async fn start_server(
     module.merge(RaftApiServer::into_rpc(cluster.clone())).map_err(std::io::Error::other)?;
     module.merge(AdminApiServer::into_rpc(cluster)).map_err(std::io::Error::other)?;
     let methods: jsonrpsee::Methods = module.into();
-    let rpc_middleware =
-        jsonrpsee::server::middleware::rpc::RpcServiceBuilder::new().layer(metrics::RpcMetricsLayer(metrics::KnownMethods::new(&methods)));
+    let rpc_middleware = jsonrpsee::server::middleware::rpc::RpcServiceBuilder::new()
+        .layer(metrics::RpcMetricsLayer(metrics::KnownMethods::new(&methods)));
     let services = Server::builder()
         .set_config(server_config)
         .set_http_middleware(http_middleware)

@@ -76,12 +76,16 @@ where
         async move {
             let started = Instant::now();
             let response = service.batch(batch).await;
-            metrics::histogram!("fogchain_rpc_batch_duration_seconds").record(started.elapsed().as_secs_f64());
+            metrics::histogram!("fogchain_rpc_batch_duration_seconds")
+                .record(started.elapsed().as_secs_f64());
             response
         }
     }
 
-    fn notification<'a>(&self, n: Notification<'a>) -> impl Future<Output = Self::NotificationResponse> + Send + 'a {
+    fn notification<'a>(
+        &self,
+        n: Notification<'a>,
+    ) -> impl Future<Output = Self::NotificationResponse> + Send + 'a {
         self.service.notification(n)
     }
 }

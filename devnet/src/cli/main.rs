@@ -57,7 +57,6 @@ enum GenesisCommand {
     New(new_network::NewNetworkArgs),
 }
 
-
 async fn run_node(config: PathBuf) -> eyre::Result<()> {
     let config = NodeConfig::load(&config)?;
     let node = Node::start(&config).await?;

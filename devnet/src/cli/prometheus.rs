@@ -34,7 +34,10 @@ fn scrape_config(network: &NetworkFile, rules: &Path) -> String {
     out.push_str("scrape_configs:\n  - job_name: fogchain-node\n    static_configs:\n");
     for node in &network.nodes {
         if let Some(target) = node.metrics.as_deref().and_then(target) {
-            out.push_str(&format!("      - targets: [\"{target}\"]\n        labels: {{node: \"{}\"}}\n", node.name));
+            out.push_str(&format!(
+                "      - targets: [\"{target}\"]\n        labels: {{node: \"{}\"}}\n",
+                node.name
+            ));
         }
     }
     if let Some(target) = network.proxy.as_ref().and_then(|p| p.metrics.as_deref()).and_then(target) {

@@ -85,7 +85,13 @@ impl Bridge {
             let seq = seq.unwrap_or(*last_seq + 1);
             *last_seq = seq;
             let id = journal.next_id();
-            records.push(Record::Accepted(Message { id, device, seq, body, accepted: std::time::Instant::now() }));
+            records.push(Record::Accepted(Message {
+                id,
+                device,
+                seq,
+                body,
+                accepted: std::time::Instant::now(),
+            }));
             out.push(Ok(Accepted::New(seq)));
         }
         if records.is_empty() {

@@ -184,7 +184,8 @@ impl Bridge {
                         "device": m.device,
                     });
                     self.publish(publish_topic.clone(), &decision).await;
-                    metrics::histogram!("fogchain_proxy_decision_seconds").record(m.accepted.elapsed().as_secs_f64());
+                    metrics::histogram!("fogchain_proxy_decision_seconds")
+                        .record(m.accepted.elapsed().as_secs_f64());
                     ack["diX100"] = json!(di);
                     ack["risk"] = json!(risk::name(e.risk));
                 }

@@ -43,7 +43,8 @@ impl EthRpc {
                 let this = self.clone();
                 // Shared with each block's scan, not cloned per block.
                 let filter = filter.map(std::sync::Arc::new);
-                let open = crate::metrics::OpenSubscription::new(if filter.is_some() { "logs" } else { "newHeads" });
+                let open =
+                    crate::metrics::OpenSubscription::new(if filter.is_some() { "logs" } else { "newHeads" });
                 tokio::spawn(async move {
                     let _open = open;
                     let mut heads = this.inner.node.heads.clone();

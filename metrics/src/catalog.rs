@@ -1,0 +1,148 @@
+//! Every Fogchain metric with its type and help text: `# HELP` lines come from here
+//! ([`describe`]), and docs/operations.md and the dashboard test read the same table.
+
+/// A metric's Prometheus type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Only goes up (`_total`).
+    Counter,
+    /// Goes up and down.
+    Gauge,
+    /// Buckets, `_sum` and `_count` (buckets by unit suffix: [`crate::buckets`]).
+    Histogram,
+}
+
+use Kind::{Counter, Gauge, Histogram};
+
+/// A node's metrics: (type, name, help).
+pub const NODE: &[(Kind, &str, &str)] = &[
+    (Gauge, "fogchain_chain_head_block", "Number of the head block"),
+    (Gauge, "fogchain_chain_head_age_seconds", "Seconds since the head block's timestamp"),
+    (Gauge, "fogchain_chain_gas_limit", "Gas limit of the head block"),
+    (Gauge, "fogchain_chain_base_fee_wei", "Base fee of the head block, wei"),
+    (Counter, "fogchain_blocks_applied_total", "Blocks applied to the chain"),
+    (
+        Counter,
+        "fogchain_blocks_skipped_total",
+        "Committed blocks skipped, by reason (stale: deposed leader; invalid)",
+    ),
+    (Histogram, "fogchain_block_apply_seconds", "Time to validate, execute and write a committed block"),
+    (Histogram, "fogchain_block_build_seconds", "Time the leader takes to build (execute) a block"),
+    (Histogram, "fogchain_block_commit_seconds", "Time from proposing a block to applying it, on the leader"),
+    (Histogram, "fogchain_block_transactions", "Transactions per applied block"),
+    (Histogram, "fogchain_block_gas", "Gas used per applied block"),
+    (Gauge, "fogchain_raft_term", "Current Raft term"),
+    (
+        Gauge,
+        "fogchain_raft_role",
+        "1 for this node's Raft role (leader, follower, candidate, learner, outsider), else 0",
+    ),
+    (Gauge, "fogchain_raft_leader_id", "Raft id of the leader (0: none known)"),
+    (Gauge, "fogchain_raft_node_id", "This node's Raft id"),
+    (Gauge, "fogchain_raft_commit_index", "Raft commit index"),
+    (Gauge, "fogchain_raft_applied_index", "Raft applied index"),
+    (Gauge, "fogchain_raft_log_entries", "Entries held in the Raft log"),
+    (Gauge, "fogchain_raft_log_bytes", "Entry data held in the Raft log, bytes"),
+    (Gauge, "fogchain_raft_voters", "Voting members"),
+    (Gauge, "fogchain_raft_learners", "Learners"),
+    (Gauge, "fogchain_raft_block_sync_active", "1 while block sync after a snapshot runs"),
+    (Counter, "fogchain_raft_leader_changes_total", "Times this node saw a new leader"),
+    (
+        Counter,
+        "fogchain_raft_proposals_dropped_total",
+        "Block proposals that were never committed (leader change, timeout)",
+    ),
+    (Counter, "fogchain_raft_snapshots_installed_total", "Raft snapshots installed"),
+    (Counter, "fogchain_block_syncs_total", "Block syncs finished, by outcome (done, failed)"),
+    (
+        Counter,
+        "fogchain_raft_dropped_messages_total",
+        "Member messages dropped before raft-rs (undecodable or invalid)",
+    ),
+    (Gauge, "fogchain_node_ready", "1 when GET /ready answers 200"),
+    (Gauge, "fogchain_p2p_connected_members", "Members connected over libp2p"),
+    (
+        Counter,
+        "fogchain_p2p_messages_total",
+        "Member messages by direction (sent, received) and kind (raft, txs, blocks)",
+    ),
+    (Counter, "fogchain_p2p_bytes_total", "Member message payload bytes by direction and kind"),
+    (Counter, "fogchain_p2p_refused_requests_total", "Requests refused from peers that are not members"),
+    (Gauge, "fogchain_txpool_pending_transactions", "Pooled transactions executable now"),
+    (
+        Gauge,
+        "fogchain_txpool_queued_transactions",
+        "Pooled transactions behind a nonce gap or beyond the balance",
+    ),
+    (Counter, "fogchain_txpool_admitted_total", "Transactions admitted to the pool"),
+    (Counter, "fogchain_txpool_refused_total", "Transactions refused by the pool, by reason"),
+    (Counter, "fogchain_txpool_evicted_total", "Transactions evicted from a full pool"),
+    (Counter, "fogchain_rpc_requests_total", "JSON-RPC calls by method"),
+    (Counter, "fogchain_rpc_errors_total", "JSON-RPC calls answered with an error, by method"),
+    (Histogram, "fogchain_rpc_request_duration_seconds", "JSON-RPC call latency by method"),
+    (Histogram, "fogchain_rpc_batch_duration_seconds", "JSON-RPC batch latency"),
+    (Gauge, "fogchain_rpc_connections", "Open RPC connections (HTTP and WebSocket)"),
+    (
+        Counter,
+        "fogchain_rpc_connections_refused_total",
+        "RPC connections refused over a cap, by reason (total, per_ip)",
+    ),
+    (Gauge, "fogchain_rpc_subscriptions", "Open WebSocket subscriptions by kind"),
+    (Gauge, "fogchain_rocksdb_sst_bytes", "Live SST files per column family, bytes"),
+    (Gauge, "fogchain_rocksdb_memtable_bytes", "Memtables per column family, bytes"),
+    (Gauge, "fogchain_rocksdb_estimated_keys", "Estimated keys per column family"),
+    (
+        Gauge,
+        "fogchain_rocksdb_pending_compaction_bytes",
+        "Bytes compaction still has to rewrite, per column family",
+    ),
+    (Gauge, "fogchain_rocksdb_block_cache_bytes", "RocksDB block cache in use, bytes"),
+    (Gauge, "fogchain_rocksdb_running_compactions", "RocksDB compactions running"),
+    (Gauge, "fogchain_datadir_free_bytes", "Bytes free on the datadir's filesystem"),
+];
+
+/// The proxy's metrics: (type, name, help).
+pub const PROXY: &[(Kind, &str, &str)] = &[
+    (Gauge, "fogchain_proxy_mqtt_connections", "Device MQTT sessions open"),
+    (Counter, "fogchain_proxy_mqtt_auth_failures_total", "MQTT CONNECTs refused, by reason"),
+    (
+        Counter,
+        "fogchain_proxy_messages_total",
+        "Device message acks by status (accepted, duplicate, rejected, recorded, failed)",
+    ),
+    (Histogram, "fogchain_proxy_record_seconds", "Time from accepting a device message to its recorded ack"),
+    (
+        Histogram,
+        "fogchain_proxy_decision_seconds",
+        "Time from accepting an action message to publishing its decision",
+    ),
+    (
+        Counter,
+        "fogchain_proxy_rate_limited_total",
+        "Requests and messages refused by a rate limit, by source (http, mqtt)",
+    ),
+    (Histogram, "fogchain_proxy_upstream_request_seconds", "JSON-RPC round trip to a node, by node"),
+    (Gauge, "fogchain_proxy_upstream_ready", "1 when a node answers GET /ready"),
+    (Gauge, "fogchain_proxy_journal_backlog_messages", "Device messages accepted and not yet recorded"),
+    (Gauge, "fogchain_proxy_journal_oldest_age_seconds", "Age of the oldest unrecorded device message"),
+];
+
+/// Registers the help text of every metric in `table` with the installed recorder.
+pub fn describe(table: &[(Kind, &'static str, &'static str)]) {
+    for &(kind, name, help) in table {
+        match kind {
+            Counter => metrics::describe_counter!(name, help),
+            Gauge => metrics::describe_gauge!(name, help),
+            Histogram => metrics::describe_histogram!(name, help),
+        }
+    }
+}
+
+/// Whether `name` (a series name: `_bucket`, `_sum` and `_count` of histograms included) is in
+/// one of the tables, or is a process metric.
+pub fn exists(name: &str) -> bool {
+    let base = ["_bucket", "_sum", "_count"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(name);
+    name.starts_with("process_")
+        || name == "up"
+        || NODE.iter().chain(PROXY).any(|(_, n, _)| *n == name || *n == base)
+}

@@ -146,3 +146,63 @@ pub fn exists(name: &str) -> bool {
         || name == "up"
         || NODE.iter().chain(PROXY).any(|(_, n, _)| *n == name || *n == base)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `fogchain_*` / `process_*` name in `text`.
+    fn names(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut rest = text;
+        while let Some(at) = rest.find(|c: char| c == 'f' || c == 'p') {
+            let tail = &rest[at..];
+            let end = tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(tail.len());
+            let word = &tail[..end];
+            let starts_word =
+                at == 0 || !rest[..at].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_');
+            if starts_word && (word.starts_with("fogchain_") || word.starts_with("process_")) {
+                out.push(word.to_string());
+            }
+            rest = &tail[end.max(1)..];
+        }
+        out
+    }
+
+    fn doc(name: &str) -> String {
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs").join(name))
+            .unwrap()
+    }
+
+    #[test]
+    fn names_follow_prometheus_conventions() {
+        for (kind, name, help) in NODE.iter().chain(PROXY) {
+            assert!(name.starts_with("fogchain_") && !help.is_empty(), "{name}");
+            assert_eq!(*kind == Counter, name.ends_with("_total"), "{name}: only counters end in _total");
+        }
+    }
+
+    #[test]
+    fn every_query_of_the_dashboard_and_the_alerts_names_a_metric_that_exists() {
+        let dashboard: serde_json::Value = serde_json::from_str(&doc("grafana-dashboard.json")).unwrap();
+        let mut exprs = Vec::new();
+        for panel in dashboard["panels"].as_array().unwrap() {
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                exprs.push(target["expr"].as_str().unwrap().to_string());
+            }
+        }
+        assert!(exprs.len() > 30, "{} queries", exprs.len());
+        let alerts = doc("alerts.yml");
+        let used: Vec<String> = exprs.iter().flat_map(|e| names(e)).chain(names(&alerts)).collect();
+        for name in &used {
+            assert!(exists(name), "{name} is used by the dashboard or an alert but no metric has that name");
+        }
+        for name in [
+            "fogchain_raft_role",
+            "fogchain_proxy_journal_oldest_age_seconds",
+            "process_resident_memory_bytes",
+        ] {
+            assert!(used.iter().any(|u| u == name), "{name} unused");
+        }
+    }
+}

@@ -13,7 +13,8 @@
 //! | 429  | -32005 | over a rate limit (EIP-1474 "limit exceeded"; `Retry-After` in seconds) |
 //! | 503  | -32603 | no node reachable |
 //!
-//! `GET /health` reports the nodes' health without credentials. `/warehouse/*` is the locker
+//! `GET /health` (liveness) and `GET /ready` (at least one node ready, else 503 with the
+//! reason) report the nodes' readiness without credentials. `/warehouse/*` is the locker
 //! API (see [`crate::warehouse`]).
 
 use crate::{
@@ -125,8 +126,8 @@ impl Gateway {
     /// Handles one HTTP request.
     pub async fn handle(&self, req: Request<Incoming>, cert_cn: Option<&str>) -> Reply {
         let path = req.uri().path().to_string();
-        if req.method() == Method::GET && path == "/health" {
-            return self.health();
+        if req.method() == Method::GET && (path == "/health" || path == "/ready") {
+            return self.health(path == "/ready");
         }
         if req.method() == Method::OPTIONS {
             return cors(Response::builder().status(StatusCode::NO_CONTENT))
@@ -249,7 +250,10 @@ impl Gateway {
         }
     }
 
-    fn health(&self) -> Reply {
+    /// `GET /health` (liveness: 200 while the proxy serves) and `GET /ready` (readiness: 200
+    /// when at least one node is ready, else 503 with the reason); both list the nodes'
+    /// readiness as the proxy last checked it.
+    fn health(&self, readiness: bool) -> Reply {
         let nodes: Vec<Value> = self
             .upstream
             .status()
@@ -257,10 +261,12 @@ impl Gateway {
             .map(|(url, healthy)| json!({"url": url, "healthy": healthy}))
             .collect();
         let ok = nodes.iter().any(|n| n["healthy"] == true);
-        json_reply(
-            if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE },
-            &json!({"ok": ok, "nodes": nodes}),
-        )
+        let mut body = json!({"ok": ok, "status": if ok { "ok" } else { "unavailable" }, "nodes": nodes});
+        if !ok {
+            body["reason"] = json!("no node is ready (GET /ready on every upstream node fails)");
+        }
+        let status = if ok || !readiness { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+        json_reply(status, &body)
     }
 
     fn too_large(&self) -> Reply {

@@ -165,6 +165,14 @@ fn prometheus_scrapes_a_devnet_under_load() {
     assert_eq!(up.len(), 4, "{up:?}");
     assert!(up.iter().all(|u| sample(u) == 1.0), "{up:?}");
 
+    // Health and readiness on the proxy's gateway port.
+    let gateway = devnet.proxy_http();
+    for path in ["/health", "/ready"] {
+        let answer = reqwest::blocking::get(format!("{gateway}{path}")).unwrap();
+        assert_eq!(answer.status(), 200, "{path}");
+        assert_eq!(answer.json::<Value>().unwrap()["status"], "ok", "{path}");
+    }
+
     // --log-format json reached the nodes: their log lines are JSON objects.
     let log = std::fs::read_to_string(dir.path().join("node0/node.log")).unwrap();
     let committed = log

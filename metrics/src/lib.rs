@@ -88,4 +88,10 @@ impl Registry {
         self.handle.run_upkeep();
         self.handle.render()
     }
+
+    /// Folds the histogram samples recorded since the last upkeep into their buckets (bounded
+    /// memory between scrapes; [`serve`] runs it every 5 s).
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
+    }
 }

@@ -13,6 +13,9 @@ use tokio_util::sync::CancellationToken;
 /// Most scrapes served at once (Prometheus servers and operators; more are closed).
 pub const MAX_CONNECTIONS: usize = 16;
 
+/// How often histogram samples are folded into their buckets between scrapes.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
 /// The Prometheus text exposition format.
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -29,6 +32,20 @@ pub async fn serve(
     let listener = TcpListener::bind(addr).await.map_err(|source| MetricsError::Bind { addr, source })?;
     let bound = listener.local_addr().map_err(|source| MetricsError::Bind { addr, source })?;
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    // Histogram samples wait in per-histogram buffers until upkeep folds them into buckets:
+    // without scrapes they would grow with every sample.
+    tokio::spawn({
+        let (registry, cancel) = (registry.clone(), cancel.clone());
+        async move {
+            let mut every = tokio::time::interval(UPKEEP_INTERVAL);
+            loop {
+                tokio::select! {
+                    _ = every.tick() => registry.upkeep(),
+                    () = cancel.cancelled() => break,
+                }
+            }
+        }
+    });
     tokio::spawn(async move {
         loop {
             let socket = tokio::select! {

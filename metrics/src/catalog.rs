@@ -110,7 +110,8 @@ pub const PROXY: &[(Kind, &str, &str)] = &[
         "fogchain_proxy_messages_total",
         "Device message acks by status (accepted, duplicate, rejected, recorded, failed)",
     ),
-    (Histogram, "fogchain_proxy_record_seconds", "Time from accepting a device message to its recorded ack"),
+    (Counter, "fogchain_proxy_messages_received_total", "Device messages parsed, by kind (registry, action)"),
+    (Histogram, "fogchain_proxy_record_seconds", "Time from accepting a device message to its recorded ack, by kind"),
     (
         Histogram,
         "fogchain_proxy_decision_seconds",
@@ -172,6 +173,14 @@ mod tests {
     fn doc(name: &str) -> String {
         std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs").join(name))
             .unwrap()
+    }
+
+    #[test]
+    fn every_metric_is_documented_in_operations_md() {
+        let operations = doc("operations.md");
+        for (_, name, _) in NODE.iter().chain(PROXY) {
+            assert!(operations.contains(&format!("`{name}`")), "{name} is not in docs/operations.md");
+        }
     }
 
     #[test]

@@ -52,6 +52,16 @@ pub enum Body {
     },
 }
 
+impl Body {
+    /// `registry` or `action`, for metrics labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Body::Registry { .. } => "registry",
+            Body::Action { .. } => "action",
+        }
+    }
+}
+
 /// An accepted device message.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]

@@ -3,7 +3,8 @@
 //! Counted where they happen: `fogchain_proxy_mqtt_connections` and
 //! `fogchain_proxy_mqtt_auth_failures_total{reason}` (mqtt.rs),
 //! `fogchain_proxy_messages_total{status}` (every ack a device gets: accepted, duplicate,
-//! rejected, recorded, failed), `fogchain_proxy_record_seconds` and
+//! rejected, recorded, failed), `fogchain_proxy_messages_received_total{kind}` (registry,
+//! action), `fogchain_proxy_record_seconds{kind}` and
 //! `fogchain_proxy_decision_seconds` (accepted -> recorded / decision published),
 //! `fogchain_proxy_rate_limited_total{source}` (HTTP callers, MQTT devices),
 //! `fogchain_proxy_upstream_request_seconds{node}`. Read at each scrape (here): the journal's

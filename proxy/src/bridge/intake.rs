@@ -47,7 +47,10 @@ impl Bridge {
             return None;
         }
         match parse_message(payload, &self.devices, &self.cfg.danger_index) {
-            Ok((seq, body)) => Some((device.to_string(), seq, body)),
+            Ok((seq, body)) => {
+                metrics::counter!("fogchain_proxy_messages_received_total", "kind" => body.kind()).increment(1);
+                Some((device.to_string(), seq, body))
+            }
             Err(e) => {
                 let reason = e.to_string();
                 self.ack(device, json!({"seq": hint, "status": "rejected", "reason": reason})).await;

@@ -168,7 +168,8 @@ impl Bridge {
                 continue;
             }
             ack["status"] = json!("recorded");
-            metrics::histogram!("fogchain_proxy_record_seconds").record(m.accepted.elapsed().as_secs_f64());
+            metrics::histogram!("fogchain_proxy_record_seconds", "kind" => m.body.kind())
+                .record(m.accepted.elapsed().as_secs_f64());
             if let Body::Action { contract, publish_topic, .. } = &m.body {
                 let event = logs
                     .iter()

@@ -111,7 +111,11 @@ pub const PROXY: &[(Kind, &str, &str)] = &[
         "Device message acks by status (accepted, duplicate, rejected, recorded, failed)",
     ),
     (Counter, "fogchain_proxy_messages_received_total", "Device messages parsed, by kind (registry, action)"),
-    (Histogram, "fogchain_proxy_record_seconds", "Time from accepting a device message to its recorded ack, by kind"),
+    (
+        Histogram,
+        "fogchain_proxy_record_seconds",
+        "Time from accepting a device message to its recorded ack, by kind",
+    ),
     (
         Histogram,
         "fogchain_proxy_decision_seconds",

@@ -11,11 +11,11 @@
 
 use crate::{pool::PooledTx, validate::cost, TxPool};
 use alloy_consensus::{transaction::Recovered, Transaction, TxEnvelope};
-use alloy_primitives::U256;
+use alloy_primitives::{Address, U256};
 use alloy_trie::TrieAccount;
 use std::{
     cmp::Reverse,
-    collections::{BTreeMap, BinaryHeap},
+    collections::{BTreeMap, BinaryHeap, HashMap},
 };
 
 /// The lowest base fee EIP-1559 reaches by empty blocks: each lowers it by ⌊b/8⌋, which is 0
@@ -116,12 +116,19 @@ impl TxPool {
         (pending, queued)
     }
 
-    /// (pending, queued) counts, as [`Self::content`] splits them, without copying anything.
+    /// (pending, queued) counts, as [`Self::content`] splits them, without copying a
+    /// transaction. The senders' accounts are read from storage outside the pool's lock (a
+    /// metrics scrape or `txpool_status` must not hold up admission).
     pub fn counts(&self) -> (usize, usize) {
+        let senders: Vec<Address> = self.inner.lock().by_sender.keys().copied().collect();
+        let accounts: HashMap<Address, TrieAccount> =
+            senders.into_iter().map(|s| (s, self.account(&s))).collect();
         let inner = self.inner.lock();
         let (mut pending, mut total) = (0, 0);
         for (sender, txs) in &inner.by_sender {
-            pending += executable(txs, &self.account(sender), None).0.len();
+            // A sender that arrived between the two locks: its account is read now.
+            let account = accounts.get(sender).cloned().unwrap_or_else(|| self.account(sender));
+            pending += executable(txs, &account, None).0.len();
             total += txs.len();
         }
         (pending, total - pending)

@@ -455,6 +455,7 @@ pub(crate) mod tests {
         let (pending, queued) = f.pool.content();
         assert_eq!(pending.len(), 3);
         assert_eq!(hashes(&queued), [b5]);
+        assert_eq!(f.pool.counts(), (3, 1));
     }
 
     #[test]
@@ -490,6 +491,7 @@ pub(crate) mod tests {
         assert_eq!(hashes(&pending).len(), 3, "the base fee does not demote");
         assert!(hashes(&pending).contains(&waiting));
         assert_eq!(hashes(&queued), [unpaid]);
+        assert_eq!(f.pool.counts(), (3, 1));
     }
 
     #[test]

@@ -48,7 +48,8 @@ impl Bridge {
         }
         match parse_message(payload, &self.devices, &self.cfg.danger_index) {
             Ok((seq, body)) => {
-                metrics::counter!("fogchain_proxy_messages_received_total", "kind" => body.kind()).increment(1);
+                metrics::counter!("fogchain_proxy_messages_received_total", "kind" => body.kind())
+                    .increment(1);
                 Some((device.to_string(), seq, body))
             }
             Err(e) => {

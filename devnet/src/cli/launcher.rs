@@ -64,19 +64,24 @@ pub(crate) struct DevnetArgs {
     #[arg(long)]
     metrics_base_port: Option<u16>,
     /// Write a Prometheus scrape config for the devnet's nodes and proxy to this file.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "no_metrics")]
     prometheus_config: Option<PathBuf>,
+    /// Serve no Prometheus metrics (nodes and proxy).
+    #[arg(long)]
+    no_metrics: bool,
 }
 
 impl DevnetArgs {
-    /// The metrics port of node `i` (`i == nodes`: the proxy's); 0 picks a free one.
-    pub(crate) fn metrics_port(&self, offset: u16) -> u16 {
-        match self.metrics_base_port {
+    /// The metrics address at `offset` from the base port (node i: i, the proxy: 100); port 0
+    /// picks a free one; `None` with `--no-metrics`.
+    pub(crate) fn metrics_addr(&self, offset: u16) -> Option<SocketAddr> {
+        let port = match self.metrics_base_port {
             Some(0) => 0,
             Some(base) => base.saturating_add(offset),
             None if self.base_port == 0 => 0,
             None => 9545u16.saturating_add(offset),
-        }
+        };
+        (!self.no_metrics).then(|| SocketAddr::from(([127, 0, 0, 1], port)))
     }
 }
 
@@ -145,8 +150,8 @@ fn write_config(args: &DevnetArgs, spec: &ChainSpec, token: &str, i: usize) -> e
     );
     config.p2p.fault_file = args.fault_injection.then(|| "partition".into());
     config.raft.log_retention = args.log_retention;
-    config.metrics.addr = Some(SocketAddr::from(([127, 0, 0, 1], args.metrics_port(i as u16))));
-    config.metrics.addr_file = Some("metrics.addr".into());
+    config.metrics.addr = args.metrics_addr(i as u16);
+    config.metrics.addr_file = config.metrics.addr.map(|_| "metrics.addr".into());
     let path = dir.join("config.toml");
     std::fs::write(&path, config.to_toml())?;
     Ok(path)
@@ -243,9 +248,12 @@ pub(crate) async fn run(args: DevnetArgs) -> eyre::Result<()> {
             peer_id: member.map(|m| m.peer_id.clone()),
             p2p: member.map(|m| format!("{}/p2p/{}", m.p2p, m.peer_id)),
             address: member.map(|m| m.address),
-            metrics: crate::process::read_addr(&dir.join("metrics.addr"), Duration::from_secs(30))
-                .await
-                .map(|a| format!("http://{a}/metrics")),
+            metrics: match args.no_metrics {
+                true => None,
+                false => crate::process::read_addr(&dir.join("metrics.addr"), Duration::from_secs(30))
+                    .await
+                    .map(|a| format!("http://{a}/metrics")),
+            },
         });
     }
     if let Err(e) = wait_leader(&nodes).await {
@@ -350,7 +358,7 @@ async fn start_proxy(
     let ports = crate::proxy_setup::ProxyPorts {
         http: args.proxy_http_port,
         mqtt: args.proxy_mqtt_port,
-        metrics: args.metrics_port(100),
+        metrics: args.metrics_addr(100),
     };
     let contracts = crate::proxy_setup::Contracts {
         sensor_registry: iot_contract("SensorRegistry").ok_or_else(|| eyre!("no SensorRegistry"))?,

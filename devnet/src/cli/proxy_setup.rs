@@ -97,7 +97,7 @@ pub(crate) fn load_or_create(dir: &Path) -> eyre::Result<IotSetup> {
 pub(crate) struct ProxyPorts {
     pub(crate) http: u16,
     pub(crate) mqtt: u16,
-    pub(crate) metrics: u16,
+    pub(crate) metrics: Option<SocketAddr>,
 }
 
 /// Writes `DIR/proxy/proxy.toml` for nodes at `rpc_urls` (serialised from the proxy's own
@@ -148,7 +148,7 @@ pub(crate) fn write_config(
         ),
         warehouse: Default::default(),
         metrics: fogchain_proxy::config::MetricsConfig {
-            addr: Some(SocketAddr::from(([127, 0, 0, 1], port(ports.metrics)?))),
+            addr: ports.metrics.map(|a| Ok::<_, eyre::Report>(SocketAddr::new(a.ip(), port(a.port())?))).transpose()?,
         },
     };
     let text = format!(

@@ -10,7 +10,9 @@
 //! Files: `eth/` (the `eth_` namespace, one file per concern), `net.rs` (`net_`, `web3_`),
 //! `txpool.rs` (`txpool_`), `debug.rs` (raw `debug_` reads), `cluster.rs` (`raft_`, `admin_`),
 //! `auth.rs` (the admin token), `logs.rs` (log queries and filters), `convert.rs` (stored data
-//! to RPC shapes), `error.rs` (geth's codes and wording).
+//! to RPC shapes), `error.rs` (geth's codes and wording), `health.rs` (`/health`, `/ready`),
+//! `listener.rs` (the accept loop: connection caps per address and in total), `metrics.rs`
+//! (per-method request metrics).
 
 mod auth;
 mod cluster;

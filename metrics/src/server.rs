@@ -1,5 +1,6 @@
 //! The `/metrics` listener: HTTP/1.1, `GET /metrics` only, a bounded number of connections
-//! (the rest are closed at once), a 10 s limit on reading a request's headers.
+//! (`[metrics] max-connections`, default [`MAX_CONNECTIONS`]; the rest are closed at once), a
+//! 10 s limit on reading a request's headers.
 
 use crate::{MetricsError, Registry};
 use bytes::Bytes;
@@ -10,7 +11,8 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, sync::Semaphore};
 use tokio_util::sync::CancellationToken;
 
-/// Most scrapes served at once (Prometheus servers and operators; more are closed).
+/// Default of the most connections served at once (Prometheus servers and operators; more are
+/// closed).
 pub const MAX_CONNECTIONS: usize = 16;
 
 /// How often histogram samples are folded into their buckets between scrapes.
@@ -19,19 +21,20 @@ const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 /// The Prometheus text exposition format.
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Binds `addr` and serves `GET /metrics` from `registry` until `cancel` fires; returns the
-/// bound address (port 0 picks a free port).
+/// Binds `addr` and serves `GET /metrics` from `registry`, at most `max_connections` at once,
+/// until `cancel` fires; returns the bound address (port 0 picks a free port).
 ///
 /// # Errors
 /// [`MetricsError::Bind`] when the address cannot be bound.
 pub async fn serve(
     addr: SocketAddr,
+    max_connections: usize,
     registry: Arc<Registry>,
     cancel: CancellationToken,
 ) -> Result<SocketAddr, MetricsError> {
     let listener = TcpListener::bind(addr).await.map_err(|source| MetricsError::Bind { addr, source })?;
     let bound = listener.local_addr().map_err(|source| MetricsError::Bind { addr, source })?;
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let permits = Arc::new(Semaphore::new(max_connections.max(1)));
     // Histogram samples wait in per-histogram buffers until upkeep folds them into buckets:
     // without scrapes they would grow with every sample.
     tokio::spawn({
@@ -121,7 +124,20 @@ mod tests {
         metrics::histogram!("fogchain_test_latency_seconds").record(0.003);
         metrics::counter!("fogchain_test_events_total", "kind" => "a").increment(2);
         let cancel = CancellationToken::new();
-        let addr = serve(([127, 0, 0, 1], 0).into(), registry.clone(), cancel.clone()).await.unwrap();
+        let addr = serve(([127, 0, 0, 1], 0).into(), MAX_CONNECTIONS, registry.clone(), cancel.clone())
+            .await
+            .unwrap();
+        // A listener allowing one connection: a second one, while the first is open, is closed.
+        let capped = serve(([127, 0, 0, 1], 0).into(), 1, registry.clone(), cancel.clone()).await.unwrap();
+        let held = tokio::net::TcpStream::connect(capped).await.unwrap();
+        let mut extra = tokio::net::TcpStream::connect(capped).await.unwrap();
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(
+            Duration::from_secs(3),
+            tokio::io::AsyncReadExt::read(&mut extra, &mut byte),
+        );
+        assert!(matches!(read.await, Ok(Ok(0)) | Ok(Err(_))), "a connection over the cap was served");
+        drop(held);
         let url = format!("http://{addr}/metrics");
         let first = reqwest::get(&url).await.unwrap();
         assert_eq!(first.headers()["content-type"], CONTENT_TYPE);

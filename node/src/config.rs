@@ -29,6 +29,7 @@
 //! [metrics]
 //! addr = "127.0.0.1:9545"       # Prometheus GET /metrics; unset: off
 //! addr-file = "metrics.addr"    # optional: the bound metrics address is written here
+//! max-connections = 16          # scrapes served at once; more are closed
 //!
 //! [p2p]
 //! listen = "/ip4/0.0.0.0/tcp/30400"   # libp2p (TCP + Noise + Yamux); members only
@@ -182,7 +183,7 @@ impl RpcSection {
 }
 
 /// `[metrics]` section: Prometheus metrics on their own listener.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", default, deny_unknown_fields)]
 pub struct MetricsSection {
     /// `GET /metrics` listen address (devnet: 127.0.0.1:9545 + i); unset: no metrics.
@@ -191,6 +192,14 @@ pub struct MetricsSection {
     /// The bound metrics address is written here once serving (relative to the config file).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub addr_file: Option<PathBuf>,
+    /// Connections served at once; more are closed.
+    pub max_connections: usize,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        Self { addr: None, addr_file: None, max_connections: fogchain_metrics::MAX_CONNECTIONS }
+    }
 }
 
 /// `[p2p]` section.

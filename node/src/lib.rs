@@ -228,7 +228,13 @@ impl Node {
                 consensus.clone(),
                 config.datadir.clone(),
             );
-            let bound = fogchain_metrics::serve(addr, registry, shutdown.child_token()).await?;
+            let bound = fogchain_metrics::serve(
+                addr,
+                config.metrics.max_connections,
+                registry,
+                shutdown.child_token(),
+            )
+            .await?;
             tracing::info!(%bound, "Prometheus metrics listening on /metrics");
             if let Some(path) = &config.metrics.addr_file {
                 write_atomically(path, &bound.to_string())?;

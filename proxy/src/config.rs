@@ -51,12 +51,25 @@ pub struct ProxyConfig {
 }
 
 /// `[metrics]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct MetricsConfig {
     /// `GET /metrics` listen address (devnet: 127.0.0.1:9645); unset: no metrics.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub addr: Option<std::net::SocketAddr>,
+    /// Connections served at once; more are closed (default 16).
+    #[serde(default = "default_metrics_connections")]
+    pub max_connections: usize,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self { addr: None, max_connections: default_metrics_connections() }
+    }
+}
+
+fn default_metrics_connections() -> usize {
+    fogchain_metrics::MAX_CONNECTIONS
 }
 
 /// `[upstream]`.

@@ -145,7 +145,10 @@ impl Proxy {
         let http = listener.local_addr()?;
         let tls = config.http.tls.as_ref().map(|t| tls::server_config(t, &[b"http/1.1"])).transpose()?;
         let metrics_addr = match config.metrics.addr {
-            Some(addr) => Some(metrics::serve(addr, &upstream, bridge.clone(), &tasks).await?),
+            Some(addr) => {
+                let max = config.metrics.max_connections;
+                Some(metrics::serve(addr, max, &upstream, bridge.clone(), &tasks).await?)
+            }
             None => None,
         };
         tasks.spawn(gateway.serve(listener, tls));

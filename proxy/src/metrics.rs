@@ -18,6 +18,7 @@ use std::{net::SocketAddr, sync::Arc};
 /// until shutdown; returns the bound address.
 pub(crate) async fn serve(
     addr: SocketAddr,
+    max_connections: usize,
     upstream: &Arc<Upstream>,
     bridge: Option<Arc<Bridge>>,
     tasks: &Tasks,
@@ -35,5 +36,5 @@ pub(crate) async fn serve(
             gauge!("fogchain_proxy_journal_oldest_age_seconds").set(oldest.map_or(0.0, |d| d.as_secs_f64()));
         }
     });
-    Ok(fogchain_metrics::serve(addr, registry, tasks.token()).await?)
+    Ok(fogchain_metrics::serve(addr, max_connections, registry, tasks.token()).await?)
 }

@@ -148,7 +148,11 @@ pub(crate) fn write_config(
         ),
         warehouse: Default::default(),
         metrics: fogchain_proxy::config::MetricsConfig {
-            addr: ports.metrics.map(|a| Ok::<_, eyre::Report>(SocketAddr::new(a.ip(), port(a.port())?))).transpose()?,
+            addr: ports
+                .metrics
+                .map(|a| Ok::<_, eyre::Report>(SocketAddr::new(a.ip(), port(a.port())?)))
+                .transpose()?,
+            ..Default::default()
         },
     };
     let text = format!(

@@ -39,6 +39,25 @@ pub enum MetricsError {
     },
 }
 
+/// Counts one open thing (a connection, a session, a subscription) in a gauge while it lives:
+/// the gauge goes up on [`Open::new`] and down on drop.
+#[derive(Debug)]
+pub struct Open(metrics::Gauge);
+
+impl Open {
+    /// Counts one more in `gauge` (from `metrics::gauge!`).
+    pub fn new(gauge: metrics::Gauge) -> Self {
+        gauge.increment(1.0);
+        Self(gauge)
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
+}
+
 /// A hook run before each scrape.
 type ScrapeHook = Box<dyn Fn() + Send + Sync>;
 

@@ -226,7 +226,7 @@ impl Front {
         let (mut broker_rd, mut broker_wr) = broker.into_split();
         write_packet(&mut broker_wr, &Packet::Connect(connect), self.max_packet).await?;
         tracing::debug!(%peer, %device, "device connected");
-        let _connected = Connected::new();
+        let _connected = fogchain_metrics::Open::new(metrics::gauge!("fogchain_proxy_mqtt_connections"));
 
         let (to_client, mut to_client_rx) = mpsc::channel::<Packet>(256);
         let max = self.max_packet;
@@ -536,20 +536,4 @@ async fn write_packet<W: AsyncWrite + Unpin>(
     let mut out = BytesMut::with_capacity(packet.size() + 8);
     packet.write(&mut out, max + 16).map_err(SessionError::Encode)?;
     Ok(wr.write_all(&out).await?)
-}
-
-/// Counts one device session in `fogchain_proxy_mqtt_connections` while it lives.
-struct Connected;
-
-impl Connected {
-    fn new() -> Self {
-        metrics::gauge!("fogchain_proxy_mqtt_connections").increment(1.0);
-        Self
-    }
-}
-
-impl Drop for Connected {
-    fn drop(&mut self) {
-        metrics::gauge!("fogchain_proxy_mqtt_connections").decrement(1.0);
-    }
 }

@@ -54,6 +54,8 @@ pub(crate) struct ConnectionCounter {
 pub(crate) struct Slot {
     ip: IpAddr,
     counts: Arc<Mutex<Counts>>,
+    /// `fogchain_rpc_connections`.
+    _open: fogchain_metrics::Open,
 }
 
 impl ConnectionCounter {
@@ -77,8 +79,8 @@ impl ConnectionCounter {
         }
         *from_ip += 1;
         counts.total += 1;
-        metrics::gauge!("fogchain_rpc_connections").increment(1.0);
-        Ok(Slot { ip, counts: self.counts.clone() })
+        let open = fogchain_metrics::Open::new(metrics::gauge!("fogchain_rpc_connections"));
+        Ok(Slot { ip, counts: self.counts.clone(), _open: open })
     }
 }
 
@@ -86,7 +88,6 @@ impl Drop for Slot {
     fn drop(&mut self) {
         let mut counts = self.counts.lock();
         counts.total -= 1;
-        metrics::gauge!("fogchain_rpc_connections").decrement(1.0);
         if let Some(n) = counts.per_ip.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {

@@ -89,20 +89,3 @@ where
         self.service.notification(n)
     }
 }
-
-/// Counts one open subscription in `fogchain_rpc_subscriptions{kind}` while it lives.
-#[derive(Debug)]
-pub(crate) struct OpenSubscription(&'static str);
-
-impl OpenSubscription {
-    pub(crate) fn new(kind: &'static str) -> Self {
-        metrics::gauge!("fogchain_rpc_subscriptions", "kind" => kind).increment(1.0);
-        Self(kind)
-    }
-}
-
-impl Drop for OpenSubscription {
-    fn drop(&mut self) {
-        metrics::gauge!("fogchain_rpc_subscriptions", "kind" => self.0).decrement(1.0);
-    }
-}

@@ -445,11 +445,12 @@ impl KvRead for StateSnapshot<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use alloy_genesis::{Genesis, GenesisAccount};
 
-    fn spec(chain_id: u64) -> ChainSpec {
+    /// A Prague chain with a contract (code, storage) and a funded account.
+    pub(crate) fn spec(chain_id: u64) -> ChainSpec {
         let mut g = Genesis {
             config: fogchain_genesis::prague_chain_config(chain_id),
             gas_limit: 30_000_000,

@@ -62,12 +62,7 @@ mod tests {
 
     #[test]
     fn stats_report_every_table_with_the_genesis_written() {
-        let genesis = alloy_genesis::Genesis {
-            config: fogchain_genesis::prague_chain_config(1337),
-            gas_limit: 30_000_000,
-            ..Default::default()
-        };
-        let spec = fogchain_genesis::ChainSpec::new(genesis, Default::default()).unwrap();
+        let spec = crate::db::tests::spec(1337);
         let dir = tempfile::tempdir().unwrap();
         let storage = Storage::open(dir.path(), &spec).unwrap();
         assert!(storage.head().is_ok());

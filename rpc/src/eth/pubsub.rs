@@ -43,8 +43,10 @@ impl EthRpc {
                 let this = self.clone();
                 // Shared with each block's scan, not cloned per block.
                 let filter = filter.map(std::sync::Arc::new);
-                let open =
-                    crate::metrics::OpenSubscription::new(if filter.is_some() { "logs" } else { "newHeads" });
+                let kind = if filter.is_some() { "logs" } else { "newHeads" };
+                let open = fogchain_metrics::Open::new(
+                    metrics::gauge!("fogchain_rpc_subscriptions", "kind" => kind),
+                );
                 tokio::spawn(async move {
                     let _open = open;
                     let mut heads = this.inner.node.heads.clone();
@@ -90,7 +92,9 @@ impl EthRpc {
             "newPendingTransactions" => {
                 let sink = pending.accept().await?;
                 let mut rx = self.inner.pool.subscribe_pending();
-                let open = crate::metrics::OpenSubscription::new("newPendingTransactions");
+                let open = fogchain_metrics::Open::new(
+                    metrics::gauge!("fogchain_rpc_subscriptions", "kind" => "newPendingTransactions"),
+                );
                 tokio::spawn(async move {
                     let _open = open;
                     loop {

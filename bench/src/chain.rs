@@ -153,8 +153,10 @@ impl Target {
         Ok(())
     }
 
-    /// Funds `accounts` with `wei` each from the prefunded accounts (round robin).
+    /// Funds `accounts` with `wei` each from the prefunded accounts (round robin), and on a
+    /// chain with account permissioning permits them first ([`Target::permit`]).
     pub(crate) async fn fund(&self, accounts: &[PrivateKeySigner], wei: U256) -> eyre::Result<()> {
+        self.permit(&accounts.iter().map(|a| a.address()).collect::<Vec<_>>()).await?;
         let mut nonces = Vec::new();
         for f in &self.funders {
             nonces.push(self.nonce(f.address()).await?);
@@ -173,6 +175,42 @@ impl Target {
             nonces[f] += 1;
         }
         self.setup("funding the load accounts", txs).await
+    }
+
+    /// On a chain with account permissioning (code at `ACCOUNT_PERMISSIONS`), funder 0 proposes
+    /// that `accounts` may transact and deploy as members of organisation 1. On a devnet funder 0
+    /// is the only admin and one approval executes the proposal; elsewhere the other admins must
+    /// approve it, and this fails saying so.
+    pub(crate) async fn permit(&self, accounts: &[Address]) -> eyre::Result<()> {
+        use alloy_sol_types::SolCall;
+        use fogchain_contracts::AccountPermissions as P;
+        let contract = fogchain_devnet::ACCOUNT_PERMISSIONS;
+        let code = self.nodes[0].call("eth_getCode", json!([contract, "latest"])).await?;
+        if code.as_str().is_none_or(|c| c == "0x") || accounts.is_empty() {
+            return Ok(());
+        }
+        let all = fogchain_devnet::roles::TRANSACT | fogchain_devnet::roles::DEPLOY;
+        let actions: Vec<Bytes> = accounts
+            .chunks(500)
+            .map(|list| P::setAccountsCall { list: list.to_vec(), org: 1, roles: all }.abi_encode().into())
+            .collect();
+        let proposals =
+            actions.chunks(64).map(|a| P::proposeCall { actions: a.to_vec() }.abi_encode()).collect();
+        self.admin_calls("permitting the load accounts", contract, proposals).await?;
+        let probe = P::canTransactCall { account: accounts[accounts.len() - 1] }.abi_encode();
+        let answer = self.nodes[0]
+            .call(
+                "eth_call",
+                json!([{"to": contract, "data": format!("0x{}", hex::encode(probe))}, "latest"]),
+            )
+            .await?;
+        if answer.as_str().is_none_or(|a| !a.ends_with('1')) {
+            bail!(
+                "the load accounts are proposed but not yet permitted: the network's permissioning needs more admin approvals than {}'s (docs/permissioning.md)",
+                self.funders[0].address()
+            );
+        }
+        Ok(())
     }
 
     /// Deploys `code` from funder 0; returns the contract address.

@@ -8,6 +8,17 @@
 
 #![allow(missing_docs)] // generated items carry the Solidity NatSpec only where solc exports it
 
+/// Where every Fogchain genesis with account permissioning puts [`AccountPermissions`] (the
+/// nodes read its storage there: `fogchain_evm::Permissions`, docs/permissioning.md).
+pub const ACCOUNT_PERMISSIONS_ADDRESS: alloy_primitives::Address =
+    alloy_primitives::address!("0xF0C0000000000000000000000000000000000001");
+
+alloy_sol_types::sol!(
+    #[derive(Debug, PartialEq, Eq)]
+    AccountPermissions,
+    "artifacts/AccountPermissions.json"
+);
+
 alloy_sol_types::sol!(
     #[derive(Debug, PartialEq, Eq)]
     DangerIndex,

@@ -115,14 +115,16 @@ pub fn dev_accounts() -> Result<Vec<PrivateKeySigner>, DevnetError> {
         .collect()
 }
 
-/// A Prague genesis with `members`, balances `alloc` (wei), and, when `iot` is set, the IoT
-/// contracts predeployed and set up.
+/// A Prague genesis with `members`, balances `alloc` (wei), when `iot` is set the IoT contracts
+/// predeployed and set up, and when `permissions` is set account permissioning (`None`: an
+/// open chain, where any account may transact).
 pub fn genesis_spec(
     chain_id: u64,
     gas_limit: u64,
     members: Vec<Member>,
     alloc: &[(Address, U256)],
     iot: Option<IotGenesis>,
+    permissions: Option<&crate::PermissionsGenesis>,
     zero_base_fee: bool,
 ) -> Result<ChainSpec, DevnetError> {
     let mut genesis = Genesis {
@@ -138,6 +140,10 @@ pub fn genesis_spec(
     }
     if let Some(iot) = iot {
         genesis.alloc.extend(iot_predeploys(chain_id, &iot)?);
+    }
+    if let Some(permissions) = permissions {
+        let (address, account) = permissions.alloc(chain_id)?;
+        genesis.alloc.insert(address, account);
     }
     Ok(ChainSpec::new(genesis, FogchainConfig { members, zero_base_fee, ..Default::default() })?)
 }

@@ -9,9 +9,11 @@
 
 mod genesis;
 mod network_file;
+mod permissioning;
 
 pub use genesis::*;
 pub use network_file::*;
+pub use permissioning::*;
 
 /// Errors building a network's files.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +24,9 @@ pub enum DevnetError {
     /// A setup transaction of the IoT contracts failed.
     #[error("predeploying the IoT contracts: {0}")]
     Predeploy(#[from] fogchain_evm::PredeployError),
+    /// The account-permissioning setup is inconsistent.
+    #[error("account permissioning: {0}")]
+    Permissions(String),
     /// A key could not be made, read or derived.
     #[error("{0}")]
     Key(String),

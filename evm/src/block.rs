@@ -1,6 +1,6 @@
 //! Executing a block: the same code builds a block on the leader and validates it everywhere.
 
-use crate::{block_env, cfg_env, recovered_tx_env, spec_for, DbError, ExecError, StateDb};
+use crate::{block_env, cfg_env, recovered_tx_env, spec_for, DbError, ExecError, Permissions, StateDb};
 use alloy_consensus::{
     proofs::calculate_receipt_root, transaction::Recovered, Eip658Value, Header, Receipt, ReceiptEnvelope,
     ReceiptWithBloom, Transaction, TxEnvelope, TxType,
@@ -123,6 +123,8 @@ pub fn execute_block<R: KvRead + ?Sized>(
     mode: Mode,
 ) -> Result<ExecutedBlock, ExecError> {
     let spec_id = spec_for(chain, &template);
+    // Account permissioning as of the parent state (see `permissions`).
+    let mut permissions = Permissions::new(reader)?;
     let mut db = StateDb::new(reader, spec_id.is_enabled_in(SpecId::SPURIOUS_DRAGON));
     let mut evm = Context::mainnet()
         .with_db(&mut db)
@@ -152,6 +154,10 @@ pub fn execute_block<R: KvRead + ?Sized>(
         }
         if tx.inner().is_eip4844() {
             skipped.push(skip("transaction type not supported".into(), true)?);
+            continue;
+        }
+        if let Err(refusal) = permissions.check(tx.signer(), tx.kind())? {
+            skipped.push(skip(refusal.to_string(), true)?);
             continue;
         }
         if tx.gas_limit() > template.gas_limit - gas_used {

@@ -8,11 +8,13 @@
 //! (see `fogchain_storage::trie`). [`call`] and [`estimate_gas`] serve `eth_call` and
 //! `eth_estimateGas`, [`trace_transaction`] / [`trace_call`] geth's tracers, and
 //! [`create_access_list`] `eth_createAccessList`; callers run them off the async runtime.
+//! [`Permissions`] is the account-permissioning rule blocks and the pool apply.
 
 mod block;
 mod budget;
 mod call;
 mod env;
+mod permissions;
 mod predeploy;
 mod senders;
 mod state;
@@ -22,6 +24,7 @@ pub use block::*;
 pub use budget::*;
 pub use call::*;
 pub use env::*;
+pub use permissions::*;
 pub use predeploy::*;
 pub use senders::*;
 pub use state::*;

@@ -25,6 +25,8 @@
 //! max-filters-per-ip = 1000     # installed filters per client address
 //!
 //! admin-token = "..."          # bearer token for admin_ and raft_ membership methods
+//! api = ["eth", "net", "web3"]  # namespaces served to everyone (geth --http.api)
+//! admin-api = ["admin", "debug", "txpool", "raft"]  # with the admin token, or to all on loopback
 //!
 //! [metrics]
 //! addr = "127.0.0.1:9545"       # Prometheus GET /metrics; unset: off
@@ -48,7 +50,7 @@
 //! price-limit = 1              # minimum tip, wei (geth --txpool.pricelimit); unset: 1, or 0 with zeroBaseFee
 //! ```
 
-use fogchain_rpc::RpcConfig;
+use fogchain_rpc::{Namespace, RpcConfig};
 use fogchain_txpool::PoolConfig;
 use serde::{Deserialize, Serialize};
 use std::{
@@ -111,6 +113,10 @@ pub struct RpcSection {
     /// Bearer token for `admin_` and the `raft_` membership methods; unset disables them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_token: Option<String>,
+    /// Namespaces served to every caller (geth `--http.api`), HTTP and WebSocket.
+    pub api: Vec<Namespace>,
+    /// Namespaces served with the admin token, or to every caller on a loopback `addr`.
+    pub admin_api: Vec<Namespace>,
 }
 
 impl Default for RpcSection {
@@ -142,6 +148,8 @@ impl Default for RpcSection {
             ws_ping_interval_secs: d.ws_ping_interval.as_secs(),
             ws_inactive_limit_secs: d.ws_inactive_limit.as_secs(),
             admin_token: None,
+            api: d.api,
+            admin_api: d.admin_api,
         }
     }
 }
@@ -177,6 +185,8 @@ impl RpcSection {
             ws_ping_interval: std::time::Duration::from_secs(self.ws_ping_interval_secs),
             ws_inactive_limit: std::time::Duration::from_secs(self.ws_inactive_limit_secs),
             admin_token: self.admin_token.clone(),
+            api: self.api.clone(),
+            admin_api: self.admin_api.clone(),
             ..RpcConfig::default()
         }
     }

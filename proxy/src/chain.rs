@@ -48,6 +48,19 @@ impl Chain {
         Ok(())
     }
 
+    /// Whether the network lets the gateway account transact: true on an open chain (no
+    /// `AccountPermissions` code), else the contract's `canTransact` (docs/permissioning.md).
+    pub async fn gateway_permitted(&self) -> Result<bool, UpstreamError> {
+        use alloy_sol_types::SolCall;
+        use fogchain_contracts::{AccountPermissions::canTransactCall, ACCOUNT_PERMISSIONS_ADDRESS as AT};
+        let code = self.upstream.call("eth_getCode", json!([AT, "latest"])).await?;
+        if code.as_str().is_none_or(|c| c == "0x") {
+            return Ok(true);
+        }
+        let out = self.call(AT, canTransactCall { account: self.address() }.abi_encode().into()).await?;
+        canTransactCall::abi_decode_returns(&out).map_err(|_| UpstreamError::BadAnswer("canTransact".into()))
+    }
+
     /// The account's next nonce counting pending transactions.
     pub async fn pending_nonce(&self) -> Result<u64, UpstreamError> {
         self.nonce_at("pending").await

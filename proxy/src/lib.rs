@@ -73,7 +73,15 @@ impl Proxy {
             config.chain.chain_id,
         )?);
         match chain.check_chain_id().await {
-            Ok(()) => {}
+            Ok(()) => match chain.gateway_permitted().await {
+                Ok(true) => {}
+                Ok(false) => tracing::error!(
+                    gateway = %chain.address(),
+                    "the network's account permissioning does not let the gateway account transact: \
+                     every transaction it sends will be refused until the admins permit it (docs/permissioning.md)"
+                ),
+                Err(e) => tracing::warn!(error = %e, "cannot read the gateway account's permission"),
+            },
             Err(e @ ProxyError::ChainIdMismatch { .. }) => return Err(e),
             Err(e) => tracing::warn!(error = %e, "nodes not reachable yet"),
         }

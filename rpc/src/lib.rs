@@ -12,7 +12,8 @@
 //! `auth.rs` (the admin token), `logs.rs` (log queries and filters), `convert.rs` (stored data
 //! to RPC shapes), `error.rs` (geth's codes and wording), `health.rs` (`/health`, `/ready`),
 //! `listener.rs` (the accept loop: connection caps per address and in total), `metrics.rs`
-//! (per-method request metrics).
+//! (per-method request metrics), `exposure.rs` (which namespaces a caller may use, geth's
+//! `--http.api`).
 
 mod auth;
 mod cluster;
@@ -20,6 +21,7 @@ mod convert;
 mod debug;
 mod error;
 mod eth;
+mod exposure;
 mod health;
 mod listener;
 mod logs;
@@ -32,6 +34,7 @@ pub use cluster::*;
 pub use debug::*;
 pub use error::*;
 pub use eth::*;
+pub use exposure::{method_not_available, Exposure, Namespace, METHOD_NOT_FOUND_CODE};
 pub use health::{HealthLayer, READY_MAX_LAG};
 pub use listener::{ClientIp, ConnectionLimits};
 pub use logs::{LogLimits, FILTER_TIMEOUT};
@@ -82,8 +85,14 @@ pub struct RpcConfig {
     pub ws_inactive_limit: std::time::Duration,
     /// Tip in wei suggested by `eth_maxPriorityFeePerGas` (1 gwei, as Anvil).
     pub suggested_tip: u128,
-    /// Bearer token for `admin_` and the `raft_` membership methods (`None`: disabled).
+    /// Bearer token for `admin_` and the `raft_` membership methods (`None`: disabled), and for
+    /// the [`RpcConfig::admin_api`] namespaces on a listener that is not on loopback.
     pub admin_token: Option<String>,
+    /// Namespaces served to every caller (geth `--http.api`; eth, net, web3).
+    pub api: Vec<Namespace>,
+    /// Namespaces served to callers with the admin token, and to every caller when `addr` is a
+    /// loopback address (admin, debug, txpool, raft).
+    pub admin_api: Vec<Namespace>,
     /// Bounds on `eth_getLogs` and log filters.
     pub logs: LogLimits,
     /// Subscriptions per WebSocket connection.
@@ -114,6 +123,8 @@ impl Default for RpcConfig {
             ws_inactive_limit: std::time::Duration::from_secs(60),
             suggested_tip: 1_000_000_000,
             admin_token: None,
+            api: Namespace::PUBLIC.to_vec(),
+            admin_api: Namespace::PRIVILEGED.to_vec(),
             logs: LogLimits::default(),
             max_subscriptions_per_connection: 1024,
             call_timeout: std::time::Duration::from_secs(5),
@@ -186,9 +197,18 @@ pub async fn start_server(
     module.merge(NetApiServer::into_rpc(net)).map_err(std::io::Error::other)?;
     module.merge(RaftApiServer::into_rpc(cluster.clone())).map_err(std::io::Error::other)?;
     module.merge(AdminApiServer::into_rpc(cluster)).map_err(std::io::Error::other)?;
+    let exposure = Exposure {
+        public: config.api.clone(),
+        privileged: config.admin_api.clone(),
+        loopback: addr.ip().is_loopback(),
+    };
+    module
+        .merge(exposure::modules_method(exposure.clone()).map_err(std::io::Error::other)?)
+        .map_err(std::io::Error::other)?;
     let methods: jsonrpsee::Methods = module.into();
     let rpc_middleware = jsonrpsee::server::middleware::rpc::RpcServiceBuilder::new()
-        .layer(metrics::RpcMetricsLayer(metrics::KnownMethods::new(&methods)));
+        .layer(metrics::RpcMetricsLayer(metrics::KnownMethods::new(&methods)))
+        .layer(exposure::ExposureLayer::new(exposure, &methods));
     let services = Server::builder()
         .set_config(server_config)
         .set_http_middleware(http_middleware)

@@ -15,7 +15,7 @@ fn hardhat_mocha_tests_run_against_a_devnet() {
     let devnet = Devnet::start(dir.path());
     let keys: Vec<String> = (1..=3).map(|i| devnet.account_key(i)).collect();
     let output = Command::new(project.join("node_modules/.bin/hardhat"))
-        .args(["test", "--network", "fogchain"])
+        .args(["test", "--network", "fogchain", "test/sale.test.cjs"])
         .current_dir(&project)
         .env("FOGCHAIN_RPC", devnet.rpc_url(1))
         .env("FOGCHAIN_CHAIN_ID", devnet.network.chain_id.to_string())

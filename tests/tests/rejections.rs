@@ -53,11 +53,14 @@ fn invalid_transactions_are_rejected_with_geth_wording_and_no_state_change() {
     // Nonce too low.
     let (raw, _) = sign(&sender, transfer(chain_id, 0, to, 2));
     assert_eq!(rejected(&rpc, &raw), "nonce too low: next nonce 1, tx nonce 0");
-    // Insufficient funds: a key with no balance.
-    let pauper = PrivateKeySigner::random();
-    let (raw, _) = sign(&pauper, transfer(chain_id, 0, to, 1));
+    // An account the network's permissioning does not know (docs/permissioning.md).
+    let stranger = PrivateKeySigner::random();
+    let (raw, _) = sign(&stranger, transfer(chain_id, 0, to, 1));
+    assert_eq!(rejected(&rpc, &raw), "account not permitted to transact");
+    // Insufficient funds: more value than the (10,000 ETH) balance.
+    let (raw, _) = sign(&sender, transfer(chain_id, 1, to, 20_000 * 10u128.pow(18)));
     let msg = rejected(&rpc, &raw);
-    assert!(msg.starts_with("insufficient funds for gas * price + value: balance 0, tx cost "), "{msg}");
+    assert!(msg.starts_with("insufficient funds for gas * price + value: balance "), "{msg}");
     // Gas above the block gas limit.
     let (raw, _) =
         sign(&sender, eip1559(chain_id, 1, TxKind::Call(to), U256::ZERO, Bytes::new(), 30_000_001));

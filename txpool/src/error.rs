@@ -107,6 +107,11 @@ pub enum PoolError {
     /// The pool is full and nothing can be evicted for it (geth `ErrTxPoolOverflow`).
     #[error("txpool is full")]
     PoolFull,
+    /// The sender may not send this transaction (account permissioning, `AccountPermissions`):
+    /// "account not permitted to transact", "... to deploy contracts", "... to call contract X",
+    /// "account suspended".
+    #[error(transparent)]
+    NotPermitted(#[from] fogchain_evm::NotPermitted),
     /// The state could not be read.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -134,6 +139,7 @@ impl PoolError {
             PoolError::AccountLimitExceeded { .. } => "account_limit_exceeded",
             PoolError::Underpriced => "underpriced",
             PoolError::PoolFull => "pool_full",
+            PoolError::NotPermitted(_) => "not_permitted",
             PoolError::Storage(_) => "storage",
         }
     }

@@ -16,6 +16,7 @@ use crate::{
 use alloy_consensus::{transaction::Recovered, Transaction, TxEnvelope};
 use alloy_primitives::{Address, B256};
 use alloy_trie::TrieAccount;
+use fogchain_evm::Permissions;
 use fogchain_genesis::ChainSpec;
 use fogchain_storage::{ChainReader, Storage};
 use parking_lot::{Condvar, Mutex};
@@ -117,6 +118,8 @@ pub struct TxPool {
     changed: Condvar,
     /// Hashes of accepted transactions, for filters and subscriptions.
     accepted: tokio::sync::broadcast::Sender<B256>,
+    /// Whether the chain has account permissioning, read once (it never changes after genesis).
+    permissioned: std::sync::OnceLock<bool>,
 }
 
 impl std::fmt::Debug for TxPool {
@@ -140,7 +143,18 @@ impl TxPool {
             inner: Mutex::new(Inner::default()),
             changed: Condvar::new(),
             accepted,
+            permissioned: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The account-permissioning rule over the head state (see `fogchain_evm::Permissions`).
+    fn permissions(&self) -> Result<Permissions<'_, Storage>, PoolError> {
+        if let Some(enabled) = self.permissioned.get() {
+            return Ok(Permissions::with_enabled(&self.storage, *enabled));
+        }
+        let permissions = Permissions::new(&self.storage)?;
+        let _ = self.permissioned.set(permissions.enabled());
+        Ok(permissions)
     }
 
     /// The minimum tip this pool admits, wei: `[txpool] price-limit`, else 1 wei (0 on a
@@ -182,6 +196,7 @@ impl TxPool {
         let tx = recover(tx)?;
         let sender = tx.signer();
         let hash = *tx.tx_hash();
+        self.permissions()?.check(sender, tx.kind())??;
         let account = self.storage.account(&sender)?.unwrap_or_default();
         check_stateful(tx.inner(), &account)?;
 

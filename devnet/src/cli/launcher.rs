@@ -13,8 +13,8 @@ use alloy_signer_local::PrivateKeySigner;
 use clap::Args;
 use eyre::{bail, eyre, WrapErr};
 use fogchain_devnet::{
-    dev_accounts, iot_contract, new_member, random_token, AccountEntry, IotGenesis, NetworkFile, NodeEntry,
-    ProxyEntry, BALANCE_WEI, IOT_CONTRACTS, TEST_MNEMONIC,
+    dev_accounts, iot_contract, new_member, random_token, AccountEntry, GenesisOrganisation, IotGenesis,
+    NetworkFile, NodeEntry, ProxyEntry, BALANCE_WEI, IOT_CONTRACTS, TEST_MNEMONIC,
 };
 use fogchain_genesis::ChainSpec;
 use fogchain_node::config::NodeConfig;
@@ -121,7 +121,18 @@ fn prepare(args: &DevnetArgs, accounts: &[PrivateKeySigner]) -> eyre::Result<Cha
         gateways: vec![iot.gateway],
         devices: iot.registrations()?,
     };
-    let spec = args.chain.spec(members, &alloc, Some(iot))?;
+    // The proxy's gateway and the devices' keys transact as organisation 2, "iot".
+    let iot_accounts = iot
+        .gateways
+        .iter()
+        .copied()
+        .chain(iot.devices.iter().map(|(_, key, _)| *key))
+        .map(|a| (a, fogchain_evm::roles::TRANSACT))
+        .collect();
+    let iot_org = GenesisOrganisation { id: 2, name: "iot".into(), accounts: iot_accounts };
+    let test_accounts: Vec<Address> = accounts.iter().map(|a| a.address()).collect();
+    let spec =
+        args.chain.spec(members, &alloc, Some(iot), Some(test_accounts[0]), &test_accounts, vec![iot_org])?;
     std::fs::write(&genesis_path, spec.to_json()?)?;
     Ok(spec)
 }
@@ -260,7 +271,11 @@ pub(crate) async fn run(args: DevnetArgs) -> eyre::Result<()> {
         stop_all(&mut children).await;
         return Err(e);
     }
-    let contracts = IOT_CONTRACTS.iter().filter_map(|n| Some((n.to_string(), iot_contract(n)?))).collect();
+    let mut contracts: std::collections::BTreeMap<String, Address> =
+        IOT_CONTRACTS.iter().filter_map(|n| Some((n.to_string(), iot_contract(n)?))).collect();
+    if spec.alloc.contains_key(&fogchain_devnet::ACCOUNT_PERMISSIONS) {
+        contracts.insert("AccountPermissions".into(), fogchain_devnet::ACCOUNT_PERMISSIONS);
+    }
     let mut proxy = None;
     if !args.no_proxy {
         match start_proxy(&args, &spec, &nodes, &token).await {
@@ -398,7 +413,7 @@ fn print_banner(network: &NetworkFile, path: &Path) {
             out.push_str(&format!("  device {:<11} password {}  key {}\n", d.id, d.password, d.private_key));
         }
     }
-    out.push_str("\nContracts (account 0 is admin and gateway)\n");
+    out.push_str("\nContracts (account 0 is admin and gateway; AccountPermissions: docs/permissioning.md)\n");
     for (name, address) in &network.contracts {
         out.push_str(&format!("{name:<15}{address}\n"));
     }

@@ -8,7 +8,11 @@
 use alloy_primitives::{Address, U256};
 use clap::Args;
 use eyre::{bail, WrapErr};
-use fogchain_devnet::{dev_accounts, genesis_spec, new_member, random_token, IotGenesis, BALANCE_WEI};
+use fogchain_devnet::{
+    dev_accounts, genesis_spec, new_member, random_token, GenesisOrganisation, IotGenesis,
+    PermissionsGenesis, BALANCE_WEI,
+};
+use fogchain_evm::roles::{DEPLOY, TRANSACT};
 use fogchain_node::config::NodeConfig;
 use std::{net::SocketAddr, path::PathBuf};
 
@@ -57,17 +61,66 @@ pub(crate) struct ChainArgs {
     /// (from 1 gwei, +1/8 per full block): sustained saturation then cannot price senders out.
     #[arg(long)]
     zero_base_fee: bool,
+    /// No account permissioning: any funded account may transact and deploy (by default the
+    /// genesis holds the AccountPermissions contract, docs/permissioning.md).
+    #[arg(long, conflicts_with_all = ["admins", "admin_threshold", "permit"])]
+    open: bool,
+    /// Admin of account permissioning (repeatable). Default with test accounts: test account 0.
+    #[arg(long = "admin", value_name = "ADDRESS")]
+    admins: Vec<Address>,
+    /// Admin approvals a permissioning change needs (default: a majority of the admins).
+    #[arg(long, value_name = "M")]
+    admin_threshold: Option<usize>,
+    /// Account that may transact and deploy contracts from genesis on (repeatable); the admins
+    /// and the test accounts (devnet, --dev) are permitted anyway.
+    #[arg(long, value_name = "ADDRESS")]
+    permit: Vec<Address>,
 }
 
 impl ChainArgs {
-    /// The chain spec of a new network with these parameters.
+    /// The chain spec of a new network with these parameters. Unless `--open`, accounts are
+    /// permissioned: organisation 1 holds the admins, `--permit` and `accounts` (test accounts:
+    /// transact and deploy), `more` are further organisations; `default_admin` governs when no
+    /// `--admin` is given.
     pub(crate) fn spec(
         &self,
         members: Vec<fogchain_genesis::Member>,
         alloc: &[(Address, U256)],
         iot: Option<IotGenesis>,
-    ) -> Result<fogchain_genesis::ChainSpec, fogchain_devnet::DevnetError> {
-        genesis_spec(self.chain_id, self.gas_limit, members, alloc, iot, self.zero_base_fee)
+        default_admin: Option<Address>,
+        accounts: &[Address],
+        more: Vec<GenesisOrganisation>,
+    ) -> eyre::Result<fogchain_genesis::ChainSpec> {
+        let permissions = if self.open {
+            None
+        } else {
+            let admins = if self.admins.is_empty() {
+                default_admin.into_iter().collect()
+            } else {
+                self.admins.clone()
+            };
+            if admins.is_empty() {
+                bail!("a permissioned network needs admins: --admin ADDRESS (repeatable), or --open for a chain without account permissioning");
+            }
+            let all = TRANSACT | DEPLOY;
+            let mut first: Vec<(Address, u8)> =
+                admins.iter().chain(&self.permit).chain(accounts).map(|a| (*a, all)).collect();
+            first.sort_unstable();
+            first.dedup_by_key(|(a, _)| *a);
+            let mut organisations =
+                vec![GenesisOrganisation { id: 1, name: "genesis".into(), accounts: first }];
+            organisations.extend(more);
+            Some(PermissionsGenesis::new(admins, self.admin_threshold, organisations))
+        };
+        Ok(genesis_spec(
+            self.chain_id,
+            self.gas_limit,
+            members,
+            alloc,
+            iot,
+            permissions.as_ref(),
+            self.zero_base_fee,
+        )?)
     }
 }
 
@@ -110,12 +163,21 @@ pub(crate) fn run(args: NewNetworkArgs) -> eyre::Result<()> {
     }
     let mut alloc = args.alloc.clone();
     let mut operator = None;
+    let mut test_accounts = Vec::new();
     if args.dev {
         let accounts = dev_accounts()?;
         operator = Some(IotGenesis { operator: accounts[0].address(), gateways: vec![], devices: vec![] });
         alloc.extend(accounts.iter().map(|a| (a.address(), U256::from(BALANCE_WEI))));
+        test_accounts = accounts.iter().map(|a| a.address()).collect();
     }
-    let spec = args.chain.spec(members.clone(), &alloc, operator)?;
+    let spec = args.chain.spec(
+        members.clone(),
+        &alloc,
+        operator,
+        test_accounts.first().copied(),
+        &test_accounts,
+        vec![],
+    )?;
     let genesis_json = spec.to_json()?;
     std::fs::write(&genesis_path, &genesis_json)?;
     println!(

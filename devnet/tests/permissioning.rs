@@ -118,9 +118,11 @@ impl Ledger {
     fn propose(&self, k: u64, actions: Vec<Vec<u8>>) -> U256 {
         let id = P::proposalCountCall::abi_decode_returns(&self.view(P::proposalCountCall {}.abi_encode()))
             .unwrap();
+        let n = actions.len();
         let input = P::proposeCall { actions: actions.into_iter().map(Into::into).collect() }.abi_encode();
         let out = self.mine(vec![self.tx(&key(k), 0, TxKind::Call(ACCOUNT_PERMISSIONS), input)]);
         assert!(out.receipts[0].status(), "propose reverted");
+        println!("gas: propose ({} actions) {}", n, out.receipts[0].cumulative_gas_used());
         id
     }
 
@@ -129,10 +131,12 @@ impl Ledger {
         let input = P::approveCall { id }.abi_encode();
         let out = self.mine(vec![self.tx(&key(k), 0, TxKind::Call(ACCOUNT_PERMISSIONS), input)]);
         assert!(out.receipts[0].status(), "approve reverted");
-        out.receipts[0]
+        let executed = out.receipts[0]
             .logs()
             .iter()
-            .any(|l| l.topics().first() == Some(&P::ProposalExecuted::SIGNATURE_HASH))
+            .any(|l| l.topics().first() == Some(&P::ProposalExecuted::SIGNATURE_HASH));
+        println!("gas: approve (executed: {executed}) {}", out.receipts[0].cumulative_gas_used());
+        executed
     }
 
     fn included(&self, txs: Vec<Recovered<TxEnvelope>>) -> Result<(), String> {

@@ -27,6 +27,19 @@ fn generated_network_forms_one_cluster() {
         .unwrap();
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
+    // A permissioned network names its admins (or is made --open).
+    let no_admins = std::process::Command::new(fogchain_bin())
+        .args(["genesis", "new", "--nodes", "1", "--out"])
+        .arg(dir.path().join("no-admins"))
+        .output()
+        .unwrap();
+    assert!(!no_admins.status.success());
+    assert!(
+        String::from_utf8_lossy(&no_admins.stderr)
+            .contains("a permissioned network needs admins: --admin ADDRESS"),
+        "{}",
+        String::from_utf8_lossy(&no_admins.stderr)
+    );
 
     let mut nodes: Vec<NodeProcess> = (0..3)
         .map(|i| NodeProcess::start(&out.join(format!("node{i}/config.toml")), &out.join(format!("node{i}"))))

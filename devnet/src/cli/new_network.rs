@@ -78,6 +78,16 @@ pub(crate) struct ChainArgs {
 }
 
 impl ChainArgs {
+    /// The permissioning admins: `--admin`, else `default`; an error when there are none.
+    pub(crate) fn admins(&self, default: Option<Address>) -> eyre::Result<Vec<Address>> {
+        let admins: Vec<Address> =
+            if self.admins.is_empty() { default.into_iter().collect() } else { self.admins.clone() };
+        if admins.is_empty() {
+            bail!("a permissioned network needs admins: --admin ADDRESS (repeatable), or --open for a chain without account permissioning");
+        }
+        Ok(admins)
+    }
+
     /// The chain spec of a new network with these parameters. Unless `--open`, accounts are
     /// permissioned: organisation 1 holds the admins, `--permit` and `accounts` (test accounts:
     /// transact and deploy), `more` are further organisations; `default_admin` governs when no
@@ -94,14 +104,7 @@ impl ChainArgs {
         let permissions = if self.open {
             None
         } else {
-            let admins = if self.admins.is_empty() {
-                default_admin.into_iter().collect()
-            } else {
-                self.admins.clone()
-            };
-            if admins.is_empty() {
-                bail!("a permissioned network needs admins: --admin ADDRESS (repeatable), or --open for a chain without account permissioning");
-            }
+            let admins = self.admins(default_admin)?;
             let all = TRANSACT | DEPLOY;
             let mut first: Vec<(Address, u8)> =
                 admins.iter().chain(&self.permit).chain(accounts).map(|a| (*a, all)).collect();
@@ -149,6 +152,11 @@ pub(crate) fn run(args: NewNetworkArgs) -> eyre::Result<()> {
             genesis_path.display()
         );
     }
+    // Checked before any key or directory is made.
+    let test_keys = if args.dev { dev_accounts()? } else { Vec::new() };
+    if !args.chain.open {
+        args.chain.admins(test_keys.first().map(|k| k.address()))?;
+    }
     std::fs::create_dir_all(&args.out).wrap_err_with(|| format!("creating {}", args.out.display()))?;
     let shared_host = args.hosts.len() == 1;
     let host = |i: usize| args.hosts[if shared_host { 0 } else { i }].clone();
@@ -163,12 +171,10 @@ pub(crate) fn run(args: NewNetworkArgs) -> eyre::Result<()> {
     }
     let mut alloc = args.alloc.clone();
     let mut operator = None;
-    let mut test_accounts = Vec::new();
-    if args.dev {
-        let accounts = dev_accounts()?;
-        operator = Some(IotGenesis { operator: accounts[0].address(), gateways: vec![], devices: vec![] });
-        alloc.extend(accounts.iter().map(|a| (a.address(), U256::from(BALANCE_WEI))));
-        test_accounts = accounts.iter().map(|a| a.address()).collect();
+    let test_accounts: Vec<Address> = test_keys.iter().map(|k| k.address()).collect();
+    if let Some(first) = test_accounts.first() {
+        operator = Some(IotGenesis { operator: *first, gateways: vec![], devices: vec![] });
+        alloc.extend(test_accounts.iter().map(|a| (*a, U256::from(BALANCE_WEI))));
     }
     let spec = args.chain.spec(
         members.clone(),

@@ -190,12 +190,14 @@ impl Target {
             return Ok(());
         }
         let all = fogchain_devnet::roles::TRANSACT | fogchain_devnet::roles::DEPLOY;
-        let actions: Vec<Bytes> = accounts
-            .chunks(500)
-            .map(|list| P::setAccountsCall { list: list.to_vec(), org: 1, roles: all }.abi_encode().into())
+        // One proposal of 200 accounts per transaction: ~5.5M gas, well inside a block.
+        let proposals = accounts
+            .chunks(200)
+            .map(|list| {
+                let action = P::setAccountsCall { list: list.to_vec(), org: 1, roles: all }.abi_encode();
+                P::proposeCall { actions: vec![action.into()] }.abi_encode()
+            })
             .collect();
-        let proposals =
-            actions.chunks(64).map(|a| P::proposeCall { actions: a.to_vec() }.abi_encode()).collect();
         self.admin_calls("permitting the load accounts", contract, proposals).await?;
         let probe = P::canTransactCall { account: accounts[accounts.len() - 1] }.abi_encode();
         let answer = self.nodes[0]

@@ -19,7 +19,7 @@ pragma solidity 0.8.30;
 /// that call or create other contracts are not (a restricted contract that must only be
 /// reached directly should check `msg.sender == tx.origin` itself).
 ///
-/// CONSENSUS INTERFACE: the first four state variables (slots 0-3) and the packing of
+/// CONSENSUS INTERFACE: the first five state variables (slots 0-4) and the packing of
 /// `Account` and `Organisation` are read by every node. Changing them forks the network.
 contract AccountPermissions {
     /// Account and organisation status.
@@ -55,11 +55,13 @@ contract AccountPermissions {
         bytes[] actions;
     }
 
-    // ---- read by every node (slots 0-3) ----
+    // ---- read by every node (slots 0-4) ----
     mapping(address => Account) public accounts; // slot 0
     mapping(uint64 => Organisation) public organisations; // slot 1
     mapping(address => bool) public restricted; // slot 2
     mapping(address => mapping(address => bool)) public mayCall; // slot 3: contract => account
+    /// How many contracts are restricted: nodes skip the `restricted[to]` read while it is 0.
+    uint256 public restrictedCount; // slot 4
 
     // ---- governance ----
     address[] private adminList;
@@ -289,6 +291,10 @@ contract AccountPermissions {
     /// @notice Marks `target` restricted: only accounts given `setCallPermission` may send it
     /// transactions.
     function setRestricted(address target, bool on) external onlySelf {
+        if (restricted[target] != on) {
+            if (on) restrictedCount++;
+            else restrictedCount--;
+        }
         restricted[target] = on;
         emit ContractRestricted(target, on);
     }

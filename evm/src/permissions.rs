@@ -11,7 +11,8 @@
 //! Storage layout (the contract's consensus interface, Solidity's rules for mappings):
 //! `accounts[a]` at `keccak256(a . 0)`, one word: byte 0 status, byte 1 roles, bytes 2-9 the
 //! organisation id; `organisations[o].status` at `keccak256(o . 1)`, byte 0;
-//! `restricted[c]` at `keccak256(c . 2)`; `mayCall[c][a]` at `keccak256(a . keccak256(c . 3))`.
+//! `restricted[c]` at `keccak256(c . 2)`; `mayCall[c][a]` at `keccak256(a . keccak256(c . 3))`;
+//! `restrictedCount` at slot 4 (while it is 0 no `restricted[to]` is read).
 
 use alloy_primitives::{keccak256, Address, TxKind, B256, U256};
 use alloy_trie::KECCAK_EMPTY;
@@ -98,6 +99,8 @@ pub struct Permissions<'a, R: ?Sized> {
     accounts: HashMap<Address, AccountWord>,
     organisations: HashMap<u64, u8>,
     restricted: HashMap<Address, bool>,
+    /// Whether any contract is restricted (`restrictedCount != 0`), read once.
+    any_restricted: Option<bool>,
 }
 
 impl<'a, R: KvRead + ?Sized> Permissions<'a, R> {
@@ -118,6 +121,7 @@ impl<'a, R: KvRead + ?Sized> Permissions<'a, R> {
             accounts: HashMap::new(),
             organisations: HashMap::new(),
             restricted: HashMap::new(),
+            any_restricted: None,
         }
     }
 
@@ -150,6 +154,13 @@ impl<'a, R: KvRead + ?Sized> Permissions<'a, R> {
     }
 
     fn is_restricted(&mut self, target: Address) -> Result<bool, StorageError> {
+        let any = match self.any_restricted {
+            Some(any) => any,
+            None => *self.any_restricted.insert(!self.slot(U256::from(4))?.is_zero()),
+        };
+        if !any {
+            return Ok(false);
+        }
         if let Some(on) = self.restricted.get(&target) {
             return Ok(*on);
         }

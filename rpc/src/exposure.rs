@@ -8,7 +8,7 @@
 //! HTTP and WebSocket share the port and so the lists. `admin_` and the `raft_` membership
 //! methods also check the token themselves.
 
-use crate::AdminAuthorized;
+use crate::{metrics::KnownMethods, AdminAuthorized};
 use jsonrpsee::{
     core::middleware::{Batch, BatchEntry, BatchEntryErr, Notification, RpcServiceT},
     types::{ErrorObject, ErrorObjectOwned, Request},
@@ -147,15 +147,12 @@ pub(crate) fn modules_method(
 pub(crate) struct ExposureLayer {
     exposure: Arc<Exposure>,
     /// The methods the server has: others get geth's "does not exist" too.
-    known: Arc<std::collections::HashSet<String>>,
+    known: KnownMethods,
 }
 
 impl ExposureLayer {
-    pub(crate) fn new(exposure: Exposure, methods: &jsonrpsee::Methods) -> Self {
-        Self {
-            exposure: Arc::new(exposure),
-            known: Arc::new(methods.method_names().map(str::to_string).collect()),
-        }
+    pub(crate) fn new(exposure: Exposure, known: KnownMethods) -> Self {
+        Self { exposure: Arc::new(exposure), known }
     }
 
     fn refusal(&self, method: &str, ext: &Extensions) -> Option<ErrorObjectOwned> {

@@ -206,9 +206,10 @@ pub async fn start_server(
         .merge(exposure::modules_method(exposure.clone()).map_err(std::io::Error::other)?)
         .map_err(std::io::Error::other)?;
     let methods: jsonrpsee::Methods = module.into();
+    let known = metrics::KnownMethods::new(&methods);
     let rpc_middleware = jsonrpsee::server::middleware::rpc::RpcServiceBuilder::new()
-        .layer(metrics::RpcMetricsLayer(metrics::KnownMethods::new(&methods)))
-        .layer(exposure::ExposureLayer::new(exposure, &methods));
+        .layer(metrics::RpcMetricsLayer(known.clone()))
+        .layer(exposure::ExposureLayer::new(exposure, known));
     let services = Server::builder()
         .set_config(server_config)
         .set_http_middleware(http_middleware)

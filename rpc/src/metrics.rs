@@ -20,6 +20,11 @@ impl KnownMethods {
         Self(Arc::new(methods.method_names().collect()))
     }
 
+    /// Whether the server has `method`.
+    pub(crate) fn contains(&self, method: &str) -> bool {
+        self.0.contains(method)
+    }
+
     fn label(&self, method: &str) -> &'static str {
         self.0.get(method).copied().unwrap_or("unknown")
     }

@@ -106,6 +106,9 @@ contract FactorySale is SaleBase {
 /// @title SaleFactory: creates sales for their sellers and lists them.
 contract SaleFactory {
     address[] private allSales;
+    /// @notice Whether `sale` was created by this factory: what a warehouse checks before it
+    /// trusts a sale's `verifyOwnership` (any contract can answer true to that call).
+    mapping(address => bool) public isSale;
 
     /// @notice `seller` created `sale` for the item with `serialNumber`.
     event SaleCreated(address indexed sale, address indexed seller, string serialNumber);
@@ -120,6 +123,7 @@ contract SaleFactory {
     ) external returns (address sale) {
         sale = address(new FactorySale(msg.sender, make, model, year, price, serialNumber));
         allSales.push(sale);
+        isSale[sale] = true;
         emit SaleCreated(sale, msg.sender, serialNumber);
     }
 

@@ -63,6 +63,9 @@ pub struct ProxyEntry {
     pub http: String,
     /// MQTT listener, `mqtt://host:port`.
     pub mqtt: String,
+    /// MQTT over WebSocket for browsers, `ws://host:port/mqtt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mqtt_ws: Option<String>,
     /// An admin-role bearer token of the gateway.
     pub token: String,
     /// The proxy's gateway account.

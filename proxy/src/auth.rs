@@ -5,14 +5,17 @@
 //! (RFC 9106) PHC strings; a successful verification is remembered in memory as the SHA-256 of
 //! the password, so a device reconnecting or an app polling does not pay argon2 every time.
 
-use crate::config::{ProxyConfig, RoleConfig};
+use crate::{
+    config::{ProxyConfig, RoleConfig},
+    guard::{LoginGuard, LoginRefusal},
+};
 use argon2::{
     password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
     Argon2,
 };
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
-use std::{collections::HashMap, sync::Arc};
+use std::{collections::HashMap, net::IpAddr, sync::Arc};
 use subtle::ConstantTimeEq;
 
 /// An authenticated caller.
@@ -34,6 +37,7 @@ pub struct Authenticator {
     certs: HashMap<String, Identity>,
     verified: Mutex<HashMap<String, [u8; 32]>>,
     roles: HashMap<String, RoleConfig>,
+    guard: LoginGuard,
 }
 
 impl Authenticator {
@@ -82,6 +86,7 @@ impl Authenticator {
             certs,
             verified: Mutex::new(HashMap::new()),
             roles: config.roles().into_iter().collect(),
+            guard: LoginGuard::new(&config.limits),
         }))
     }
 
@@ -96,25 +101,54 @@ impl Authenticator {
     }
 
     /// Checks `username` / `password` (argon2id; CPU-heavy on a cache miss, call it from a
-    /// blocking context or through [`Self::by_password_async`]).
+    /// blocking context, or [`Self::login`] from async code).
     pub fn by_password(&self, username: &str, password: &str) -> Option<Identity> {
+        self.remembered(username, password).or_else(|| self.verify(username, password))
+    }
+
+    /// The caller, when `password` is the one last verified for `username` (no argon2).
+    fn remembered(&self, username: &str, password: &str) -> Option<Identity> {
+        let (_, id) = self.passwords.get(username)?;
+        let known = *self.verified.lock().get(username)?;
+        bool::from(known.ct_eq(&sha256(password.as_bytes()))).then(|| id.clone())
+    }
+
+    /// The argon2id check; remembers a success.
+    fn verify(&self, username: &str, password: &str) -> Option<Identity> {
         let (hash, id) = self.passwords.get(username)?;
-        let digest = sha256(password.as_bytes());
-        if let Some(known) = self.verified.lock().get(username) {
-            if bool::from(known.ct_eq(&digest)) {
-                return Some(id.clone());
-            }
-        }
         let parsed = PasswordHash::new(hash).ok()?;
         Argon2::default().verify_password(password.as_bytes(), &parsed).ok()?;
-        self.verified.lock().insert(username.to_string(), digest);
+        self.verified.lock().insert(username.to_string(), sha256(password.as_bytes()));
         Some(id.clone())
     }
 
-    /// [`Self::by_password`] on tokio's blocking pool.
-    pub async fn by_password_async(self: &Arc<Self>, username: String, password: String) -> Option<Identity> {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || this.by_password(&username, &password)).await.ok().flatten()
+    /// A password login from `ip`, bounded as [`crate::guard`] describes: a remembered
+    /// password passes at once; otherwise a throttled `name` (the MQTT client id or the HTTP
+    /// user name) or address is refused before any check, the argon2 check waits for a slot on
+    /// tokio's blocking pool, and a failure counts against `name` and `ip`.
+    /// `Ok(None)`: wrong user name or password.
+    pub async fn login(
+        self: &Arc<Self>,
+        name: &str,
+        username: String,
+        password: String,
+        ip: IpAddr,
+    ) -> Result<Option<Identity>, LoginRefusal> {
+        if let Some(id) = self.remembered(&username, &password) {
+            return Ok(Some(id));
+        }
+        self.guard.admit(ip, name)?;
+        let identity = if self.passwords.contains_key(&username) {
+            let _slot = self.guard.slot().await?;
+            let this = self.clone();
+            tokio::task::spawn_blocking(move || this.verify(&username, &password)).await.ok().flatten()
+        } else {
+            None
+        };
+        if identity.is_none() {
+            self.guard.failed(ip, name);
+        }
+        Ok(identity)
     }
 
     /// The role `name`, if defined.

@@ -1,6 +1,7 @@
 //! The buyer's barcode: a QR code (ISO/IEC 18004) of the sale's EIP-681 URI, as PNG or SVG.
 
-use crate::warehouse::Barcode;
+use crate::warehouse::WarehouseError;
+use alloy_primitives::Address;
 use qrcode::{Color, QrCode};
 
 /// Pixels per QR module in PNG output.
@@ -43,10 +44,43 @@ pub fn png(barcode: &Barcode) -> crate::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// What a barcode says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Barcode {
+    /// Chain id.
+    pub chain_id: u64,
+    /// Sale contract.
+    pub sale: Address,
+    /// Buyer.
+    pub buyer: Address,
+}
+
+impl Barcode {
+    /// The EIP-681 URI.
+    pub fn uri(&self) -> String {
+        format!("ethereum:{}@{}/verifyOwnership?address={}", self.sale, self.chain_id, self.buyer)
+    }
+
+    /// Parses the EIP-681 URI.
+    pub fn parse(uri: &str) -> Result<Self, WarehouseError> {
+        let bad = || {
+            WarehouseError::BadRequest(format!("not a Fogchain sale barcode: {uri:?} (expected ethereum:<sale>@<chainId>/verifyOwnership?address=<buyer>)"))
+        };
+        let rest = uri.trim().strip_prefix("ethereum:").ok_or_else(bad)?;
+        let (target, rest) = rest.split_once('@').ok_or_else(bad)?;
+        let (chain, rest) = rest.split_once("/verifyOwnership?address=").ok_or_else(bad)?;
+        Ok(Self {
+            sale: target.parse().map_err(|_| bad())?,
+            chain_id: chain.parse().map_err(|_| bad())?,
+            buyer: rest.parse().map_err(|_| bad())?,
+        })
+    }
+
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloy_primitives::Address;
 
     #[test]
     fn png_and_svg() {
@@ -54,5 +88,13 @@ mod tests {
         let p = png(&b).unwrap();
         assert_eq!(&p[1..4], b"PNG");
         assert!(svg(&b).unwrap().contains("<svg"));
+    }
+
+    #[test]
+    fn barcode_round_trip() {
+        let b =
+            Barcode { chain_id: 1337, sale: Address::repeat_byte(0xaa), buyer: Address::repeat_byte(0xbb) };
+        assert_eq!(Barcode::parse(&b.uri()).unwrap(), b);
+        assert!(Barcode::parse("ethereum:0x12@1/pay").is_err());
     }
 }

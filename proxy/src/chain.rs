@@ -109,7 +109,17 @@ impl Chain {
             .call("eth_estimateGas", json!([{"from": self.address(), "to": to, "data": input}]))
             .await?;
         let gas = quantity_u64(&v).ok_or_else(|| UpstreamError::BadAnswer("eth_estimateGas".into()))?;
-        Ok(gas + gas / 5)
+        Ok(gas.saturating_add(gas / 5))
+    }
+
+    /// keccak256 of the runtime code at `address` (latest block).
+    pub async fn code_hash(&self, address: Address) -> Result<B256, UpstreamError> {
+        let v = self.upstream.call("eth_getCode", json!([address, "latest"])).await?;
+        let code = v
+            .as_str()
+            .and_then(|s| hex::decode(s.trim_start_matches("0x")).ok())
+            .ok_or_else(|| UpstreamError::BadAnswer("eth_getCode".into()))?;
+        Ok(alloy_primitives::keccak256(code))
     }
 
     /// eth_call at the latest block.

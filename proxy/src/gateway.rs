@@ -22,6 +22,7 @@ use crate::{
     config::ProxyConfig,
     tls,
     upstream::Upstream,
+    guard::LoginRefusal,
     warehouse::Warehouse,
 };
 use base64::Engine;
@@ -41,6 +42,7 @@ pub struct Gateway {
     global: DefaultDirectRateLimiter,
     per_client: DefaultKeyedRateLimiter<String>,
     max_body: usize,
+    limits: crate::config::LimitsConfig,
     warehouse: Option<Arc<Warehouse>>,
 }
 
@@ -61,13 +63,15 @@ impl Gateway {
             global: RateLimiter::direct(crate::config::quota(l.global_rps, l.global_rps)),
             per_client: RateLimiter::keyed(crate::config::quota(l.client_rps, l.client_burst)),
             max_body: config.http.max_body_bytes,
+            limits: l.clone(),
             warehouse,
         })
     }
 
     /// Serves on `listener` (HTTPS when `tls` is given) until the task is dropped.
     pub async fn serve(self: Arc<Self>, listener: TcpListener, tls: Option<Arc<rustls::ServerConfig>>) {
-        tls::serve(listener, tls, "HTTP", move |stream, peer, cn| {
+        let limits = self.limits.clone();
+        tls::serve(listener, tls, "HTTP", &limits, move |stream, peer, cn| {
             self.clone().serve_connection(TokioIo::new(stream), peer, cn)
         })
         .await
@@ -81,7 +85,7 @@ impl Gateway {
         let service = hyper::service::service_fn(move |req| {
             let this = self.clone();
             let cn = cert_cn.clone();
-            async move { Ok::<_, std::convert::Infallible>(this.handle(req, cn.as_deref()).await) }
+            async move { Ok::<_, std::convert::Infallible>(this.handle(req, peer, cn.as_deref()).await) }
         });
         // A client gets 30 s to send its request headers (slowloris).
         let mut builder = hyper::server::conn::http1::Builder::new();
@@ -96,17 +100,18 @@ impl Gateway {
     async fn identify(
         &self,
         req: &Request<Incoming>,
+        peer: SocketAddr,
         cert_cn: Option<&str>,
-    ) -> Result<Identity, &'static str> {
+    ) -> Result<Identity, Unidentified> {
         if let Some(id) = cert_cn.and_then(|cn| self.auth.by_cert(cn)) {
             return Ok(id);
         }
         let Some(value) = req.headers().get(header::AUTHORIZATION) else {
-            return Err("credentials required (Bearer token, Basic auth or a client certificate)");
+            return Err("credentials required (Bearer token, Basic auth or a client certificate)".into());
         };
         let value = value.to_str().map_err(|_| "malformed Authorization header")?;
         if let Some(token) = value.strip_prefix("Bearer ") {
-            return self.auth.by_token(token.trim()).ok_or("invalid bearer token");
+            return self.auth.by_token(token.trim()).ok_or("invalid bearer token".into());
         }
         if let Some(b64) = value.strip_prefix("Basic ") {
             let raw = base64::engine::general_purpose::STANDARD
@@ -116,15 +121,16 @@ impl Gateway {
             let (user, pass) = raw.split_once(':').ok_or("malformed Basic credentials")?;
             return self
                 .auth
-                .by_password_async(user.to_string(), pass.to_string())
+                .login(user, user.to_string(), pass.to_string(), peer.ip())
                 .await
-                .ok_or("invalid username or password");
+                .map_err(Unidentified::Refused)?
+                .ok_or("invalid username or password".into());
         }
-        Err("unsupported Authorization scheme (use Bearer or Basic)")
+        Err("unsupported Authorization scheme (use Bearer or Basic)".into())
     }
 
     /// Handles one HTTP request.
-    pub async fn handle(&self, req: Request<Incoming>, cert_cn: Option<&str>) -> Reply {
+    pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr, cert_cn: Option<&str>) -> Reply {
         let path = req.uri().path().to_string();
         if req.method() == Method::GET && (path == "/health" || path == "/ready") {
             return self.health(path == "/ready");
@@ -140,9 +146,21 @@ impl Gateway {
         if self.global.check().is_err() {
             return too_many(Value::Null, "the proxy is over its global request rate", 1);
         }
-        let id = match self.identify(&req, cert_cn).await {
+        let id = match self.identify(&req, peer, cert_cn).await {
             Ok(id) => id,
-            Err(why) => {
+            Err(Unidentified::Refused(LoginRefusal::Throttled { retry_after })) => {
+                let message = LoginRefusal::Throttled { retry_after }.to_string();
+                return too_many(Value::Null, &message, retry_after.as_secs().max(1));
+            }
+            Err(Unidentified::Refused(LoginRefusal::Busy)) => {
+                return error_reply(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Value::Null,
+                    -32603,
+                    &LoginRefusal::Busy.to_string(),
+                );
+            }
+            Err(Unidentified::Invalid(why)) => {
                 let mut reply = error_reply(
                     StatusCode::UNAUTHORIZED,
                     Value::Null,
@@ -302,6 +320,20 @@ fn json_reply(status: StatusCode, v: &Value) -> Reply {
 
 fn error_reply(status: StatusCode, id: Value, code: i64, message: &str) -> Reply {
     json_reply(status, &json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}))
+}
+
+/// Why a request has no identity: bad or missing credentials (401), or a login that was not
+/// even checked (429 / 503, see [`crate::guard`]).
+#[derive(Debug)]
+enum Unidentified {
+    Invalid(&'static str),
+    Refused(LoginRefusal),
+}
+
+impl From<&'static str> for Unidentified {
+    fn from(why: &'static str) -> Self {
+        Self::Invalid(why)
+    }
 }
 
 fn too_many(id: Value, message: &str, retry_after_secs: u64) -> Reply {

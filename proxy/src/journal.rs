@@ -151,6 +151,8 @@ pub struct Journal {
     pub inflight: HashMap<B256, InFlight>,
     /// Last seq per device.
     pub last_seq: HashMap<String, u64>,
+    /// Records skipped at open because they failed their checksum in the middle of the file.
+    pub corrupt_records: usize,
     next_id: u64,
 }
 
@@ -166,19 +168,55 @@ impl Journal {
             pending: VecDeque::new(),
             inflight: HashMap::new(),
             last_seq: HashMap::new(),
+            corrupt_records: 0,
             next_id: 1,
         };
+        // A record that fails its checksum is torn when only torn records follow it (a crash
+        // mid-write: dropped quietly), corrupt otherwise (a damaged disk block: skipped, kept in
+        // `journal.corrupt` and reported, so the records after it still count).
         let reader = BufReader::new(File::open(&path)?);
-        for (records, line) in reader.split(b'\n').enumerate() {
+        let mut bad: Vec<(usize, Vec<u8>)> = Vec::new();
+        for (number, line) in reader.split(b'\n').enumerate() {
             let line = line?;
-            let Some(record) = decode_line(&line) else {
-                tracing::warn!(journal = %path.display(), after = records, "torn journal record dropped");
-                break;
-            };
-            state.apply(record);
+            match decode_line(&line) {
+                Some(record) => {
+                    state.corrupt_records += bad.len();
+                    state.keep_corrupt(&mut bad)?;
+                    state.apply(record);
+                }
+                None => bad.push((number + 1, line)),
+            }
+        }
+        if !bad.is_empty() {
+            tracing::warn!(journal = %path.display(), records = bad.len(), "torn journal tail dropped");
         }
         state.compact()?;
         Ok(state)
+    }
+
+    /// Appends corrupt lines (with their line numbers) to `journal.corrupt` next to the journal,
+    /// for an operator to inspect, and reports them: what they held (a message, a sent
+    /// transaction, a receipt) is not known any more.
+    fn keep_corrupt(&self, bad: &mut Vec<(usize, Vec<u8>)>) -> crate::Result<()> {
+        if bad.is_empty() {
+            return Ok(());
+        }
+        let aside = self.path.with_extension("corrupt");
+        let mut out = OpenOptions::new().create(true).append(true).open(&aside)?;
+        for (number, line) in bad.drain(..) {
+            tracing::error!(
+                journal = %self.path.display(),
+                line = number,
+                kept_in = %aside.display(),
+                "corrupt journal record skipped (checksum mismatch); the records after it are replayed"
+            );
+            metrics::counter!("fogchain_proxy_journal_corrupt_records_total").increment(1);
+            out.write_all(format!("line {number}: ").as_bytes())?;
+            out.write_all(&line)?;
+            out.write_all(b"\n")?;
+        }
+        out.sync_all()?;
+        Ok(())
     }
 
     fn apply(&mut self, record: Record) {
@@ -361,5 +399,33 @@ mod tests {
         let j = Journal::open(dir.path()).unwrap();
         assert_eq!(j.backlog(), 0);
         assert_eq!(j.last_seq["s1"], 3, "seqs survive compaction");
+    }
+
+    #[test]
+    fn a_corrupt_record_in_the_middle_is_skipped_not_a_truncation() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut j = Journal::open(dir.path()).unwrap();
+            for seq in 1..=3 {
+                let id = j.next_id();
+                j.append(vec![Record::Accepted(rm(id, seq))]).unwrap();
+            }
+        }
+        let path = dir.path().join("journal.log");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        // lines: seqs, accepted 1, 2, 3 -> flip a byte of message 2's JSON
+        let damaged = lines[2].replacen("\"seq\":2", "\"seq\":9", 1);
+        assert_ne!(damaged, lines[2]);
+        lines[2] = damaged;
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        let j = Journal::open(dir.path()).unwrap();
+        assert_eq!(j.corrupt_records, 1);
+        assert_eq!(j.pending, vec![1, 3], "message 3, after the corrupt record, is replayed");
+        let aside = std::fs::read_to_string(dir.path().join("journal.corrupt")).unwrap();
+        assert!(aside.starts_with("line 3: "), "{aside}");
+        drop(j);
+        let j = Journal::open(dir.path()).unwrap();
+        assert_eq!((j.corrupt_records, j.pending.len()), (0, 2), "compaction removed it");
     }
 }

@@ -16,6 +16,7 @@ pub mod chain;
 pub mod config;
 mod error;
 pub mod gateway;
+pub mod guard;
 pub mod journal;
 mod metrics;
 pub mod mqtt;
@@ -41,6 +42,9 @@ pub struct ListenAddrs {
     pub http: SocketAddr,
     /// MQTT (embedded broker only).
     pub mqtt: Option<SocketAddr>,
+    /// MQTT over WebSocket (embedded broker, `[mqtt] ws-listen`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mqtt_ws: Option<SocketAddr>,
     /// Prometheus `/metrics`, when `[metrics] addr` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<SocketAddr>,
@@ -53,6 +57,8 @@ pub struct Proxy {
     pub http: SocketAddr,
     /// Where devices connect over MQTT (embedded broker only).
     pub mqtt: Option<SocketAddr>,
+    /// Where browsers connect over MQTT over WebSocket (`[mqtt] ws-listen`).
+    pub mqtt_ws: Option<SocketAddr>,
     /// Where Prometheus scrapes `/metrics` (`[metrics] addr`).
     pub metrics: Option<SocketAddr>,
     tasks: tasks::Tasks,
@@ -86,29 +92,32 @@ impl Proxy {
             Err(e) => tracing::warn!(error = %e, "nodes not reachable yet"),
         }
         let mut mqtt_addr = None;
+        let mut ws_addr = None;
         let mut bridge = None;
-        let mut front = None;
         if let Some(m) = &config.mqtt {
+            let bind = |what: &'static str, addr: SocketAddr| async move {
+                tokio::net::TcpListener::bind(addr).await.map_err(|source| ProxyError::Listen { what, addr, source })
+            };
+            let mut embedded = None;
             let link = match m.mode {
                 MqttMode::Embedded => {
                     let broker = mqtt::EmbeddedBroker::start(config, m.max_packet_bytes).await?;
-                    let listen = m.listen.expect("checked by config");
-                    let listener = tokio::net::TcpListener::bind(listen)
-                        .await
-                        .map_err(|source| ProxyError::Listen { what: "MQTT", addr: listen, source })?;
+                    let listener = bind("MQTT", m.listen.expect("checked by config")).await?;
                     mqtt_addr = Some(listener.local_addr()?);
+                    let ws = match m.ws_listen {
+                        Some(addr) => Some(bind("MQTT over WebSocket", addr).await?),
+                        None => None,
+                    };
+                    ws_addr = ws.as_ref().map(|l| l.local_addr()).transpose()?;
                     let tls = m.tls.as_ref().map(|t| tls::server_config(t, &[])).transpose()?;
-                    front = Some((
-                        mqtt::Front::new(auth.clone(), broker.clone(), m.max_packet_bytes),
-                        listener,
-                        tls,
-                    ));
-                    bridge::BrokerLink {
+                    let link = bridge::BrokerLink {
                         host: broker.bridge.ip().to_string(),
                         port: broker.bridge.port(),
                         credentials: Some(broker.bridge_credentials()),
                         shadow_prefix: mqtt::INTERNAL_SHADOW_PREFIX.into(),
-                    }
+                    };
+                    embedded = Some((broker, listener, ws, tls));
+                    link
                 }
                 MqttMode::External => {
                     let broker = m.broker.as_deref().expect("checked by config");
@@ -126,11 +135,16 @@ impl Proxy {
                     }
                 }
             };
-            bridge = Some(bridge::Bridge::start(config, chain.clone(), link, &tasks).await?);
-            // Devices are let in once the bridge listens (the listener queues them until then).
-            if let Some((front, listener, tls)) = front.take() {
+            let b = bridge::Bridge::start(config, chain.clone(), link, &tasks).await?;
+            // Devices are let in once the bridge listens (the listeners queue them until then).
+            if let Some((broker, listener, ws, tls)) = embedded {
+                let front = mqtt::Front::new(auth.clone(), broker, m, config.limits.clone(), b.offers());
+                if let Some(ws) = ws {
+                    tasks.spawn(front.clone().serve_ws(ws, tls.clone()));
+                }
                 tasks.spawn(front.serve(listener, tls));
             }
+            bridge = Some(b);
         }
         let warehouse = match &bridge {
             Some(b) => {
@@ -160,8 +174,8 @@ impl Proxy {
             None => None,
         };
         tasks.spawn(gateway.serve(listener, tls));
-        tracing::info!(%http, mqtt = ?mqtt_addr, metrics = ?metrics_addr, gateway = %chain.address(), "proxy started");
-        Ok(Self { http, mqtt: mqtt_addr, metrics: metrics_addr, tasks })
+        tracing::info!(%http, mqtt = ?mqtt_addr, mqtt_ws = ?ws_addr, metrics = ?metrics_addr, gateway = %chain.address(), "proxy started");
+        Ok(Self { http, mqtt: mqtt_addr, mqtt_ws: ws_addr, metrics: metrics_addr, tasks })
     }
 
     /// Stops: every listener and bridge task is told to end and awaited (at most 10 s). The

@@ -4,7 +4,7 @@
 
 use alloy_primitives::Address;
 use clap::{Parser, Subcommand};
-use fogchain_proxy::{config::ProxyConfig, warehouse::Barcode, ListenAddrs, Proxy};
+use fogchain_proxy::{barcode::Barcode, config::ProxyConfig, ListenAddrs, Proxy};
 use std::path::PathBuf;
 
 /// Options of `fogchain-proxy`.
@@ -105,7 +105,7 @@ async fn serve(config_path: PathBuf) -> eyre::Result<()> {
     let config = ProxyConfig::load(&config_path)?;
     let proxy = Proxy::start(&config).await?;
     // Where it listens, for launchers and tests (ports may be 0 in the config).
-    let addr = ListenAddrs { http: proxy.http, mqtt: proxy.mqtt, metrics: proxy.metrics };
+    let addr = ListenAddrs { http: proxy.http, mqtt: proxy.mqtt, mqtt_ws: proxy.mqtt_ws, metrics: proxy.metrics };
     let path = config.data_dir.join(fogchain_proxy::LISTEN_ADDRS_FILE);
     std::fs::write(&path, serde_json::to_string(&addr)?)?;
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

@@ -17,9 +17,6 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-/// Largest shadow update accepted, bytes (AWS: 8 KB).
-pub const MAX_UPDATE_BYTES: usize = 8 * 1024;
-
 /// A stored shadow.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct Doc {
@@ -54,6 +51,8 @@ pub struct UpdateOutcome {
 pub struct Shadows {
     dir: PathBuf,
     docs: Mutex<HashMap<String, Doc>>,
+    /// Largest update request and largest stored state (`desired` + `reported` as JSON), bytes.
+    max_bytes: usize,
 }
 
 fn now() -> u64 {
@@ -65,8 +64,9 @@ fn reject(code: u16, message: impl Into<String>) -> Rejection {
 }
 
 impl Shadows {
-    /// Loads the shadows stored in `dir`.
-    pub fn open(dir: &Path) -> crate::Result<Self> {
+    /// Loads the shadows stored in `dir`; requests and documents are capped at `max_bytes`
+    /// (`[limits] shadow-max-bytes`).
+    pub fn open(dir: &Path, max_bytes: usize) -> crate::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let mut docs = HashMap::new();
         for entry in std::fs::read_dir(dir)? {
@@ -80,7 +80,7 @@ impl Shadows {
             })?;
             docs.insert(thing, doc);
         }
-        Ok(Self { dir: dir.to_path_buf(), docs: Mutex::new(docs) })
+        Ok(Self { dir: dir.to_path_buf(), docs: Mutex::new(docs), max_bytes })
     }
 
     fn persist(&self, thing: &str, doc: Option<&Doc>) -> Result<(), Rejection> {
@@ -131,7 +131,7 @@ impl Shadows {
 
     /// `update`: merges `request` (bytes of the MQTT payload) into the shadow.
     pub fn update(&self, thing: &str, request: &[u8]) -> Result<UpdateOutcome, (Rejection, Option<Value>)> {
-        if request.len() > MAX_UPDATE_BYTES {
+        if request.len() > self.max_bytes {
             return Err((reject(413, "The payload exceeds the maximum size allowed"), None));
         }
         let request: Value = serde_json::from_slice(request)
@@ -164,7 +164,11 @@ impl Shadows {
                 }
             }
         }
-        doc.version += 1;
+        let size = |m: &Map<String, Value>| serde_json::to_vec(m).map_or(usize::MAX, |v| v.len());
+        if size(&doc.desired).saturating_add(size(&doc.reported)) > self.max_bytes {
+            return Err(fail(reject(413, "The shadow document exceeds the maximum size allowed")));
+        }
+        doc.version = doc.version.saturating_add(1);
         doc.timestamp = now();
         self.persist(thing, Some(&doc)).map_err(fail)?;
         docs.insert(thing.to_string(), doc.clone());
@@ -267,7 +271,7 @@ mod tests {
     #[test]
     fn desired_reported_delta_versions_and_persistence() {
         let dir = tempfile::tempdir().unwrap();
-        let s = Shadows::open(dir.path()).unwrap();
+        let s = Shadows::open(dir.path(), 8192).unwrap();
         assert_eq!(s.get("locker-1", None).unwrap_err().code, 404);
         let out =
             s.update("locker-1", br#"{"state":{"desired":{"door":"open"}},"clientToken":"t1"}"#).unwrap();
@@ -286,7 +290,7 @@ mod tests {
         assert!(out.delta.is_none(), "reported updates publish no delta");
         assert_eq!(out.documents["current"]["state"]["reported"]["battery"], 90);
         // persisted
-        let s2 = Shadows::open(dir.path()).unwrap();
+        let s2 = Shadows::open(dir.path(), 8192).unwrap();
         let doc = s2.get("locker-1", None).unwrap();
         assert_eq!(doc["version"], 2);
         assert!(doc["state"].get("delta").is_none());
@@ -296,6 +300,20 @@ mod tests {
         assert_eq!(s2.update("locker-1", b"{}").unwrap_err().0.message, "Missing required node: state");
         assert_eq!(s2.update("locker-1", b"nope").unwrap_err().0.code, 400);
         s2.delete("locker-1", None).unwrap();
-        assert_eq!(Shadows::open(dir.path()).unwrap().get("locker-1", None).unwrap_err().code, 404);
+        assert_eq!(Shadows::open(dir.path(), 8192).unwrap().get("locker-1", None).unwrap_err().code, 404);
+    }
+
+    #[test]
+    fn documents_cannot_grow_past_the_cap_by_small_updates() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Shadows::open(dir.path(), 256).unwrap();
+        let big = "x".repeat(100);
+        s.update("t", format!(r#"{{"state":{{"reported":{{"a":"{big}"}}}}}}"#).as_bytes()).unwrap();
+        s.update("t", format!(r#"{{"state":{{"desired":{{"b":"{big}"}}}}}}"#).as_bytes()).unwrap();
+        let (r, _) = s.update("t", format!(r#"{{"state":{{"reported":{{"c":"{big}"}}}}}}"#).as_bytes()).unwrap_err();
+        assert_eq!((r.code, r.message.as_str()), (413, "The shadow document exceeds the maximum size allowed"));
+        assert_eq!(s.get("t", None).unwrap()["version"], 2, "the refused update changed nothing");
+        let too_big = format!(r#"{{"state":{{"reported":{{"c":"{}"}}}}}}"#, "y".repeat(300));
+        assert_eq!(s.update("t", too_big.as_bytes()).unwrap_err().0.code, 413);
     }
 }

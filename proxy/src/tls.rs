@@ -1,6 +1,9 @@
 //! TLS for HTTPS and MQTTS (rustls, ring provider) and the identity in a client certificate.
 
-use crate::config::TlsConfig;
+use crate::{
+    config::{LimitsConfig, TlsConfig},
+    guard::ConnectionCaps,
+};
 use rustls::{
     pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer},
     server::WebPkiClientVerifier,
@@ -17,12 +20,15 @@ pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
 /// Accepts connections on `listener` until the task is dropped; with `tls`, completes the
-/// handshake first and reads the client certificate's CN. Each connection runs
-/// `handle(stream, peer, cn)` on its own task. `what` names the listener in logs.
+/// handshake first (within `[limits] tls-handshake-timeout-ms`) and reads the client
+/// certificate's CN. Each connection runs `handle(stream, peer, cn)` on its own task.
+/// Connections over `max-connections` (per listener) or `max-connections-per-ip` are closed at
+/// once. `what` names the listener in logs and metrics.
 pub async fn serve<F, Fut>(
     listener: TcpListener,
     tls: Option<Arc<ServerConfig>>,
     what: &'static str,
+    limits: &LimitsConfig,
     handle: F,
 ) where
     F: Fn(Box<dyn Stream>, SocketAddr, Option<String>) -> Fut + Send + Sync + 'static,
@@ -30,6 +36,8 @@ pub async fn serve<F, Fut>(
 {
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let handle = Arc::new(handle);
+    let caps = ConnectionCaps::new(limits);
+    let handshake_timeout = Duration::from_millis(limits.tls_handshake_timeout_ms);
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
@@ -39,17 +47,28 @@ pub async fn serve<F, Fut>(
                 continue;
             }
         };
+        let admitted = match caps.admit(peer.ip()) {
+            Ok(a) => a,
+            Err(cap) => {
+                tracing::debug!(%peer, cap, "{what} connection refused: over the cap");
+                metrics::counter!("fogchain_proxy_connections_refused_total", "listener" => what, "cap" => cap)
+                    .increment(1);
+                continue; // dropping the stream closes it
+            }
+        };
         let _ = stream.set_nodelay(true);
         let acceptor = acceptor.clone();
         let handle = handle.clone();
         tokio::spawn(async move {
+            let _admitted = admitted;
             match acceptor {
-                Some(acceptor) => match acceptor.accept(stream).await {
-                    Ok(s) => {
+                Some(acceptor) => match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(s)) => {
                         let cn = peer_common_name(s.get_ref().1.peer_certificates());
                         handle(Box::new(s), peer, cn).await
                     }
-                    Err(e) => tracing::debug!(%peer, error = %e, "{what}: TLS handshake failed"),
+                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "{what}: TLS handshake failed"),
+                    Err(_) => tracing::debug!(%peer, "{what}: TLS handshake timed out"),
                 },
                 None => handle(Box::new(stream), peer, None).await,
             }

@@ -2,26 +2,36 @@
 //!
 //! The buyer's barcode is a QR code of an EIP-681 URI naming the sale contract, the chain and
 //! the buyer: `ethereum:<sale>@<chainId>/verifyOwnership?address=<buyer>` (see
-//! [`crate::barcode`]). A locker (role with `warehouse = true`) scans it and calls:
+//! [`crate::barcode`]). Lockers are devices with the `locker` role; warehouse staff are clients
+//! whose role has `warehouse = true` and name the locker in each request.
+//! 0. `POST /warehouse/stock {"sale", "locker"?}`: the item of `sale` was put in the locker (the
+//!    locker reports it, or staff do). Only a genuine sale is stocked: one created by the
+//!    network's SaleFactory (`[warehouse] sale-factory`, `isSale(sale)`), or whose runtime code
+//!    hash is in `sale-code-hashes`. Recorded on chain (topic `warehouse/stock`).
 //! 1. `POST /warehouse/challenge {"barcode", "locker"?}` -> `{"challengeId", "message",
 //!    "expiresAt"}`: a fresh one-time message naming sale, buyer, locker, chain and a random nonce;
+//!    refused at once when the sale is not genuine, not stocked in this locker, or released;
 //! 2. the buyer signs `message` with personal_sign (EIP-191) on their phone;
 //! 3. `POST /warehouse/release {"challengeId", "signature"}`: the proxy recovers the signer, checks
-//!    it is the barcode's buyer and that `verifyOwnership(buyer)` is true (eth_call), then sets the
-//!    locker's shadow desired state `{"door": "open"}` (the locker gets the delta, opens and
-//!    reports) and records the release on chain (SensorRegistry, device = locker, topic
-//!    `warehouse/release`, payload `{"sale", "buyer", "locker", "challenge"}`).
+//!    it is the barcode's buyer, checks the sale again (genuine, in this locker) and that
+//!    `verifyOwnership(buyer)` is true (eth_call), then sets the locker's shadow desired state
+//!    `{"door": "open"}` (the locker gets the delta, opens and reports) and records the release on
+//!    chain (SensorRegistry, device = locker, topic `warehouse/release`, payload `{"sale",
+//!    "buyer", "locker", "challenge"}`).
 //!
-//! A copy of the barcode is useless without the buyer's key. With `barcode-only = true` (the
-//! paper's behaviour, off by default) `release` takes `{"barcode", "locker"?}` and skips the
-//! signature. An item is released once: a second release of the same sale is refused (409).
-//! Errors: 400 bad barcode / wrong chain, 403 wrong signer or not the owner, 404 unknown
-//! challenge, 409 already released, 410 challenge expired, 503 chain unreachable.
+//! A copy of the barcode is useless without the buyer's key, and a contract that answers `true`
+//! to every call is not a sale. With `barcode-only = true` (the paper's behaviour, off by
+//! default) `release` takes `{"barcode", "locker"?}` and skips the signature. An item is
+//! released once: a second release of the same sale is refused (409).
+//! Errors: 400 bad barcode / wrong chain, 403 wrong signer, not the owner, not a genuine sale or
+//! not in this locker, 404 unknown challenge, 409 already released or stocked elsewhere, 410
+//! challenge expired, 503 chain unreachable.
 
+pub use crate::barcode::Barcode;
 use crate::{auth::Identity, bridge::Bridge, chain::Chain, config::WarehouseConfig};
 use alloy_primitives::{Address, Signature};
 use alloy_sol_types::SolCall;
-use fogchain_contracts::Sale;
+use fogchain_contracts::{Sale, SaleFactory};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 use std::{
@@ -69,39 +79,6 @@ impl WarehouseError {
     }
 }
 
-/// What a barcode says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Barcode {
-    /// Chain id.
-    pub chain_id: u64,
-    /// Sale contract.
-    pub sale: Address,
-    /// Buyer.
-    pub buyer: Address,
-}
-
-impl Barcode {
-    /// The EIP-681 URI.
-    pub fn uri(&self) -> String {
-        format!("ethereum:{}@{}/verifyOwnership?address={}", self.sale, self.chain_id, self.buyer)
-    }
-
-    /// Parses the EIP-681 URI.
-    pub fn parse(uri: &str) -> Result<Self, WarehouseError> {
-        let bad = || {
-            WarehouseError::BadRequest(format!("not a Fogchain sale barcode: {uri:?} (expected ethereum:<sale>@<chainId>/verifyOwnership?address=<buyer>)"))
-        };
-        let rest = uri.trim().strip_prefix("ethereum:").ok_or_else(bad)?;
-        let (target, rest) = rest.split_once('@').ok_or_else(bad)?;
-        let (chain, rest) = rest.split_once("/verifyOwnership?address=").ok_or_else(bad)?;
-        Ok(Self {
-            sale: target.parse().map_err(|_| bad())?,
-            chain_id: chain.parse().map_err(|_| bad())?,
-            buyer: rest.parse().map_err(|_| bad())?,
-        })
-    }
-}
-
 #[derive(Debug, Clone)]
 struct Challenge {
     barcode: Barcode,
@@ -119,7 +96,13 @@ pub struct Warehouse {
     challenges: Mutex<HashMap<String, Challenge>>,
     released: Mutex<HashSet<Address>>,
     released_path: PathBuf,
+    /// Sale -> the locker its item was put in.
+    stocked: Mutex<HashMap<Address, String>>,
+    stocked_path: PathBuf,
 }
+
+/// Open challenges one locker may hold; a new one beyond this replaces its oldest.
+const CHALLENGES_PER_LOCKER: usize = 16;
 
 fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
@@ -127,7 +110,7 @@ fn now() -> u64 {
 
 impl Warehouse {
     /// The service; `lockers` are the device ids that may be opened; releases are remembered in
-    /// `data_dir/releases.json`.
+    /// `data_dir/releases.json`, which locker holds which sale in `data_dir/stock.json`.
     pub fn new(
         config: WarehouseConfig,
         chain: Arc<Chain>,
@@ -136,19 +119,17 @@ impl Warehouse {
         data_dir: &std::path::Path,
     ) -> crate::Result<Arc<Self>> {
         let released_path = data_dir.join("releases.json");
-        let released: HashSet<Address> = match std::fs::read(&released_path) {
-            Ok(b) => serde_json::from_slice(&b)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashSet::new(),
-            Err(e) => return Err(e.into()),
-        };
+        let stocked_path = data_dir.join("stock.json");
         Ok(Arc::new(Self {
             config,
             chain,
             bridge,
             lockers,
             challenges: Mutex::new(HashMap::new()),
-            released: Mutex::new(released),
+            released: Mutex::new(load_json(&released_path)?),
             released_path,
+            stocked: Mutex::new(load_json(&stocked_path)?),
+            stocked_path,
         }))
     }
 
@@ -171,7 +152,15 @@ impl Warehouse {
             return Err(WarehouseError::NotFound(format!("no locker {locker:?}")));
         }
         match action {
-            "challenge" => self.challenge(&locker, &request),
+            "stock" => {
+                let sale = request
+                    .get("sale")
+                    .and_then(Value::as_str)
+                    .and_then(|s| s.parse::<Address>().ok())
+                    .ok_or_else(|| WarehouseError::BadRequest("sale (a 0x address) is required".into()))?;
+                self.stock(&locker, sale).await
+            }
+            "challenge" => self.challenge(&locker, &request).await,
             "release" if self.config.barcode_only && request.get("barcode").is_some() => {
                 let barcode = self.barcode(&request)?;
                 self.release(&locker, barcode, None).await
@@ -228,8 +217,10 @@ impl Warehouse {
         Ok(barcode)
     }
 
-    fn challenge(&self, locker: &str, request: &Value) -> Result<Value, WarehouseError> {
+    async fn challenge(&self, locker: &str, request: &Value) -> Result<Value, WarehouseError> {
         let barcode = self.barcode(request)?;
+        // Fail before the buyer signs anything the release would refuse.
+        self.check_sale(locker, barcode.sale).await?;
         let nonce = hex::encode(rand::random::<[u8; 16]>());
         let expires = now() + self.config.challenge_ttl_secs;
         let message = format!(
@@ -239,11 +230,98 @@ impl Warehouse {
         let mut challenges = self.challenges.lock();
         let t = now();
         challenges.retain(|_, c| c.expires >= t);
+        let mut open: Vec<(u64, String)> =
+            challenges.iter().filter(|(_, c)| c.locker == locker).map(|(id, c)| (c.expires, id.clone())).collect();
+        if open.len() >= CHALLENGES_PER_LOCKER {
+            open.sort();
+            for (_, id) in &open[..=open.len() - CHALLENGES_PER_LOCKER] {
+                challenges.remove(id);
+            }
+        }
         challenges.insert(
             nonce.clone(),
             Challenge { barcode, locker: locker.to_string(), message: message.clone(), expires },
         );
         Ok(json!({"challengeId": nonce, "message": message, "expiresAt": expires}))
+    }
+
+    /// Whether `sale` is genuine: created by the network's SaleFactory (`isSale`), or its
+    /// runtime code's keccak256 is one of `sale-code-hashes`. Anything else is refused, so that
+    /// a contract answering `true` to every `verifyOwnership` opens nothing.
+    async fn genuine(&self, sale: Address) -> Result<(), WarehouseError> {
+        let unavailable = |what: &str, e: String| WarehouseError::Unavailable(format!("{what}: {e}"));
+        if let Some(factory) = self.config.sale_factory {
+            let call = SaleFactory::isSaleCall::new((sale,)).abi_encode();
+            let out = with_timeout(self.chain.call(factory, call.into()))
+                .await
+                .map_err(|e| unavailable("SaleFactory.isSale", e))?;
+            if SaleFactory::isSaleCall::abi_decode_returns(&out).unwrap_or(false) {
+                return Ok(());
+            }
+        }
+        if !self.config.sale_code_hashes.is_empty() {
+            let hash = with_timeout(self.chain.code_hash(sale)).await.map_err(|e| unavailable("eth_getCode", e))?;
+            if self.config.sale_code_hashes.contains(&hash) {
+                return Ok(());
+            }
+        }
+        Err(WarehouseError::Forbidden(format!(
+            "{sale} is not a genuine sale: it was not created by the network's SaleFactory{}",
+            if self.config.sale_code_hashes.is_empty() { "" } else { " and its code is not one the operator allows" }
+        )))
+    }
+
+    /// A sale a locker may open for: genuine, not released, and stocked in that locker.
+    async fn check_sale(&self, locker: &str, sale: Address) -> Result<(), WarehouseError> {
+        if self.released.lock().contains(&sale) {
+            return Err(WarehouseError::Conflict(format!("sale {sale} was already released")));
+        }
+        match self.stocked.lock().get(&sale) {
+            Some(l) if l == locker => {}
+            Some(l) => {
+                return Err(WarehouseError::Forbidden(format!(
+                    "the item of sale {sale} is in locker {l:?}, not in {locker:?}"
+                )))
+            }
+            None => {
+                return Err(WarehouseError::Forbidden(format!(
+                    "the item of sale {sale} is not in any locker (POST /warehouse/stock first)"
+                )))
+            }
+        }
+        self.genuine(sale).await
+    }
+
+    /// `stock`: the item of `sale` was put in `locker` (the locker reports it, or warehouse
+    /// staff do). Refused for a sale that is not genuine, released, or stocked elsewhere;
+    /// recorded on chain as a `warehouse/stock` reading of the locker.
+    async fn stock(&self, locker: &str, sale: Address) -> Result<Value, WarehouseError> {
+        self.genuine(sale).await?;
+        if self.released.lock().contains(&sale) {
+            return Err(WarehouseError::Conflict(format!("sale {sale} was already released")));
+        }
+        {
+            let mut stocked = self.stocked.lock();
+            match stocked.get(&sale) {
+                Some(l) if l == locker => {
+                    return Ok(json!({"stocked": true, "sale": sale, "locker": locker}));
+                }
+                Some(l) => {
+                    return Err(WarehouseError::Conflict(format!("the item of sale {sale} is in locker {l:?}")))
+                }
+                None => stocked.insert(sale, locker.to_string()),
+            };
+        }
+        let payload = json!({"sale": sale, "locker": locker});
+        let seq = match self.bridge.record_internal(locker, "warehouse/stock", payload.to_string().into_bytes()) {
+            Ok(seq) => seq,
+            Err(e) => {
+                self.stocked.lock().remove(&sale);
+                return Err(WarehouseError::Unavailable(e.to_string()));
+            }
+        };
+        store_json(&self.stocked_path, &*self.stocked.lock());
+        Ok(json!({"stocked": true, "sale": sale, "locker": locker, "auditSeq": seq}))
     }
 
     async fn release(
@@ -252,13 +330,10 @@ impl Warehouse {
         barcode: Barcode,
         challenge: Option<String>,
     ) -> Result<Value, WarehouseError> {
-        if self.released.lock().contains(&barcode.sale) {
-            return Err(WarehouseError::Conflict(format!("sale {} was already released", barcode.sale)));
-        }
+        self.check_sale(locker, barcode.sale).await?;
         let call = Sale::verifyOwnershipCall { who: barcode.buyer }.abi_encode();
-        let out = tokio::time::timeout(Duration::from_secs(10), self.chain.call(barcode.sale, call.into()))
+        let out = with_timeout(self.chain.call(barcode.sale, call.into()))
             .await
-            .map_err(|_| WarehouseError::Unavailable("the chain did not answer".into()))?
             .map_err(|e| WarehouseError::Unavailable(format!("verifyOwnership: {e}")))?;
         let owns = Sale::verifyOwnershipCall::abi_decode_returns(&out).unwrap_or(false);
         if !owns {
@@ -286,16 +361,9 @@ impl Warehouse {
                 return Err(WarehouseError::Unavailable(e.to_string()));
             }
         };
-        {
-            let released = self.released.lock();
-            let tmp = self.released_path.with_extension("json.tmp");
-            let store = std::fs::write(&tmp, serde_json::to_vec(&*released).expect("json"))
-                .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
-                .and_then(|_| std::fs::rename(&tmp, &self.released_path));
-            if let Err(e) = store {
-                tracing::error!(error = %e, path = %self.released_path.display(), "storing the release");
-            }
-        }
+        self.stocked.lock().remove(&barcode.sale);
+        store_json(&self.released_path, &*self.released.lock());
+        store_json(&self.stocked_path, &*self.stocked.lock());
         let desired =
             json!({"state": {"desired": {"door": "open"}}, "clientToken": format!("release-{seq}")});
         self.bridge.update_shadow(locker, desired.to_string().as_bytes()).await;
@@ -305,15 +373,34 @@ impl Warehouse {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Waits at most 10 s for a chain read.
+async fn with_timeout<T>(
+    read: impl std::future::Future<Output = Result<T, crate::upstream::UpstreamError>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(Duration::from_secs(10), read).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err("the chain did not answer within 10 s".into()),
+    }
+}
 
-    #[test]
-    fn barcode_round_trip() {
-        let b =
-            Barcode { chain_id: 1337, sale: Address::repeat_byte(0xaa), buyer: Address::repeat_byte(0xbb) };
-        assert_eq!(Barcode::parse(&b.uri()).unwrap(), b);
-        assert!(Barcode::parse("ethereum:0x12@1/pay").is_err());
+fn load_json<T: serde::de::DeserializeOwned + Default>(path: &std::path::Path) -> crate::Result<T> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(serde_json::from_slice(&b)?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Writes `value` to `path` atomically (tmp + fsync + rename); a failure is logged (the audit
+/// record on chain is the authority).
+fn store_json<T: serde::Serialize>(path: &std::path::Path, value: &T) {
+    let tmp = path.with_extension("json.tmp");
+    let store = serde_json::to_vec(value)
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| std::fs::write(&tmp, bytes))
+        .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
+        .and_then(|_| std::fs::rename(&tmp, path));
+    if let Err(e) = store {
+        tracing::error!(error = %e, path = %path.display(), "storing warehouse state");
     }
 }

@@ -91,6 +91,8 @@ impl Devnet {
                 "0",
                 "--proxy-mqtt-port",
                 "0",
+                "--proxy-mqtt-ws-port",
+                "0",
             ])
             .args(extra)
             .stdin(Stdio::null())

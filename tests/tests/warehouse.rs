@@ -1,7 +1,8 @@
 //! Warehouse release (sales-order scenario) through the proxy: the buyer's QR barcode from
 //! `fogchain sale barcode`, a challenge signed with personal_sign, verifyOwnership by eth_call,
 //! the locker's shadow delta over MQTT and the release recorded on chain. A stranger holding a
-//! copy of the barcode cannot open the locker.
+//! copy of the barcode cannot open the locker, nor can a contract that answers true to every
+//! call, nor a sale whose item is not in that locker.
 
 use alloy_primitives::{Address, TxKind, U256};
 use alloy_signer::SignerSync;
@@ -103,12 +104,41 @@ fn buyer_opens_the_locker_and_a_barcode_copy_does_not() {
     let shadow = format!("$fogchain/things/{locker_id}/shadow");
     assert_eq!(lock.subscribe(&format!("{shadow}/update/#")), vec![true]);
     let base = net.proxy_http();
+    let try_challenge =
+        |code: &str| post(&format!("{base}/warehouse/challenge"), locker_id, locker_pw, json!({"barcode": code}));
     let challenge = |code: &str| {
-        let (status, c) =
-            post(&format!("{base}/warehouse/challenge"), locker_id, locker_pw, json!({"barcode": code}));
+        let (status, c) = try_challenge(code);
         assert_eq!(status, 200, "{c}");
         c
     };
+    let stock = |sale: Address| post(&format!("{base}/warehouse/stock"), locker_id, locker_pw, json!({"sale": sale}));
+
+    // Until the item is in the locker, nothing opens it.
+    let (status, body) = try_challenge(&barcode);
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("not in any locker"), "{body}");
+    let (status, body) = stock(sale);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["stocked"], true);
+
+    // A contract of 10 bytes that answers true to every call is no sale: it cannot be stocked,
+    // and a barcode naming it opens nothing.
+    let always_true = alloy_primitives::hex::decode("69600160005260206000f3600052600a6016f3").unwrap();
+    let (raw, hash) = sign(
+        &stranger,
+        eip1559(chain_id, 0, TxKind::Create, U256::ZERO, always_true.into(), 200_000),
+    );
+    rpc.call("eth_sendRawTransaction", json!([raw]));
+    let receipt = rpc.wait_receipt(&hash);
+    let fake: Address = receipt["contractAddress"].as_str().unwrap().parse().unwrap();
+    let code = rpc.call("eth_getCode", json!([fake, "latest"]));
+    assert_eq!(code, "0x600160005260206000f3");
+    let (status, body) = stock(fake);
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("not a genuine sale"), "{body}");
+    let fake_barcode = format!("ethereum:{fake}@{chain_id}/verifyOwnership?address={}", stranger.address());
+    let (status, body) = try_challenge(&fake_barcode);
+    assert_eq!(status, 403, "{body}");
     let release = |c: &Value, signer: &alloy_signer_local::PrivateKeySigner| {
         let signature = signer.sign_message_sync(c["message"].as_str().unwrap().as_bytes()).unwrap();
         post(
@@ -161,6 +191,6 @@ fn buyer_opens_the_locker_and_a_barcode_copy_does_not() {
     assert_eq!(audit["sale"].as_str().unwrap().parse::<Address>().unwrap(), sale);
     assert_eq!(audit["buyer"].as_str().unwrap().parse::<Address>().unwrap(), buyer.address());
     // The item is released once.
-    let (status, body) = release(&challenge(&barcode), &buyer);
+    let (status, body) = try_challenge(&barcode);
     assert_eq!(status, 409, "{body}");
 }

@@ -56,6 +56,9 @@ pub(crate) struct DevnetArgs {
     /// MQTT port of the IoT proxy (0 picks a free port).
     #[arg(long, default_value_t = 1883)]
     proxy_mqtt_port: u16,
+    /// MQTT over WebSocket port of the IoT proxy, for browsers (0 picks a free port).
+    #[arg(long, default_value_t = 8083)]
+    proxy_mqtt_ws_port: u16,
     /// Do not start the IoT proxy.
     #[arg(long)]
     no_proxy: bool,
@@ -373,11 +376,13 @@ async fn start_proxy(
     let ports = crate::proxy_setup::ProxyPorts {
         http: args.proxy_http_port,
         mqtt: args.proxy_mqtt_port,
+        mqtt_ws: args.proxy_mqtt_ws_port,
         metrics: args.metrics_addr(100),
     };
     let contracts = crate::proxy_setup::Contracts {
         sensor_registry: iot_contract("SensorRegistry").ok_or_else(|| eyre!("no SensorRegistry"))?,
         danger_index: iot_contract("DangerIndex").ok_or_else(|| eyre!("no DangerIndex"))?,
+        sale_factory: iot_contract("SaleFactory").ok_or_else(|| eyre!("no SaleFactory"))?,
     };
     let config =
         crate::proxy_setup::write_config(&dir, spec.chain_id(), &urls, &ports, &contracts, node_admin_token)?;
@@ -406,8 +411,11 @@ fn print_banner(network: &NetworkFile, path: &Path) {
     }
     if let Some(proxy) = &network.proxy {
         out.push_str(&format!(
-            "IoT proxy      JSON-RPC {}   MQTT {}   (Bearer {})\n",
-            proxy.http, proxy.mqtt, proxy.token
+            "IoT proxy      JSON-RPC {}   MQTT {}   MQTT/WebSocket {}   (Bearer {})\n",
+            proxy.http,
+            proxy.mqtt,
+            proxy.mqtt_ws.as_deref().unwrap_or("-"),
+            proxy.token
         ));
         for d in proxy.devices.iter().chain(&proxy.locker) {
             out.push_str(&format!("  device {:<11} password {}  key {}\n", d.id, d.password, d.private_key));

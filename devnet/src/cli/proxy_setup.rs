@@ -12,6 +12,7 @@ use eyre::{bail, WrapErr};
 use fogchain_devnet::{DeviceEntry, ProxyEntry};
 use fogchain_proxy::config::{
     ChainConfig, ClientConfig, DeviceConfig, HttpConfig, MqttConfig, ProxyConfig, UpstreamConfig,
+    WarehouseConfig,
 };
 use serde::{Deserialize, Serialize};
 use std::{
@@ -97,6 +98,7 @@ pub(crate) fn load_or_create(dir: &Path) -> eyre::Result<IotSetup> {
 pub(crate) struct ProxyPorts {
     pub(crate) http: u16,
     pub(crate) mqtt: u16,
+    pub(crate) mqtt_ws: u16,
     pub(crate) metrics: Option<SocketAddr>,
 }
 
@@ -122,6 +124,11 @@ pub(crate) fn write_config(
                 id: d.id.clone(),
                 password_hash: Some(fogchain_proxy::auth::hash_password(&d.password)?),
                 role: if d.kind == "locker" { "locker" } else { "device" }.into(),
+                // the demo's sensors decide for the demo's actuators
+                commands: match d.kind.as_str() {
+                    "sensor" => setup.devices.iter().filter(|a| a.kind == "actuator").map(|a| a.id.clone()).collect(),
+                    _ => Vec::new(),
+                },
             })
         })
         .collect::<eyre::Result<_>>()?;
@@ -139,14 +146,17 @@ pub(crate) fn write_config(
             cert_cn: None,
         }],
         devices,
-        mqtt: Some(MqttConfig::embedded(SocketAddr::from(([127, 0, 0, 1], port(ports.mqtt)?)))),
+        mqtt: Some(MqttConfig {
+            ws_listen: Some(SocketAddr::from(([127, 0, 0, 1], port(ports.mqtt_ws)?))),
+            ..MqttConfig::embedded(SocketAddr::from(([127, 0, 0, 1], port(ports.mqtt)?)))
+        }),
         chain: ChainConfig::new(
             chain_id,
             "gateway.key".into(),
             contracts.sensor_registry,
             vec![contracts.danger_index],
         ),
-        warehouse: Default::default(),
+        warehouse: WarehouseConfig { sale_factory: Some(contracts.sale_factory), ..Default::default() },
         metrics: fogchain_proxy::config::MetricsConfig {
             addr: ports
                 .metrics
@@ -168,6 +178,7 @@ pub(crate) fn write_config(
 pub(crate) struct Contracts {
     pub(crate) sensor_registry: Address,
     pub(crate) danger_index: Address,
+    pub(crate) sale_factory: Address,
 }
 
 /// Starts `fogchain-proxy --config CONFIG` (dies with the launcher).
@@ -226,6 +237,7 @@ pub(crate) fn network_entry(
     Ok(ProxyEntry {
         http: format!("http://{}", addrs.http),
         mqtt: format!("mqtt://{mqtt}"),
+        mqtt_ws: addrs.mqtt_ws.map(|a| format!("ws://{a}/mqtt")),
         metrics: addrs.metrics.map(|a| format!("http://{a}/metrics")),
         token,
         gateway: setup.gateway,

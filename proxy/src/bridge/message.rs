@@ -3,7 +3,6 @@
 use crate::journal::Body;
 use alloy_primitives::{Address, Bytes};
 use serde_json::Value;
-use std::collections::HashSet;
 
 /// Why a device message is refused: the `reason` of its `rejected` ack.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -14,14 +13,15 @@ pub enum MessageError {
     /// JSON, but not an object.
     #[error("message must be a JSON object")]
     NotObject,
-    /// `Seq` is not a positive integer.
-    #[error("Seq must be a positive integer")]
+    /// `Seq` is not a positive integer below 2^63.
+    #[error("Seq must be a positive integer below 2^63")]
     BadSeq,
     /// An action's `MessageContent.Address` is not an address.
     #[error("MessageContent.Address must be a 0x-prefixed contract address")]
     BadAddress,
-    /// An action names a contract the proxy does not serve.
-    #[error("MessageContent.Address {0} is not a DangerIndex this proxy serves")]
+    /// An action names a contract that is not one of the network's DangerIndex contracts
+    /// (`[chain] danger-index`).
+    #[error("MessageContent.Address {0} is not a DangerIndex of this network")]
     UnknownContract(Address),
     /// An action without `Values`.
     #[error("MessageContent.Values is required")]
@@ -41,9 +41,12 @@ pub enum MessageError {
     /// An action without `Publish_Topic`.
     #[error("MessageContent.Publish_Topic is required")]
     MissingPublishTopic,
-    /// `Publish_Topic` is not a registered device's commands topic.
-    #[error("Publish_Topic must be devices/<deviceId>/commands of a registered device")]
+    /// `Publish_Topic` is not a commands topic.
+    #[error("Publish_Topic must be devices/<deviceId>/commands")]
     BadPublishTopic,
+    /// `Publish_Topic` is the commands topic of a device this one may not command.
+    #[error("this device may not command {0} (the proxy config lists the devices it may command)")]
+    ForeignActuator(String),
     /// A reading without `Topic`.
     #[error("Topic (a string) is required")]
     MissingTopic,
@@ -61,6 +64,9 @@ pub enum MessageError {
     SignedPayloadNotString,
 }
 
+/// Largest `Seq` a device may send (2^63 - 1).
+pub(super) const MAX_SEQ: u64 = i64::MAX as u64;
+
 /// Parses a device message. Formats (the forest-fire paper's, plus optional `Seq` and
 /// `Signature`):
 /// - registry message (RM): `{"Payload": <any JSON>, "Topic": "<string>", "MessageContent":
@@ -71,23 +77,26 @@ pub enum MessageError {
 ///   <int>, "P": <int>, "H": [<int> x 5]}, "Publish_Topic": "devices/<id>/commands"}, ...}`,
 ///   values in hundredths as the contract takes them.
 ///
-/// Returns the optional seq and the body, or why it is refused.
+/// An action is refused unless its contract is in `danger_index` and its `Publish_Topic` is
+/// `devices/{target}/commands` with `may_command(target)`. Returns the optional seq and the
+/// body, or why it is refused.
 pub fn parse_message(
     payload: &[u8],
-    devices: &HashSet<String>,
+    may_command: impl Fn(&str) -> bool,
     danger_index: &[Address],
 ) -> Result<(Option<u64>, Body), MessageError> {
     let v: Value = serde_json::from_slice(payload).map_err(|e| MessageError::NotJson(e.to_string()))?;
     let obj = v.as_object().ok_or(MessageError::NotObject)?;
     let seq = match obj.get("Seq") {
         None | Some(Value::Null) => None,
-        Some(s) => Some(s.as_u64().filter(|s| *s > 0).ok_or(MessageError::BadSeq)?),
+        // below 2^63: the proxy counts on from a device's last seq without overflow
+        Some(s) => Some(s.as_u64().filter(|s| *s > 0 && *s <= MAX_SEQ).ok_or(MessageError::BadSeq)?),
     };
     let content = obj.get("MessageContent");
     if let Some((c, address)) = content.and_then(|c| Some((c, c.get("Address")?))) {
         let contract: Address =
             address.as_str().and_then(|a| a.parse().ok()).ok_or(MessageError::BadAddress)?;
-        if !danger_index.is_empty() && !danger_index.contains(&contract) {
+        if !danger_index.contains(&contract) {
             return Err(MessageError::UnknownContract(contract));
         }
         let values = c.get("Values").and_then(Value::as_object).ok_or(MessageError::MissingValues)?;
@@ -108,7 +117,8 @@ pub fn parse_message(
         let topic =
             c.get("Publish_Topic").and_then(Value::as_str).ok_or(MessageError::MissingPublishTopic)?;
         match topic.split('/').collect::<Vec<_>>().as_slice() {
-            ["devices", target, "commands"] if devices.contains(*target) => {}
+            ["devices", target, "commands"] if may_command(target) => {}
+            ["devices", target, "commands"] => return Err(MessageError::ForeignActuator(target.to_string())),
             _ => return Err(MessageError::BadPublishTopic),
         }
         return Ok((seq, Body::Action { contract, p, h: hs, cs, publish_topic: topic.to_string() }));
@@ -143,16 +153,19 @@ pub fn parse_message(
 mod tests {
     use super::*;
 
-    fn devices() -> HashSet<String> {
-        ["s1", "act-1"].iter().map(|s| s.to_string()).collect()
+    /// The device under test may command act-1.
+    fn may(target: &str) -> bool {
+        target == "act-1"
     }
+
+    const DI: [Address; 1] = [Address::with_last_byte(7)];
 
     #[test]
     fn parses_the_papers_rm_and_am() {
         let (seq, body) = parse_message(
             br#"{"Payload": {"CS": 1000}, "Topic": "sensors/cs", "MessageContent": "reading"}"#,
-            &devices(),
-            &[],
+            may,
+            &DI,
         )
         .unwrap();
         assert_eq!(seq, None);
@@ -166,28 +179,36 @@ mod tests {
         );
         let am = br#"{"Payload": "", "Topic": "fire", "MessageContent": {"Address": "0x0000000000000000000000000000000000000007",
             "Values": {"CS": 10000, "P": 1000, "H": [5000, 5000, 5000, 5000, 5000]}, "Publish_Topic": "devices/act-1/commands"}, "Seq": 4}"#;
-        let (seq, body) = parse_message(am, &devices(), &[]).unwrap();
+        let (seq, body) = parse_message(am, may, &DI).unwrap();
         assert_eq!(seq, Some(4));
         assert!(matches!(body, Body::Action { p: 1000, cs: 10000, h: [5000, 5000, 5000, 5000, 5000], .. }));
     }
 
     #[test]
     fn refuses_bad_messages_with_a_reason() {
-        let d = devices();
-        let bad = |m: &str| parse_message(m.as_bytes(), &d, &[]).unwrap_err().to_string();
+        let bad = |m: &str| parse_message(m.as_bytes(), may, &DI).unwrap_err().to_string();
         assert!(bad("nope").starts_with("message is not JSON"));
         assert_eq!(bad(r#"{"Payload": 1}"#), "Topic (a string) is required");
         assert!(bad(r#"{"MessageContent": {"Address": "0x0000000000000000000000000000000000000007", "Values": {"CS": 1.5, "P": 1, "H": [1,1,1,1,1]}, "Publish_Topic": "devices/act-1/commands"}}"#).contains("hundredths"));
-        assert!(bad(r#"{"MessageContent": {"Address": "0x0000000000000000000000000000000000000007", "Values": {"CS": 1, "P": 1, "H": [1,1,1,1,1]}, "Publish_Topic": "devices/other/commands"}}"#).starts_with("Publish_Topic"));
         assert_eq!(
             bad(r#"{"Payload": "x", "Topic": "t", "Signature": "0x00"}"#),
             "Signature must be 0x-prefixed 65 bytes (r, s, v)"
         );
-        let allowed = [Address::repeat_byte(1)];
-        let am = r#"{"MessageContent": {"Address": "0x0000000000000000000000000000000000000007", "Values": {"CS": 1, "P": 1, "H": [1,1,1,1,1]}, "Publish_Topic": "devices/act-1/commands"}}"#;
-        assert!(parse_message(am.as_bytes(), &d, &allowed)
-            .unwrap_err()
-            .to_string()
-            .contains("not a DangerIndex"));
+        assert_eq!(bad(r#"{"Seq": 18446744073709551615, "Payload": "x", "Topic": "t"}"#), MessageError::BadSeq.to_string());
+    }
+
+    #[test]
+    fn actions_only_to_listed_contracts_and_permitted_actuators() {
+        let am = |address: &str, topic: &str| {
+            format!(r#"{{"MessageContent": {{"Address": "{address}", "Values": {{"CS": 1, "P": 1, "H": [1,1,1,1,1]}}, "Publish_Topic": "{topic}"}}}}"#)
+        };
+        let listed = "0x0000000000000000000000000000000000000007";
+        let err = |m: String, di: &[Address]| parse_message(m.as_bytes(), may, di).unwrap_err();
+        assert!(matches!(err(am(listed, "devices/act-2/commands"), &DI), MessageError::ForeignActuator(t) if t == "act-2"));
+        assert_eq!(err(am(listed, "devices/act-1/other"), &DI), MessageError::BadPublishTopic);
+        let unlisted = "0x000000000000000000000000000000000000dEaD";
+        assert!(matches!(err(am(unlisted, "devices/act-1/commands"), &DI), MessageError::UnknownContract(_)));
+        // a proxy that lists no DangerIndex takes no action message at all
+        assert!(matches!(err(am(listed, "devices/act-1/commands"), &[]), MessageError::UnknownContract(_)));
     }
 }

@@ -33,7 +33,7 @@ mod receipts;
 mod shadow_topics;
 mod submitter;
 
-pub use intake::IntakeError;
+pub use intake::{IntakeError, Offer, Outcome, RejectKind};
 pub use message::{parse_message, MessageError};
 
 use crate::{
@@ -46,9 +46,9 @@ use alloy_primitives::{keccak256, B256};
 use governor::{DefaultKeyedRateLimiter, RateLimiter};
 use intake::Accepted;
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, Publish, QoS};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -68,6 +68,16 @@ pub struct BrokerLink {
     pub shadow_prefix: String,
 }
 
+/// A device message to handle: delivered by the broker (PUBACKed to it when handled), or
+/// offered by the embedded broker's front.
+enum Delivery {
+    Broker(Publish),
+    Front(Offer),
+}
+
+/// Offers from the front waiting for the bridge (each session also bounds its own).
+const OFFER_QUEUE: usize = 4096;
+
 /// Most device messages journaled with one fsync.
 const GROUP_MAX: usize = 512;
 
@@ -81,19 +91,26 @@ pub struct Bridge {
     chain: Arc<Chain>,
     cfg: ChainConfig,
     journal: parking_lot::Mutex<Journal>,
+    /// Messages without `Seq` seen within `[mqtt] dedupe-window-secs` (lock after `journal`).
+    recent: parking_lot::Mutex<intake::RecentContent>,
     client: AsyncClient,
-    devices: HashSet<String>,
+    /// Device id -> the devices it may command (its own included).
+    devices: HashMap<String, HashSet<String>>,
     limiter: DefaultKeyedRateLimiter<String>,
     rate_text: String,
     queue_limit: usize,
     shadow_prefix: String,
     /// Device shadows.
     pub shadows: Shadows,
+    /// Shadow requests per thing (`[limits] shadow-requests-per-second`).
+    shadow_limiter: DefaultKeyedRateLimiter<String>,
     wake: Notify,
     next_nonce: tokio::sync::Mutex<Option<u64>>,
     /// Index of a node that announced a new head (`eth_subscribe("newHeads")`).
     heads_tx: mpsc::UnboundedSender<usize>,
     heads_rx: parking_lot::Mutex<Option<mpsc::UnboundedReceiver<usize>>>,
+    /// Where the embedded broker's front offers device messages ([`Self::offers`]).
+    offers: mpsc::Sender<Offer>,
     /// Live newHeads subscriptions.
     heads_live: std::sync::atomic::AtomicUsize,
     /// Base fee of the newest head announced (wei) and when: fees without a round trip.
@@ -124,7 +141,7 @@ impl Bridge {
             .as_ref()
             .ok_or_else(|| crate::ProxyError::Config("the bridge needs [mqtt]".into()))?;
         let journal = Journal::open(&config.data_dir)?;
-        let shadows = Shadows::open(&config.data_dir.join("shadows"))?;
+        let shadows = Shadows::open(&config.data_dir.join("shadows"), config.limits.shadow_max_bytes)?;
         let l = &config.limits;
         let mut options = MqttOptions::new("fogchain-bridge", link.host.clone(), link.port);
         options.set_keep_alive(Duration::from_secs(30));
@@ -143,21 +160,34 @@ impl Bridge {
         eventloop.set_network_options(network);
         let backlog = journal.backlog();
         let (heads_tx, heads_rx) = mpsc::unbounded_channel();
+        let (offers_tx, offers_rx) = mpsc::channel(OFFER_QUEUE);
         let this = Arc::new(Self {
             chain,
             cfg: config.chain.clone(),
             journal: parking_lot::Mutex::new(journal),
+            recent: parking_lot::Mutex::new(intake::RecentContent::new(Duration::from_secs(
+                mqtt.dedupe_window_secs,
+            ))),
             client,
-            devices: config.devices.iter().map(|d| d.id.clone()).collect(),
+            devices: config
+                .devices
+                .iter()
+                .map(|d| (d.id.clone(), d.commands.iter().cloned().chain([d.id.clone()]).collect()))
+                .collect(),
             limiter: RateLimiter::keyed(crate::config::quota(l.device_messages_per_second, l.device_burst)),
             rate_text: format!("{} messages/s, burst {}", l.device_messages_per_second, l.device_burst),
             queue_limit: mqtt.queue_limit,
             shadow_prefix: link.shadow_prefix.clone(),
             shadows,
+            shadow_limiter: RateLimiter::keyed(crate::config::quota(
+                l.shadow_requests_per_second,
+                l.shadow_requests_per_second,
+            )),
             wake: Notify::new(),
             next_nonce: tokio::sync::Mutex::new(None),
             heads_tx,
             heads_rx: parking_lot::Mutex::new(Some(heads_rx)),
+            offers: offers_tx,
             heads_live: std::sync::atomic::AtomicUsize::new(0),
             head_base_fee: parking_lot::Mutex::new(None),
         });
@@ -168,9 +198,10 @@ impl Bridge {
         // only after processing. A bounded channel could deadlock the event loop (blocked on a
         // full channel) against the processor (blocked on the client's request queue).
         let (tx, rx) = mpsc::unbounded_channel();
+
         let (subscribed_tx, mut subscribed) = tokio::sync::watch::channel(false);
         tasks.spawn(this.clone().poll_broker(eventloop, tx, subscribed_tx));
-        tasks.spawn(this.clone().process(rx));
+        tasks.spawn(this.clone().process(rx, offers_rx));
         tasks.spawn(this.clone().batcher());
         tasks.spawn(this.clone().watcher());
         for (i, url) in this.chain.upstream.ws_urls().into_iter().enumerate() {
@@ -238,51 +269,104 @@ impl Bridge {
         }
     }
 
-    /// Handles what the broker delivers, in groups: every device message waiting in the queue
-    /// (up to [`GROUP_MAX`]) is checked, then all accepted ones are journaled with one fsync,
-    /// then acked (group commit: the fsync cost is shared, the order per device is kept).
-    pub(super) async fn process(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<Publish>) {
-        while let Some(first) = rx.recv().await {
+    /// Handles device messages in groups: every one waiting (from the broker, or offered by the
+    /// front, up to [`GROUP_MAX`]) is checked, then all accepted ones are journaled with one
+    /// fsync, then acknowledged (group commit: the fsync cost is shared, the order per device
+    /// is kept): the broker's delivery with a PUBACK, an offer through its reply, and every
+    /// message on `devices/{id}/acks`.
+    pub(super) async fn process(
+        self: Arc<Self>,
+        mut broker: mpsc::UnboundedReceiver<Publish>,
+        mut front: mpsc::Receiver<Offer>,
+    ) {
+        loop {
+            let first = tokio::select! {
+                Some(p) = broker.recv() => Delivery::Broker(p),
+                Some(o) = front.recv() => Delivery::Front(o),
+                else => return,
+            };
             let mut group = vec![first];
             while group.len() < GROUP_MAX {
-                match rx.try_recv() {
-                    Ok(p) => group.push(p),
-                    Err(_) => break,
+                match broker.try_recv() {
+                    Ok(p) => group.push(Delivery::Broker(p)),
+                    Err(_) => match front.try_recv() {
+                        Ok(o) => group.push(Delivery::Front(o)),
+                        Err(_) => break,
+                    },
                 }
             }
+            // (index in group, device, outcome so far)
+            let mut outcomes: Vec<(usize, String, Option<Outcome>)> = Vec::new();
             let mut candidates = Vec::new();
-            for publish in &group {
-                let levels: Vec<&str> = publish.topic.split('/').collect();
-                match levels.as_slice() {
-                    ["devices", device, "messages"] => {
-                        if let Some(c) = self.check_message(device, &publish.payload).await {
-                            candidates.push(c);
-                        }
+            for (i, delivery) in group.iter().enumerate() {
+                let (topic, device, payload): (&str, Option<&str>, &[u8]) = match delivery {
+                    Delivery::Broker(p) => (&p.topic, None, &p.payload),
+                    Delivery::Front(o) => ("", Some(&o.device), &o.payload),
+                };
+                let levels: Vec<&str> = topic.split('/').collect();
+                let device: &str = match (device, levels.as_slice()) {
+                    (Some(d), _) => d,
+                    (None, ["devices", d, "messages"]) => d,
+                    (None, [prefix, "things", thing, "shadow", op]) if *prefix == self.shadow_prefix => {
+                        self.on_shadow(thing, op, payload).await;
+                        continue;
                     }
-                    [prefix, "things", thing, "shadow", op] if *prefix == self.shadow_prefix => {
-                        self.on_shadow(thing, op, &publish.payload).await
-                    }
-                    _ => tracing::debug!(topic = %publish.topic, "ignored"),
-                }
-            }
-            let devices: Vec<String> = candidates.iter().map(|c| c.0.clone()).collect();
-            let outcomes = self.accept_all(candidates);
-            for (device, outcome) in devices.iter().zip(outcomes) {
-                let ack = match outcome {
-                    Ok(Accepted::New(seq)) => json!({"seq": seq, "status": "accepted"}),
-                    Ok(Accepted::Duplicate(seq)) => json!({"seq": seq, "status": "duplicate"}),
-                    Err((seq, reason)) => {
-                        json!({"seq": seq, "status": "rejected", "reason": reason.to_string()})
+                    _ => {
+                        tracing::debug!(%topic, "ignored");
+                        continue;
                     }
                 };
-                self.ack(device, ack).await;
+                match self.check_message(device, payload) {
+                    Ok(c) => {
+                        candidates.push(c);
+                        outcomes.push((i, device.to_string(), None));
+                    }
+                    Err(refused) => outcomes.push((i, device.to_string(), Some(refused))),
+                }
             }
-            for publish in &group {
-                if let Err(e) = self.client.ack(publish).await {
-                    tracing::warn!(error = %e, "acking a message to the broker");
+            let mut journaled = self.accept_all(candidates).into_iter();
+            let mut replies: HashMap<usize, Outcome> = HashMap::new();
+            for (i, device, outcome) in outcomes {
+                let outcome = outcome.unwrap_or_else(|| match journaled.next() {
+                    Some(Ok(Accepted::New(seq))) => Outcome::Accepted(seq),
+                    Some(Ok(Accepted::Duplicate(seq))) => Outcome::Duplicate(seq),
+                    Some(Err((seq, e))) => {
+                        let kind = match e {
+                            IntakeError::QueueFull { .. } => RejectKind::Quota,
+                            IntakeError::Journal(_) => RejectKind::Internal,
+                        };
+                        Outcome::Rejected { seq, reason: e.to_string(), kind }
+                    }
+                    // accept_all answers every candidate
+                    None => Outcome::Rejected { seq: None, reason: "not journaled".into(), kind: RejectKind::Internal },
+                });
+                self.ack(&device, outcome.ack_json()).await;
+                if let Delivery::Front(_) = &group[i] {
+                    replies.insert(i, outcome);
+                }
+            }
+            for (i, delivery) in group.into_iter().enumerate() {
+                match delivery {
+                    Delivery::Broker(publish) => {
+                        if let Err(e) = self.client.ack(&publish).await {
+                            tracing::warn!(error = %e, "acking a message to the broker");
+                        }
+                    }
+                    Delivery::Front(offer) => {
+                        // every offer names its device, so it has an outcome
+                        if let Some(outcome) = replies.remove(&i) {
+                            let _ = offer.reply.send(outcome);
+                        }
+                    }
                 }
             }
         }
+    }
+
+    /// Where the embedded broker's front hands device messages over (bounded: a front that
+    /// outruns the journal waits).
+    pub fn offers(&self) -> mpsc::Sender<Offer> {
+        self.offers.clone()
     }
 
     /// (messages accepted and not finished, how long the oldest has waited).

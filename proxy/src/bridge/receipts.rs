@@ -2,17 +2,14 @@
 //! subscribed); a transaction without one is re-sent; the receipt's events become the
 //! decision published to the actuator and the `recorded` ack.
 
-use super::{submitter::is_benign_send_error, Bridge};
+use super::{submitter::Refusal, Bridge};
 use crate::{
     journal::{Body, Message, Record},
     upstream::UpstreamError,
 };
 use alloy_primitives::{Address, Bytes, LogData, B256};
 use alloy_sol_types::SolEvent;
-use fogchain_client::{
-    jsonrpc::{quantity, quantity_u64},
-    RpcError,
-};
+use fogchain_client::jsonrpc::{quantity, quantity_u64};
 use fogchain_contracts::{risk, DangerIndex};
 use serde_json::{json, Value};
 use std::{
@@ -97,12 +94,11 @@ impl Bridge {
             let calls: Vec<(&str, Value)> =
                 chunk.iter().map(|(h, ..)| ("eth_getTransactionReceipt", json!([h]))).collect();
             let answers = self.chain.upstream.batch_at(node, &calls).await?;
-            let mut latest_nonce: Option<u64> = None;
             for ((hash, nonce, raw, sent_at), answer) in chunk.iter().zip(answers) {
                 match answer {
                     Ok(receipt) if !receipt.is_null() => self.finish(*hash, &receipt).await,
                     Ok(_) if sent_at.elapsed() > Duration::from_secs(3) => {
-                        self.resend(*hash, *nonce, raw, &mut latest_nonce).await?;
+                        self.resend(*hash, *nonce, raw).await?;
                     }
                     _ => {}
                 }
@@ -116,21 +112,23 @@ impl Bridge {
         hash: B256,
         nonce: u64,
         raw: &Bytes,
-        latest: &mut Option<u64>,
     ) -> Result<(), UpstreamError> {
         if let Some(f) = self.journal.lock().inflight.get_mut(&hash) {
             f.sent_at = Instant::now();
         }
-        match self.chain.upstream.call_all("eth_sendRawTransaction", json!([raw])).await {
-            Ok(_) => Ok(()),
-            Err(UpstreamError::Rpc(RpcError { message, .. })) if is_benign_send_error(&message) => Ok(()),
-            Err(UpstreamError::Rpc(RpcError { message, .. })) if message.contains("nonce too low") => {
-                let mined = match *latest {
-                    Some(n) => n,
-                    None => *latest.insert(self.chain.nonce_at("latest").await?),
-                };
-                // its nonce is taken: either by this transaction (a receipt appears) or by another
-                let receipt = self.chain.upstream.call("eth_getTransactionReceipt", json!([hash])).await?;
+        let refusal = match self.chain.upstream.call_all("eth_sendRawTransaction", json!([raw])).await {
+            Ok(_) => return Ok(()),
+            Err(UpstreamError::Rpc(e)) => e,
+            Err(e) => return Err(e),
+        };
+        match Refusal::of(&refusal) {
+            Refusal::Known => Ok(()),
+            Refusal::NonceTaken => {
+                // Its nonce is taken: by this transaction (it has a receipt) or by another one.
+                // Both answers come from one node, in one batch, nonce first: a block applied
+                // between the two reads can only add the receipt, never hide it, so "no receipt
+                // and the nonce passed" proves the transaction cannot be mined.
+                let (mined, receipt) = self.nonce_and_receipt(hash).await?;
                 if !receipt.is_null() {
                     self.finish(hash, &receipt).await;
                 } else if mined > nonce {
@@ -141,12 +139,30 @@ impl Bridge {
                 }
                 Ok(())
             }
-            Err(UpstreamError::Rpc(RpcError { message, .. })) => {
-                tracing::warn!(%hash, %message, "resend refused");
+            Refusal::Transient | Refusal::Permanent => {
+                // A transaction once journaled is re-sent until it is mined or its nonce is
+                // taken; a node refusing it now may take it later (pool room, price floor).
+                metrics::counter!("fogchain_proxy_send_retries_total", "reason" => "resend").increment(1);
+                tracing::warn!(%hash, message = %refusal.message, "resend refused; retrying");
                 Ok(())
             }
-            Err(e) => Err(e),
         }
+    }
+
+    /// The gateway account's mined nonce and `hash`'s receipt (JSON `null` when none), read
+    /// from one node in one JSON-RPC batch, nonce first.
+    async fn nonce_and_receipt(&self, hash: B256) -> Result<(u64, Value), UpstreamError> {
+        let calls = [
+            ("eth_getTransactionCount", json!([self.chain.address(), "latest"])),
+            ("eth_getTransactionReceipt", json!([hash])),
+        ];
+        let mut answers = self.chain.upstream.batch(&calls).await?.into_iter();
+        let (Some(nonce), Some(receipt)) = (answers.next(), answers.next()) else {
+            return Err(UpstreamError::BadAnswer("a batch of 2 answered with fewer".into()));
+        };
+        let mined = quantity_u64(&nonce?)
+            .ok_or_else(|| UpstreamError::BadAnswer("eth_getTransactionCount".into()))?;
+        Ok((mined, receipt?))
     }
 
     /// Handles a receipt: acks, decisions, then the `done` record.

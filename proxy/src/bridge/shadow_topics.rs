@@ -2,17 +2,26 @@
 //! delete}` in, `.../accepted`, `.../rejected`, `.../documents`, `.../delta` out.
 
 use super::Bridge;
-use crate::shadow::rejection_json;
+use crate::shadow::{rejection_json, Rejection};
 use serde_json::Value;
 
 impl Bridge {
     pub(super) async fn on_shadow(&self, thing: &str, op: &str, payload: &[u8]) {
-        if !self.devices.contains(thing) {
+        if !self.devices.contains_key(thing) {
             tracing::debug!(thing, "shadow request for an unknown thing ignored");
             return;
         }
         let token = serde_json::from_slice::<Value>(payload).ok().and_then(|v| v.get("clientToken").cloned());
         let base = format!("{}/things/{thing}/shadow", self.shadow_prefix);
+        if !matches!(op, "get" | "update" | "delete") {
+            return;
+        }
+        if self.shadow_limiter.check_key(&thing.to_string()).is_err() {
+            metrics::counter!("fogchain_proxy_rate_limited_total", "source" => "shadow").increment(1);
+            let r = Rejection { code: 429, message: "Too Many Requests".into() };
+            self.publish(format!("{base}/{op}/rejected"), &rejection_json(&r, token.as_ref())).await;
+            return;
+        }
         match op {
             "get" => match self.shadows.get(thing, token.as_ref()) {
                 Ok(doc) => self.publish(format!("{base}/get/accepted"), &doc).await,

@@ -80,17 +80,18 @@ impl Bridge {
             let (to, input) = self.encode(&group);
             let gas = match self.chain.estimate(to, &input).await {
                 Ok(gas) => gas,
-                Err(UpstreamError::Rpc(RpcError { message, .. })) if group.len() > 1 => {
-                    tracing::warn!(%message, "a batch would revert; sending its messages one by one");
+                Err(UpstreamError::Rpc(e)) if would_revert(&e) && group.len() > 1 => {
+                    tracing::warn!(message = %e.message, "a batch would revert; sending its messages one by one");
                     for m in group.into_iter().rev() {
                         work.push_front(vec![m]);
                     }
                     continue;
                 }
-                Err(UpstreamError::Rpc(RpcError { message, .. })) => {
-                    self.fail(&group, format!("the chain refused it: {message}")).await;
+                Err(UpstreamError::Rpc(e)) if would_revert(&e) => {
+                    self.fail(&group, format!("the chain refused it: {}", e.message)).await;
                     continue;
                 }
+                // anything else (node busy, internal error): the messages stay pending
                 Err(e) => return Err(e),
             };
             self.send_new(group, to, input, gas, fees).await?;
@@ -175,16 +176,27 @@ impl Bridge {
             *self.next_nonce.lock().await = None;
             return Ok(());
         }
-        match self.chain.upstream.call_all("eth_sendRawTransaction", json!([raw])).await {
-            Ok(_) => Ok(()),
-            Err(UpstreamError::Rpc(RpcError { message, .. })) if is_benign_send_error(&message) => Ok(()),
-            Err(UpstreamError::Rpc(RpcError { message, .. })) if message.contains("nonce too low") => {
+        let refusal = match self.chain.upstream.call_all("eth_sendRawTransaction", json!([raw])).await {
+            Ok(_) => return Ok(()),
+            Err(UpstreamError::Rpc(e)) => e,
+            Err(e) => return Err(e),
+        };
+        match Refusal::of(&refusal) {
+            Refusal::Known => Ok(()),
+            Refusal::Transient => {
+                // journaled and in flight: the watcher re-sends it (same bytes) every 3 s
+                tracing::warn!(%tx, nonce, reason = %refusal.message, "transaction refused for now; retrying");
+                metrics::counter!("fogchain_proxy_send_retries_total", "reason" => "transient").increment(1);
+                Ok(())
+            }
+            Refusal::NonceTaken => {
                 // someone else used the account: the watcher abandons it if its nonce is taken
                 *self.next_nonce.lock().await = None;
                 Ok(())
             }
-            Err(UpstreamError::Rpc(RpcError { message, .. })) => {
+            Refusal::Permanent => {
                 // refused for good: its messages fail, and the nonce is filled so later ones go on
+                let message = refusal.message;
                 let records = vec![
                     Record::Abandoned { tx },
                     Record::Failed { ids: group.iter().map(|m| m.id).collect(), reason: message.clone() },
@@ -198,7 +210,6 @@ impl Bridge {
                 self.fill_nonce(nonce, fees).await;
                 Ok(())
             }
-            Err(e) => Err(e),
         }
     }
 
@@ -225,8 +236,75 @@ impl Bridge {
     }
 }
 
-/// A node's refusal that means the transaction is already pooled there (geth's wording on
-/// the wire: `already known`, `known transaction`): the send succeeded.
-pub(super) fn is_benign_send_error(message: &str) -> bool {
-    message.contains("already known") || message.contains("known transaction")
+/// Whether an `eth_estimateGas` error says the call itself fails (a revert, or out of gas at
+/// the cap: geth's "gas required exceeds allowance"), so that sending it would be wasted.
+fn would_revert(e: &RpcError) -> bool {
+    e.code == 3 || ["revert", "gas required exceeds", "out of gas"].iter().any(|w| e.message.contains(w))
+}
+
+/// What a node's refusal of `eth_sendRawTransaction` means for the bridge, from geth's wording
+/// (the wire contract every Ethereum client shares; Fogchain's pool uses the same words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refusal {
+    /// `already known` / `known transaction`: the transaction is pooled there; the send worked.
+    Known,
+    /// The account's nonce passed this one (`nonce too low`): mined, or taken by another
+    /// transaction; the receipt decides.
+    NonceTaken,
+    /// Refused for now, not for what the transaction is: `txpool is full`, `transaction
+    /// underpriced` (the pool's price floor), `replacement transaction underpriced`, `account
+    /// limit exceeded`, `insufficient funds` (the gateway account needs topping up), a node's
+    /// rate limit (JSON-RPC -32005, geth's "limit exceeded"), or an internal error (-32603).
+    /// The transaction stays in flight and is re-sent; its messages never fail for this.
+    Transient,
+    /// Refused for what it is (not permitted, invalid, too big): its messages fail with the
+    /// node's reason.
+    Permanent,
+}
+
+impl Refusal {
+    pub(super) fn of(e: &RpcError) -> Self {
+        let m = e.message.as_str();
+        if m.contains("already known") || m.contains("known transaction") {
+            Self::Known
+        } else if m.contains("nonce too low") {
+            Self::NonceTaken
+        } else if e.code == -32005
+            || e.code == -32603
+            || ["txpool is full", "underpriced", "account limit exceeded", "insufficient funds", "limit exceeded"]
+                .iter()
+                .any(|w| m.contains(w))
+        {
+            Self::Transient
+        } else {
+            Self::Permanent
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(code: i64, message: &str) -> Refusal {
+        Refusal::of(&RpcError { code, message: message.into(), data: None })
+    }
+
+    #[test]
+    fn pool_pressure_is_transient_and_invalid_transactions_are_not() {
+        assert_eq!(refusal(-32000, "already known"), Refusal::Known);
+        assert_eq!(refusal(-32000, "nonce too low: next nonce 5, tx nonce 3"), Refusal::NonceTaken);
+        for transient in [
+            "txpool is full",
+            "transaction underpriced: gas tip cap 1, minimum needed 2",
+            "replacement transaction underpriced",
+            "account limit exceeded: at most 64 pooled transactions per sender",
+            "insufficient funds for gas * price + value: balance 0, tx cost 1, overshot 1",
+        ] {
+            assert_eq!(refusal(-32000, transient), Refusal::Transient, "{transient}");
+        }
+        assert_eq!(refusal(-32005, "request rate exceeded"), Refusal::Transient);
+        assert_eq!(refusal(-32000, "not permitted: account 0x.. may not transact"), Refusal::Permanent);
+        assert_eq!(refusal(-32000, "oversized data: transaction size 200000, limit 131072"), Refusal::Permanent);
+    }
 }

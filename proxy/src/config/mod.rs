@@ -7,6 +7,9 @@
 //! reference is in README.md, "IoT proxy". The types serialise back to the same TOML
 //! (`fogchain devnet` writes its proxy's config from them).
 
+mod limits;
+pub use limits::LimitsConfig;
+
 use alloy_primitives::Address;
 use serde::{Deserialize, Serialize};
 use std::{
@@ -117,39 +120,6 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
 }
 
-/// `[limits]`: token buckets (governor's GCRA).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
-pub struct LimitsConfig {
-    /// HTTP requests per second over all clients.
-    #[serde(default = "default_global_rps")]
-    pub global_rps: u32,
-    /// HTTP requests per second of one client or device.
-    #[serde(default = "default_client_rps")]
-    pub client_rps: u32,
-    /// Burst of one client above its rate.
-    #[serde(default = "default_client_burst")]
-    pub client_burst: u32,
-    /// MQTT messages per second of one device (on `devices/{id}/messages`).
-    #[serde(default = "default_device_mps")]
-    pub device_messages_per_second: u32,
-    /// Burst of one device above its message rate.
-    #[serde(default = "default_device_burst")]
-    pub device_burst: u32,
-}
-
-impl Default for LimitsConfig {
-    fn default() -> Self {
-        Self {
-            global_rps: default_global_rps(),
-            client_rps: default_client_rps(),
-            client_burst: default_client_burst(),
-            device_messages_per_second: default_device_mps(),
-            device_burst: default_device_burst(),
-        }
-    }
-}
-
 /// `[roles.NAME]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -193,6 +163,10 @@ pub struct DeviceConfig {
     /// HTTP role (default `device`; a warehouse locker has `locker`).
     #[serde(default = "default_device_role")]
     pub role: String,
+    /// Devices whose commands topic (`devices/{id}/commands`) this device's action messages may
+    /// name as `Publish_Topic` (its own is always allowed); an action naming another is refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<String>,
 }
 
 /// Which MQTT broker the bridge uses.
@@ -215,6 +189,10 @@ pub struct MqttConfig {
     /// Embedded: where devices connect, e.g. `0.0.0.0:1883`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen: Option<SocketAddr>,
+    /// Embedded: MQTT over WebSocket (subprotocol `mqtt`, any path) for browsers, e.g.
+    /// `127.0.0.1:8083`; behind TLS when `tls` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ws_listen: Option<SocketAddr>,
     /// Embedded: MQTT over TLS with this certificate (client certificates with `client-ca`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsConfig>,
@@ -233,6 +211,18 @@ pub struct MqttConfig {
     /// Accepted messages waiting for the chain before new ones are refused.
     #[serde(default = "default_queue_limit", skip_serializing_if = "is_default_queue_limit")]
     pub queue_limit: usize,
+    /// Embedded: keep-alive a device gets when it asks for none or for more, seconds (told to
+    /// MQTT 5 devices in CONNACK as server keep-alive).
+    #[serde(default = "default_max_keep_alive_secs", skip_serializing_if = "is_default_max_keep_alive_secs")]
+    pub max_keep_alive_secs: u16,
+    /// Embedded: QoS 1/2 messages of one device waiting for the journal before the front stops
+    /// reading from it (MQTT 5 receive maximum).
+    #[serde(default = "default_receive_maximum", skip_serializing_if = "is_default_receive_maximum")]
+    pub receive_maximum: u16,
+    /// A message without `Seq` whose content equals one the same device sent within this many
+    /// seconds is a duplicate (a re-send after a lost acknowledgement); 0 turns this off.
+    #[serde(default = "default_dedupe_window_secs", skip_serializing_if = "is_default_dedupe_window_secs")]
+    pub dedupe_window_secs: u64,
 }
 
 /// `[chain]`.
@@ -272,11 +262,23 @@ pub struct WarehouseConfig {
     /// Lifetime of a challenge, seconds.
     #[serde(default = "default_challenge_ttl")]
     pub challenge_ttl_secs: u64,
+    /// The network's `SaleFactory`: a sale it created (`isSale(sale)`) is genuine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sale_factory: Option<Address>,
+    /// keccak256 of the runtime code of other sale contracts the operator trusts (contracts
+    /// deployed without the factory); a sale with neither is refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sale_code_hashes: Vec<alloy_primitives::B256>,
 }
 
 impl Default for WarehouseConfig {
     fn default() -> Self {
-        Self { barcode_only: false, challenge_ttl_secs: default_challenge_ttl() }
+        Self {
+            barcode_only: false,
+            challenge_ttl_secs: default_challenge_ttl(),
+            sale_factory: None,
+            sale_code_hashes: Vec::new(),
+        }
     }
 }
 
@@ -288,21 +290,6 @@ fn default_request_timeout_ms() -> u64 {
 }
 fn default_max_body_bytes() -> usize {
     1024 * 1024
-}
-fn default_global_rps() -> u32 {
-    5000
-}
-fn default_client_rps() -> u32 {
-    200
-}
-fn default_client_burst() -> u32 {
-    400
-}
-fn default_device_mps() -> u32 {
-    10
-}
-fn default_device_burst() -> u32 {
-    20
 }
 fn default_device_role() -> String {
     "device".into()
@@ -360,6 +347,10 @@ impl MqttConfig {
             password: None,
             max_packet_bytes: default_max_packet_bytes(),
             queue_limit: default_queue_limit(),
+            ws_listen: None,
+            max_keep_alive_secs: default_max_keep_alive_secs(),
+            receive_maximum: default_receive_maximum(),
+            dedupe_window_secs: default_dedupe_window_secs(),
         }
     }
 }
@@ -483,6 +474,11 @@ impl ProxyConfig {
                 bail!("device {:?}: unknown role {:?}", d.id, d.role);
             }
         }
+        for d in &self.devices {
+            if let Some(unknown) = d.commands.iter().find(|c| !seen.contains(c.as_str())) {
+                bail!("device {:?}: commands names {unknown:?}, which is not a device", d.id);
+            }
+        }
         if let Some(m) = &self.mqtt {
             match m.mode {
                 MqttMode::Embedded if m.listen.is_none() => bail!("[mqtt] mode = \"embedded\" needs listen"),
@@ -518,6 +514,30 @@ fn is_default_max_body_bytes(v: &usize) -> bool {
 
 fn is_default_max_packet_bytes(v: &usize) -> bool {
     *v == default_max_packet_bytes()
+}
+
+fn default_max_keep_alive_secs() -> u16 {
+    600
+}
+
+fn is_default_max_keep_alive_secs(v: &u16) -> bool {
+    *v == default_max_keep_alive_secs()
+}
+
+fn default_receive_maximum() -> u16 {
+    64
+}
+
+fn is_default_receive_maximum(v: &u16) -> bool {
+    *v == default_receive_maximum()
+}
+
+fn default_dedupe_window_secs() -> u64 {
+    30
+}
+
+fn is_default_dedupe_window_secs(v: &u64) -> bool {
+    *v == default_dedupe_window_secs()
 }
 
 fn is_default_queue_limit(v: &usize) -> bool {

@@ -1,0 +1,232 @@
+//! Bounded work before authentication: connection caps at accept, and password checks that are
+//! limited in parallel and throttled after failures.
+//!
+//! A password check is argon2id (RFC 9106 defaults: 19 MiB of memory, tens of ms of CPU), so an
+//! attacker's wrong-password CONNECTs or Basic requests would otherwise cost the proxy memory
+//! and cores in proportion to their rate. Here:
+//! - at most `[limits] auth-parallel` checks run at once, `auth-queue` more may wait; beyond that
+//!   the caller is told the server is busy ([`LoginRefusal::Busy`]);
+//! - each failure takes a token from the buckets of the user name and of the IP address
+//!   (`auth-failures-per-minute`, GCRA); while either bucket is empty, attempts are refused
+//!   before any check ([`LoginRefusal::Throttled`]), so a real device that is not under attack
+//!   by name still connects while an address hammers the proxy;
+//! - a check that succeeded is remembered (see [`crate::auth`]), so steady traffic never waits
+//!   for a slot.
+
+use crate::config::LimitsConfig;
+use governor::{clock::Clock, DefaultKeyedRateLimiter, RateLimiter};
+use parking_lot::Mutex;
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    num::NonZeroU32,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Why a login was not even checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LoginRefusal {
+    /// Too many recent failures for this user name or address.
+    #[error("too many failed logins; retry in {} s", .retry_after.as_secs().max(1))]
+    Throttled {
+        /// When the bucket has a token again.
+        retry_after: Duration,
+    },
+    /// Every password-check slot is busy and the queue is full.
+    #[error("server busy: too many logins in progress")]
+    Busy,
+}
+
+/// Keys kept by the failure buckets before stale ones are dropped.
+const KEYS_BEFORE_CLEANUP: usize = 10_000;
+
+/// Password-check slots and failure throttling (shared by MQTT and HTTP).
+#[derive(Debug)]
+pub struct LoginGuard {
+    slots: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    queue_max: usize,
+    failures: DefaultKeyedRateLimiter<String>,
+    /// Keys whose bucket is empty, until when.
+    blocked: Mutex<HashMap<String, Instant>>,
+}
+
+impl LoginGuard {
+    /// A guard with the limits of `limits`.
+    pub fn new(limits: &LimitsConfig) -> Self {
+        let per_minute = NonZeroU32::new(limits.auth_failures_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+        Self {
+            slots: Arc::new(Semaphore::new(limits.auth_parallel.max(1))),
+            waiting: AtomicUsize::new(0),
+            queue_max: limits.auth_queue,
+            failures: RateLimiter::keyed(governor::Quota::per_minute(per_minute)),
+            blocked: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn keys(ip: IpAddr, user: &str) -> [String; 2] {
+        [format!("ip:{ip}"), format!("user:{user}")]
+    }
+
+    /// Refuses at once when the user name or the address is throttled.
+    pub fn admit(&self, ip: IpAddr, user: &str) -> Result<(), LoginRefusal> {
+        let now = Instant::now();
+        let blocked = self.blocked.lock();
+        let until = Self::keys(ip, user).iter().filter_map(|k| blocked.get(k)).copied().max();
+        match until {
+            Some(until) if until > now => Err(LoginRefusal::Throttled { retry_after: until - now }),
+            _ => Ok(()),
+        }
+    }
+
+    /// A password-check slot; waits behind at most `auth-queue` others.
+    pub async fn slot(&self) -> Result<OwnedSemaphorePermit, LoginRefusal> {
+        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.queue_max {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            metrics::counter!("fogchain_proxy_login_refused_total", "reason" => "busy").increment(1);
+            return Err(LoginRefusal::Busy);
+        }
+        let permit = self.slots.clone().acquire_owned().await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        permit.map_err(|_| LoginRefusal::Busy)
+    }
+
+    /// Counts a failed login against the user name and the address.
+    pub fn failed(&self, ip: IpAddr, user: &str) {
+        let clock = governor::clock::DefaultClock::default();
+        let now = Instant::now();
+        let mut blocked = self.blocked.lock();
+        for key in Self::keys(ip, user) {
+            if let Err(not_until) = self.failures.check_key(&key) {
+                let wait = not_until.wait_time_from(clock.now());
+                blocked.insert(key, now + wait);
+            }
+        }
+        if blocked.len() > KEYS_BEFORE_CLEANUP {
+            blocked.retain(|_, until| *until > now);
+        }
+        if self.failures.len() > KEYS_BEFORE_CLEANUP {
+            self.failures.retain_recent();
+        }
+    }
+}
+
+/// Caps on open connections of one listener: in total and per IP address.
+#[derive(Debug)]
+pub struct ConnectionCaps {
+    max_total: usize,
+    max_per_ip: usize,
+    open: Mutex<(usize, HashMap<IpAddr, usize>)>,
+}
+
+/// An admitted connection; dropping it frees its place.
+#[derive(Debug)]
+pub struct Admitted {
+    caps: Arc<ConnectionCaps>,
+    ip: IpAddr,
+}
+
+impl ConnectionCaps {
+    /// Caps from `limits` (`max-connections`, `max-connections-per-ip`).
+    pub fn new(limits: &LimitsConfig) -> Arc<Self> {
+        Arc::new(Self {
+            max_total: limits.max_connections,
+            max_per_ip: limits.max_connections_per_ip,
+            open: Mutex::new((0, HashMap::new())),
+        })
+    }
+
+    /// Admits a connection from `ip`, or says which cap it hits.
+    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Admitted, &'static str> {
+        let mut open = self.open.lock();
+        if open.0 >= self.max_total {
+            return Err("max-connections");
+        }
+        let from_ip = open.1.entry(ip).or_default();
+        if *from_ip >= self.max_per_ip {
+            return Err("max-connections-per-ip");
+        }
+        *from_ip += 1;
+        open.0 += 1;
+        Ok(Admitted { caps: self.clone(), ip })
+    }
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let mut open = self.caps.open.lock();
+        open.0 = open.0.saturating_sub(1);
+        if let Some(n) = open.1.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.1.remove(&self.ip);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> LimitsConfig {
+        LimitsConfig {
+            auth_parallel: 1,
+            auth_queue: 1,
+            auth_failures_per_minute: 3,
+            max_connections: 3,
+            max_connections_per_ip: 2,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn failures_throttle_the_name_and_the_address_not_others() {
+        let guard = LoginGuard::new(&limits());
+        let attacker: IpAddr = [10, 0, 0, 1].into();
+        let device: IpAddr = [10, 0, 0, 2].into();
+        for _ in 0..4 {
+            assert!(guard.admit(attacker, "victim").is_ok());
+            guard.failed(attacker, "victim");
+        }
+        let refusal = guard.admit(attacker, "someone-else").unwrap_err();
+        assert!(matches!(refusal, LoginRefusal::Throttled { retry_after } if retry_after <= Duration::from_secs(20)));
+        assert!(guard.admit(device, "victim").is_err(), "the attacked name is throttled everywhere");
+        assert!(guard.admit(device, "sensor-1").is_ok(), "another device from another address is not");
+    }
+
+    #[tokio::test]
+    async fn slots_and_queue_are_bounded() {
+        let guard = Arc::new(LoginGuard::new(&limits()));
+        let first = guard.slot().await.unwrap();
+        let g = guard.clone();
+        let queued = tokio::spawn(async move { g.slot().await.map(drop) });
+        while guard.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(guard.slot().await.unwrap_err(), LoginRefusal::Busy);
+        drop(first);
+        assert!(queued.await.unwrap().is_ok());
+    }
+
+    #[test]
+    fn connection_caps_per_ip_and_in_total() {
+        let caps = ConnectionCaps::new(&limits());
+        let (a, b): (IpAddr, IpAddr) = ([10, 0, 0, 1].into(), [10, 0, 0, 2].into());
+        let a1 = caps.admit(a).unwrap();
+        let _a2 = caps.admit(a).unwrap();
+        assert_eq!(caps.admit(a).unwrap_err(), "max-connections-per-ip");
+        let _b1 = caps.admit(b).unwrap();
+        assert_eq!(caps.admit(b).unwrap_err(), "max-connections");
+        drop(a1);
+        assert!(caps.admit(b).is_ok());
+    }
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: unit and integration tests of all crates, and the end-to-end tests that start
 # real `fogchain` processes and drive them with real clients (ethers.js, viem, web3.js and
-# Hardhat from npm, mosquitto_pub / mosquitto_sub and Prometheus from Debian).
+# Hardhat and MQTT.js from npm, paho-mqtt from PyPI, mosquitto_pub / mosquitto_sub and
+# Prometheus from Debian).
 # Extra arguments go to `cargo nextest run` (e.g. `scripts/test.sh -p fogchain-storage`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,10 +28,11 @@ for dir in tests/js tests/hardhat contracts; do
     npm ci --prefix "$dir" --no-audit --no-fund
   fi
 done
-# Python's jsonschema validates RPC results against the execution-apis schemas (tests/openrpc).
-if ! python3 -c "import jsonschema, yaml" 2>/dev/null; then
-  echo "installing Python packages for tests/openrpc ..." >&2
-  python3 -m pip install --quiet -r tests/openrpc/requirements.txt
+# Python's jsonschema validates RPC results against the execution-apis schemas (tests/openrpc);
+# paho-mqtt is the MQTT 5 device of tests/py.
+if ! python3 -c "import jsonschema, yaml, paho.mqtt" 2>/dev/null; then
+  echo "installing Python packages for tests/openrpc and tests/py ..." >&2
+  python3 -m pip install --quiet -r tests/openrpc/requirements.txt -r tests/py/requirements.txt
 fi
 # The end-to-end tests run the `fogchain` binary built here.
 cargo build --locked --workspace --all-targets

@@ -125,7 +125,7 @@ impl Authenticator {
     /// A password login from `ip`, bounded as [`crate::guard`] describes: a remembered
     /// password passes at once; otherwise a throttled `name` (the MQTT client id or the HTTP
     /// user name) or address is refused before any check, the argon2 check waits for a slot on
-    /// tokio's blocking pool, and a failure counts against `name` and `ip`.
+    /// one of the guard's worker threads, and a failure counts against `name` and `ip`.
     /// `Ok(None)`: wrong user name or password.
     pub async fn login(
         self: &Arc<Self>,
@@ -139,9 +139,8 @@ impl Authenticator {
         }
         self.guard.admit(ip, name)?;
         let identity = if self.passwords.contains_key(&username) {
-            let _slot = self.guard.slot().await?;
             let this = self.clone();
-            tokio::task::spawn_blocking(move || this.verify(&username, &password)).await.ok().flatten()
+            self.guard.check(move || this.verify(&username, &password)).await?
         } else {
             None
         };

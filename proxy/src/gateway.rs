@@ -85,14 +85,21 @@ impl Gateway {
         let service = hyper::service::service_fn(move |req| {
             let this = self.clone();
             let cn = cert_cn.clone();
-            async move { Ok::<_, std::convert::Infallible>(this.handle(req, peer, cn.as_deref()).await) }
+            async move {
+                let reply = if soketto::handshake::http::is_upgrade_request(&req) {
+                    this.websocket(req, peer, cn.as_deref()).await
+                } else {
+                    this.handle(req, peer, cn.as_deref()).await
+                };
+                Ok::<_, std::convert::Infallible>(reply)
+            }
         });
         // A client gets 30 s to send its request headers (slowloris).
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(std::time::Duration::from_secs(30));
-        if let Err(e) = builder.serve_connection(io, service).await {
+        if let Err(e) = builder.serve_connection(io, service).with_upgrades().await {
             tracing::debug!(%peer, error = %e, "HTTP connection ended");
         }
     }
@@ -143,44 +150,12 @@ impl Gateway {
         if req.method() != Method::POST {
             return error_reply(StatusCode::METHOD_NOT_ALLOWED, Value::Null, -32600, "use POST for JSON-RPC");
         }
-        if self.global.check().is_err() {
-            return too_many(Value::Null, "the proxy is over its global request rate", 1);
-        }
-        let id = match self.identify(&req, peer, cert_cn).await {
+        let id = match self.caller(&req, peer, cert_cn).await {
             Ok(id) => id,
-            Err(Unidentified::Refused(LoginRefusal::Throttled { retry_after })) => {
-                let message = LoginRefusal::Throttled { retry_after }.to_string();
-                return too_many(Value::Null, &message, retry_after.as_secs().max(1));
-            }
-            Err(Unidentified::Refused(LoginRefusal::Busy)) => {
-                return error_reply(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Value::Null,
-                    -32603,
-                    &LoginRefusal::Busy.to_string(),
-                );
-            }
-            Err(Unidentified::Invalid(why)) => {
-                let mut reply = error_reply(
-                    StatusCode::UNAUTHORIZED,
-                    Value::Null,
-                    -32001,
-                    &format!("unauthorized: {why}"),
-                );
-                reply.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    header::HeaderValue::from_static("Basic realm=\"fogchain\""),
-                );
-                return reply;
-            }
+            Err(reply) => return *reply,
         };
-        if let Err(not_until) = self.per_client.check_key(&id.name) {
-            let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
-            return too_many(
-                Value::Null,
-                &format!("rate limit of {} exceeded", id.name),
-                wait.as_secs().max(1),
-            );
+        if let Some(wait) = self.over_rate(&id) {
+            return too_many(Value::Null, &format!("rate limit of {} exceeded", id.name), wait.as_secs().max(1));
         }
         let declared = req
             .headers()
@@ -209,25 +184,8 @@ impl Gateway {
             Ok(v) => v,
             Err(reply) => return *reply,
         };
-        let calls: Vec<&Value> = match &parsed {
-            Value::Array(a) => a.iter().collect(),
-            v => vec![v],
-        };
-        for call in &calls {
-            let method = call.get("method").and_then(Value::as_str).unwrap_or("");
-            if !self.auth.may_call(&id, method) {
-                let rid = if parsed.is_array() {
-                    Value::Null
-                } else {
-                    call.get("id").cloned().unwrap_or(Value::Null)
-                };
-                return error_reply(
-                    StatusCode::FORBIDDEN,
-                    rid,
-                    -32004,
-                    &format!("method {method:?} is not allowed for role {:?}", id.role),
-                );
-            }
+        if let Some((rid, why)) = self.refused_call(&id, &parsed) {
+            return error_reply(StatusCode::FORBIDDEN, rid, -32004, &why);
         }
         let admin = self.auth.role(&id.role).is_some_and(|r| r.methods.iter().any(|m| m == "*"));
         match self.upstream.forward_as(body, admin).await {
@@ -239,6 +197,78 @@ impl Gateway {
                 }),
             Err(e) => error_reply(StatusCode::SERVICE_UNAVAILABLE, Value::Null, -32603, &e.to_string()),
         }
+    }
+
+    /// The caller of a request (the global rate limit first), or the reply refusing it: 401,
+    /// 429 (global rate, login throttled), 503 (password checks busy).
+    pub(crate) async fn caller(
+        &self,
+        req: &Request<Incoming>,
+        peer: SocketAddr,
+        cert_cn: Option<&str>,
+    ) -> Result<Identity, Box<Reply>> {
+        if self.global.check().is_err() {
+            return Err(Box::new(too_many(Value::Null, "the proxy is over its global request rate", 1)));
+        }
+        match self.identify(req, peer, cert_cn).await {
+            Ok(id) => Ok(id),
+            Err(Unidentified::Refused(LoginRefusal::Throttled { retry_after })) => {
+                let message = LoginRefusal::Throttled { retry_after }.to_string();
+                Err(Box::new(too_many(Value::Null, &message, retry_after.as_secs().max(1))))
+            }
+            Err(Unidentified::Refused(LoginRefusal::Busy)) => Err(Box::new(error_reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Value::Null,
+                -32603,
+                &LoginRefusal::Busy.to_string(),
+            ))),
+            Err(Unidentified::Invalid(why)) => Err(Box::new(self.unauthorized(why))),
+        }
+    }
+
+    /// 401 with `WWW-Authenticate: Basic`.
+    pub(crate) fn unauthorized(&self, why: &str) -> Reply {
+        let mut reply = error_reply(StatusCode::UNAUTHORIZED, Value::Null, -32001, &format!("unauthorized: {why}"));
+        reply
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Basic realm=\"fogchain\""));
+        reply
+    }
+
+    /// Counts one request of `id` against its rate (`client-rps`, `client-burst`): `None`
+    /// when within it, else how long until the next one may go.
+    pub(crate) fn over_rate(&self, id: &Identity) -> Option<std::time::Duration> {
+        let not_until = self.per_client.check_key(&id.name).err()?;
+        Some(not_until.wait_time_from(governor::clock::DefaultClock::default().now()))
+    }
+
+    /// The first method of a call or batch that `id`'s role does not allow: the id to answer
+    /// with (null for a batch) and the message (`-32004`).
+    pub(crate) fn refused_call(&self, id: &Identity, parsed: &Value) -> Option<(Value, String)> {
+        let calls: Vec<&Value> = match parsed {
+            Value::Array(a) => a.iter().collect(),
+            v => vec![v],
+        };
+        calls.into_iter().find_map(|call| {
+            let method = call.get("method").and_then(Value::as_str).unwrap_or("");
+            if self.auth.may_call(id, method) {
+                return None;
+            }
+            let rid = if parsed.is_array() { Value::Null } else { call.get("id").cloned().unwrap_or(Value::Null) };
+            Some((rid, format!("method {method:?} is not allowed for role {:?}", id.role)))
+        })
+    }
+
+    pub(crate) fn auth(&self) -> &Authenticator {
+        &self.auth
+    }
+
+    pub(crate) fn upstream(&self) -> &Upstream {
+        &self.upstream
+    }
+
+    pub(crate) fn max_body(&self) -> usize {
+        self.max_body
     }
 
     async fn warehouse(&self, action: &str, id: &Identity, body: &[u8]) -> Reply {
@@ -318,7 +348,7 @@ fn json_reply(status: StatusCode, v: &Value) -> Reply {
         .expect("static headers")
 }
 
-fn error_reply(status: StatusCode, id: Value, code: i64, message: &str) -> Reply {
+pub(crate) fn error_reply(status: StatusCode, id: Value, code: i64, message: &str) -> Reply {
     json_reply(status, &json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}))
 }
 

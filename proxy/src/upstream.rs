@@ -183,6 +183,18 @@ impl Upstream {
             .collect()
     }
 
+    /// [`Self::ws_urls`] in the order requests would try the nodes (ready ones first, round
+    /// robin).
+    pub fn ws_urls_in_order(&self) -> Vec<String> {
+        let urls = self.ws_urls();
+        self.order().into_iter().map(|i| urls[i].clone()).collect()
+    }
+
+    /// The nodes' admin token, if configured.
+    pub fn admin_token(&self) -> Option<&str> {
+        self.admin_token.as_deref()
+    }
+
     /// Calls `method` and returns its result.
     pub async fn call(&self, method: &str, params: Value) -> Result<Value, UpstreamError> {
         let (_, bytes) = self.forward(self.request(method, params)).await?;

@@ -51,6 +51,19 @@ pub struct Front {
     offers: mpsc::Sender<Offer>,
 }
 
+/// What an authenticated CONNECT leaves for the connected session.
+struct Connected {
+    device: String,
+    own: String,
+    shadow: String,
+    version: Version,
+    session_expiry: u32,
+    /// The CONNECT for rumqttd (internal login, scoped client id).
+    connect: v4::Connect,
+    codec: DeviceCodec,
+    peer: SocketAddr,
+}
+
 /// A device's QoS 2 PUBLISH between its arrival and PUBREL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Exactly {
@@ -203,6 +216,24 @@ impl Front {
         connect.login = Some(v4::Login { username: device.clone(), password: secret });
         // Client ids are scoped to the device, so one device cannot take over another's session.
         connect.client_id = format!("{device}:{}", connect.client_id);
+        // Boxed: the state of a connected session is large, and a connection that never gets
+        // here (refused, throttled) should not hold room for it.
+        let session = Connected { device, own, shadow, version, session_expiry, connect, codec, peer };
+        Box::pin(self.connected(session, client_rd, client_wr, buf)).await
+    }
+
+    /// An authenticated device's session: connects it to rumqttd and relays both ways.
+    async fn connected<S>(
+        &self,
+        session: Connected,
+        mut client_rd: tokio::io::ReadHalf<S>,
+        mut client_wr: tokio::io::WriteHalf<S>,
+        mut buf: BytesMut,
+    ) -> Result<(), SessionError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Connected { device, own, shadow, version, session_expiry, connect, mut codec, peer } = session;
         let broker = TcpStream::connect(self.broker.internal).await.map_err(SessionError::InternalBroker)?;
         let _ = broker.set_nodelay(true);
         let (mut broker_rd, mut broker_wr) = broker.into_split();

@@ -132,6 +132,9 @@ impl Proxy {
                         port: broker.bridge.port(),
                         credentials: Some(broker.bridge_credentials()),
                         shadow_prefix: mqtt::INTERNAL_SHADOW_PREFIX.into(),
+                        client_id: mqtt::BRIDGE_USER.into(),
+                        shared_group: None,
+                        shadows: m.shadows,
                     };
                     embedded = Some((broker, listener, ws, tls));
                     link
@@ -149,6 +152,9 @@ impl Proxy {
                         port,
                         credentials: m.username.clone().zip(m.password.clone()),
                         shadow_prefix: mqtt::SHADOW_PREFIX.into(),
+                        client_id: m.client_id.clone(),
+                        shared_group: m.shared_group.clone(),
+                        shadows: m.shadows,
                     }
                 }
             };

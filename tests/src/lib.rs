@@ -412,6 +412,7 @@ impl Rpc {
     }
 }
 
+pub mod mosquitto;
 pub mod mqtt;
 pub mod tx;
 

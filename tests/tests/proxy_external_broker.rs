@@ -1,87 +1,31 @@
 //! The bridge against an external broker: Debian's Mosquitto with a password file and the ACL
 //! of docs/proxy.md. Devices talk to Mosquitto; the proxy is one of its clients.
 
-use fogchain_e2e::{free_port, mqtt::Mqtt, readings, wait_for, Devnet};
+use fogchain_e2e::{
+    mosquitto::{replace_mqtt_section, Mosquitto},
+    mqtt::Mqtt,
+    readings, Devnet,
+};
 use serde_json::json;
-use std::{process::Command, time::Duration};
+use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(120);
-
-struct Broker(std::process::Child);
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 fn bridge_through_an_external_mosquitto() {
     let dir = tempfile::tempdir().unwrap();
     let net = Devnet::start(dir.path());
-    let mosquitto = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())
-        .expect(
-            "the mosquitto broker is missing: apt-get install -y mosquitto (scripts/test.sh installs it)",
-        );
-
-    // Mosquitto with passwords for the devices and the bridge, and per-device topic ACLs.
-    let conf_dir = dir.path().join("mosquitto");
-    std::fs::create_dir_all(&conf_dir).unwrap();
-    let passwd = conf_dir.join("passwd");
-    let mut users: Vec<(String, String)> = (0..3)
+    let users: Vec<(String, String)> = (0..3)
         .map(|i| {
             let d = net.device(i);
             (d.id.clone(), d.password.clone())
         })
         .collect();
-    users.push(("fogchain-bridge".into(), "bridge-secret".into()));
-    for (i, (user, password)) in users.iter().enumerate() {
-        let mut c = Command::new("mosquitto_passwd");
-        if i == 0 {
-            c.arg("-c");
-        }
-        let status = c.arg("-b").arg(&passwd).arg(user).arg(password).status().unwrap();
-        assert!(status.success());
-    }
-    let acl = conf_dir.join("acl");
-    std::fs::write(
-        &acl,
-        "pattern readwrite devices/%u/#\npattern readwrite $fogchain/things/%u/shadow/#\nuser fogchain-bridge\ntopic readwrite #\ntopic readwrite $fogchain/#\n",
-    )
-    .unwrap();
-    let port = free_port();
-    let conf = conf_dir.join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\nacl_file {}\npersistence false\n",
-            passwd.display(),
-            acl.display()
-        ),
-    )
-    .unwrap();
-    let log = std::fs::File::create(conf_dir.join("mosquitto.log")).unwrap();
-    let _broker = Broker(
-        Command::new(mosquitto)
-            .arg("-c")
-            .arg(&conf)
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
-    wait_for("mosquitto listening", || std::net::TcpStream::connect(("127.0.0.1", port)).ok());
+    let broker = Mosquitto::start(&dir.path().join("mosquitto"), &users);
+    let port = broker.port;
 
     // The proxy, now bridged to Mosquitto.
-    let external = format!("mode = \"external\"\nbroker = \"127.0.0.1:{port}\"\nusername = \"fogchain-bridge\"\npassword = \"bridge-secret\"");
-    let _proxy = net.rerun_proxy("proxy-external", |text| {
-        let start = text.find("mode = \"embedded\"").unwrap();
-        let end = start + text[start..].find("\n\n").unwrap();
-        format!("{}{external}{}", &text[..start], &text[end..])
-    });
+    let _proxy = net.rerun_proxy("proxy-external", |text| replace_mqtt_section(&text, &broker.proxy_section("")));
 
     let url = format!("mqtt://127.0.0.1:{port}");
     let (sensor, sensor_pw) = (users[0].0.clone(), users[0].1.clone());

@@ -66,6 +66,29 @@ pub struct BrokerLink {
     /// Prefix of the shadow topics at this broker (`$fogchain`; the embedded broker uses an
     /// internal name that its front maps to `$fogchain`).
     pub shadow_prefix: String,
+    /// The bridge's client id (its persistent session).
+    pub client_id: String,
+    /// Shared-subscription group for device messages (`$share/{group}/...`), if any.
+    pub shared_group: Option<String>,
+    /// Whether to subscribe to shadow requests.
+    pub shadows: bool,
+}
+
+impl BrokerLink {
+    /// What the bridge subscribes to: device messages (through the shared-subscription group,
+    /// if any) and, when it serves shadows, the shadow requests.
+    fn filters(&self) -> Vec<String> {
+        let messages = match &self.shared_group {
+            Some(group) => format!("$share/{group}/devices/+/messages"),
+            None => "devices/+/messages".to_string(),
+        };
+        let p = &self.shadow_prefix;
+        let mut filters = vec![messages];
+        if self.shadows {
+            filters.extend(["get", "update", "delete"].map(|op| format!("{p}/things/+/shadow/{op}")));
+        }
+        filters
+    }
 }
 
 /// A device message to handle: delivered by the broker (PUBACKed to it when handled), or
@@ -143,7 +166,7 @@ impl Bridge {
         let journal = Journal::open(&config.data_dir)?;
         let shadows = Shadows::open(&config.data_dir.join("shadows"), config.limits.shadow_max_bytes)?;
         let l = &config.limits;
-        let mut options = MqttOptions::new("fogchain-bridge", link.host.clone(), link.port);
+        let mut options = MqttOptions::new(link.client_id.clone(), link.host.clone(), link.port);
         options.set_keep_alive(Duration::from_secs(30));
         options.set_clean_session(false);
         options.set_manual_acks(true);
@@ -200,7 +223,7 @@ impl Bridge {
         let (tx, rx) = mpsc::unbounded_channel();
 
         let (subscribed_tx, mut subscribed) = tokio::sync::watch::channel(false);
-        tasks.spawn(this.clone().poll_broker(eventloop, tx, subscribed_tx));
+        tasks.spawn(this.clone().poll_broker(eventloop, link.filters(), tx, subscribed_tx));
         tasks.spawn(this.clone().process(rx, offers_rx));
         tasks.spawn(this.clone().batcher());
         tasks.spawn(this.clone().watcher());
@@ -217,16 +240,10 @@ impl Bridge {
     pub(super) async fn poll_broker(
         self: Arc<Self>,
         mut eventloop: EventLoop,
+        filters: Vec<String>,
         tx: mpsc::UnboundedSender<Publish>,
         subscribed: tokio::sync::watch::Sender<bool>,
     ) {
-        let p = &self.shadow_prefix;
-        let filters = [
-            "devices/+/messages".to_string(),
-            format!("{p}/things/+/shadow/get"),
-            format!("{p}/things/+/shadow/update"),
-            format!("{p}/things/+/shadow/delete"),
-        ];
         let mut down_since: Option<Instant> = None;
         let mut granted = 0;
         loop {

@@ -205,6 +205,19 @@ pub struct MqttConfig {
     /// External: the bridge's password at the broker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
+    /// External: the bridge's MQTT client id, which names its persistent session at the broker
+    /// (each proxy of a group needs its own, kept across restarts).
+    #[serde(default = "default_client_id", skip_serializing_if = "is_default_client_id")]
+    pub client_id: String,
+    /// External: share device messages with the other proxies of this group (MQTT shared
+    /// subscription `$share/{group}/devices/+/messages`): the broker gives each message to one
+    /// of them. Each proxy needs its own gateway account, client id and data dir.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_group: Option<String>,
+    /// Answer device-shadow requests. Shadows are stored per proxy: in a group, exactly one
+    /// proxy should have this on.
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub shadows: bool,
     /// Largest MQTT packet, bytes.
     #[serde(default = "default_max_packet_bytes", skip_serializing_if = "is_default_max_packet_bytes")]
     pub max_packet_bytes: usize,
@@ -347,6 +360,9 @@ impl MqttConfig {
             password: None,
             max_packet_bytes: default_max_packet_bytes(),
             queue_limit: default_queue_limit(),
+            client_id: default_client_id(),
+            shared_group: None,
+            shadows: true,
             ws_listen: None,
             max_keep_alive_secs: default_max_keep_alive_secs(),
             receive_maximum: default_receive_maximum(),
@@ -483,6 +499,9 @@ impl ProxyConfig {
             match m.mode {
                 MqttMode::Embedded if m.listen.is_none() => bail!("[mqtt] mode = \"embedded\" needs listen"),
                 MqttMode::External if m.broker.is_none() => bail!("[mqtt] mode = \"external\" needs broker"),
+                MqttMode::Embedded if m.shared_group.is_some() => {
+                    bail!("[mqtt] shared-group needs mode = \"external\" (a broker the proxies share)")
+                }
                 _ => {}
             }
         }
@@ -514,6 +533,22 @@ fn is_default_max_body_bytes(v: &usize) -> bool {
 
 fn is_default_max_packet_bytes(v: &usize) -> bool {
     *v == default_max_packet_bytes()
+}
+
+fn default_client_id() -> String {
+    "fogchain-bridge".into()
+}
+
+fn is_default_client_id(v: &str) -> bool {
+    v == default_client_id()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn is_true(v: &bool) -> bool {
+    *v
 }
 
 fn default_max_keep_alive_secs() -> u16 {

@@ -62,33 +62,55 @@ const PAPER: [(&str, f64, f64); 2] = [("RM", 12.5, 19.6), ("AM", 4.0, 53.1)];
 
 /// Times of one message.
 #[derive(Default, Clone, Copy)]
-struct Times {
-    sent: Option<Instant>,
-    accepted: Option<Instant>,
-    done: Option<Instant>,
-    failed: bool,
+pub(crate) struct Times {
+    pub(crate) sent: Option<Instant>,
+    pub(crate) accepted: Option<Instant>,
+    pub(crate) done: Option<Instant>,
+    pub(crate) failed: bool,
 }
 
+/// What the devices saw, by message.
 #[derive(Default)]
-struct Shared {
+pub(crate) struct Shared {
     /// (device index, seq) -> times.
-    messages: HashMap<(usize, u64), Times>,
+    pub(crate) messages: HashMap<(usize, u64), Times>,
     /// Device index -> seq of its outstanding AM (decisions carry no seq).
     am_outstanding: HashMap<usize, u64>,
-    reasons: Vec<String>,
+    pub(crate) reasons: Vec<String>,
 }
 
-/// Runs the test and returns its result.
-pub(crate) async fn run(args: &IotArgs, command: String) -> eyre::Result<RunResult> {
-    let target = Target::connect(&[], &args.network, Some(args.label.clone()), 500).await?;
-    let network = target.network.clone().ok_or_else(|| eyre!("seed-iot needs a devnet's network.json"))?;
+/// A proxy started for a bench next to a running devnet, with its devices connected.
+pub(crate) struct Rig {
+    pub(crate) target: Target,
+    pub(crate) danger: Address,
+    pub(crate) ids: Vec<String>,
+    pub(crate) clients: Vec<AsyncClient>,
+    pub(crate) shared: Arc<Mutex<Shared>>,
+    pub(crate) child: tokio::process::Child,
+}
+
+/// Starts a proxy (in `out/<name>-proxy`) for `devices` MQTT devices on the devnet of
+/// `network` with a fresh gateway account that the operator (test account 0) adds to
+/// SensorRegistry and DangerIndex and funds, and connects the devices. `limits` is the proxy
+/// config's `[limits]` section body.
+pub(crate) async fn rig(
+    network: &Path,
+    devices: usize,
+    label: &str,
+    out: &Path,
+    name: &str,
+    fogchain: Option<&Path>,
+    limits: &str,
+) -> eyre::Result<Rig> {
+    let target = Target::connect(&[], network, Some(label.to_string()), 500).await?;
+    let network = target.network.clone().ok_or_else(|| eyre!("{name} needs a devnet's network.json"))?;
     let registry =
         network.contract("SensorRegistry").ok_or_else(|| eyre!("network.json: no SensorRegistry"))?;
     let danger = network.contract("DangerIndex").ok_or_else(|| eyre!("network.json: no DangerIndex"))?;
-    let dir = std::path::absolute(args.out.join("seed-iot-proxy"))?;
+    let dir = std::path::absolute(out.join(format!("{name}-proxy")))?;
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
-    let ids: Vec<String> = (0..args.devices).map(|i| format!("bench-{i:04}")).collect();
+    let ids: Vec<String> = (0..devices).map(|i| format!("bench-{i:05}")).collect();
     let password = hex::encode(rand::random::<[u8; 16]>());
     // 1. the proxy's gateway account, allowed by the operator and funded
     let gateway = alloy_signer_local::PrivateKeySigner::random();
@@ -110,8 +132,8 @@ pub(crate) async fn run(args: &IotArgs, command: String) -> eyre::Result<RunResu
     }
     target.fund(std::slice::from_ref(&gateway), U256::from(100u128 * 10u128.pow(18))).await?;
     // 2. the proxy
-    let config = write_proxy_config(&dir, &network, &ids, &password, registry, danger)?;
-    let bin = fogchain_bin(args.fogchain_bin.as_deref())?;
+    let config = write_proxy_config(&dir, &network, &ids, &password, registry, danger, limits)?;
+    let bin = fogchain_bin(fogchain)?;
     let log = std::fs::File::create(dir.join("proxy.log"))?;
     let mut child = tokio::process::Command::new(&bin)
         .arg("proxy")
@@ -127,6 +149,21 @@ pub(crate) async fn run(args: &IotArgs, command: String) -> eyre::Result<RunResu
     // 3. devices
     let shared = Arc::new(Mutex::new(Shared::default()));
     let clients = connect_devices(&ids, &password, &mqtt_addr, shared.clone()).await?;
+    Ok(Rig { target, danger, ids, clients, shared, child })
+}
+
+/// Runs the test and returns its result.
+pub(crate) async fn run(args: &IotArgs, command: String) -> eyre::Result<RunResult> {
+    let Rig { target, danger, ids, clients, shared, mut child } = rig(
+        &args.network,
+        args.devices,
+        &args.label,
+        &args.out,
+        "seed-iot",
+        args.fogchain_bin.as_deref(),
+        "",
+    )
+    .await?;
     let started_unix = unix_now();
     // 4. phases
     let mut rows = Vec::new();
@@ -287,7 +324,7 @@ pub(crate) async fn run(args: &IotArgs, command: String) -> eyre::Result<RunResu
     })
 }
 
-fn done_count(shared: &Mutex<Shared>, phase: u64) -> usize {
+pub(crate) fn done_count(shared: &Mutex<Shared>, phase: u64) -> usize {
     shared
         .lock()
         .messages
@@ -297,7 +334,7 @@ fn done_count(shared: &Mutex<Shared>, phase: u64) -> usize {
 }
 
 /// The paper's RM / AM message with a device timestamp (ms since the epoch) and a Seq.
-fn message(kind: &str, device: &str, seq: u64, danger: Address) -> Value {
+pub(crate) fn message(kind: &str, device: &str, seq: u64, danger: Address) -> Value {
     let now_ms =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
     if kind == "RM" {
@@ -318,6 +355,7 @@ fn write_proxy_config(
     password: &str,
     registry: Address,
     danger: Address,
+    limits: &str,
 ) -> eyre::Result<PathBuf> {
     let nodes: Vec<&str> = network.nodes.iter().map(|n| n.rpc.as_str()).collect();
     // Cheap argon2 parameters (8 MiB, 1 pass) for the bench's 1000 throw-away device passwords:
@@ -329,7 +367,7 @@ fn write_proxy_config(
     let mut text = format!(
         "# Written by fogchain-bench seed-iot.\ndata-dir = \"data\"\n\n[upstream]\nnodes = {}\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n\
          [mqtt]\nmode = \"embedded\"\nlisten = \"127.0.0.1:0\"\nqueue-limit = 100000\n\n[chain]\nchain-id = {}\ngateway-key-file = \"gateway.key\"\n\
-         sensor-registry = \"{registry}\"\ndanger-index = [\"{danger}\"]\n",
+         sensor-registry = \"{registry}\"\ndanger-index = [\"{danger}\"]\n\n[limits]\nmax-connections-per-ip = 100000\n{limits}\n",
         serde_json::to_string(&nodes)?,
         network.chain_id,
     );

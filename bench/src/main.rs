@@ -6,6 +6,7 @@
 
 mod chain;
 mod iot;
+mod iot_saturation;
 mod load;
 mod report;
 mod restart;
@@ -106,6 +107,10 @@ enum Command {
     /// messages (AM) through a Fogchain proxy at fixed rates; latency = device send ->
     /// ack (RM) / decision (AM) received by the device.
     SeedIot(iot::IotArgs),
+    /// IoT ingest capacity: MQTT devices publish registry messages through a proxy at rising
+    /// rates until p99 publish -> recorded passes a limit; readings/s recorded and p50/p99 per
+    /// step.
+    IotSaturation(iot_saturation::SaturationArgs),
     /// Node memory (RSS of every node of a devnet), then a restart of one node: time to
     /// serving JSON-RPC and to catching up with the chain.
     Restart(restart::RestartArgs),
@@ -184,6 +189,10 @@ async fn run(cli: Cli) -> eyre::Result<()> {
         Command::SeedIot(args) => {
             std::fs::create_dir_all(&args.out)?;
             (iot::run(&args, command_line()).await?, args.out)
+        }
+        Command::IotSaturation(args) => {
+            std::fs::create_dir_all(&args.out)?;
+            (iot_saturation::run(&args, command_line()).await?, args.out)
         }
         Command::Restart(args) => {
             std::fs::create_dir_all(&args.out)?;

@@ -85,13 +85,18 @@ pub(crate) async fn run(args: &SaturationArgs, command: String) -> eyre::Result<
             let d = i % ids.len();
             let seq = phase * 1_000_000 + (i / ids.len()) as u64 + 1;
             let body = message("RM", &ids[d], seq, danger);
-            shared.lock().messages.insert(
-                (d, seq),
-                crate::iot::Times { sent: Some(Instant::now()), ..Default::default() },
-            );
+            shared
+                .lock()
+                .messages
+                .insert((d, seq), crate::iot::Times { sent: Some(Instant::now()), ..Default::default() });
             // try_publish: a full client queue counts as a refusal, never blocks the schedule
             if clients[d]
-                .try_publish(format!("devices/{}/messages", ids[d]), QoS::AtLeastOnce, false, body.to_string())
+                .try_publish(
+                    format!("devices/{}/messages", ids[d]),
+                    QoS::AtLeastOnce,
+                    false,
+                    body.to_string(),
+                )
                 .is_err()
             {
                 if let Some(t) = shared.lock().messages.get_mut(&(d, seq)) {
@@ -115,7 +120,8 @@ pub(crate) async fn run(args: &SaturationArgs, command: String) -> eyre::Result<
         };
         let mut accepted: Vec<f64> =
             times.iter().filter_map(|t| Some(ms(t.accepted?.duration_since(t.sent?)))).collect();
-        let mut recorded: Vec<f64> = times.iter().filter_map(|t| Some(ms(t.done?.duration_since(t.sent?)))).collect();
+        let mut recorded: Vec<f64> =
+            times.iter().filter_map(|t| Some(ms(t.done?.duration_since(t.sent?)))).collect();
         let failed = times.iter().filter(|t| t.failed).count();
         let done_at: Vec<Instant> = times.iter().filter_map(|t| t.done).collect();
         let span = done_at.iter().max().map_or(0.0, |last| last.duration_since(t0).as_secs_f64());
@@ -155,20 +161,33 @@ pub(crate) async fn run(args: &SaturationArgs, command: String) -> eyre::Result<
     let _ = child.kill().await;
     let name = format!("iot-saturation-{}", slug(&args.label));
     let files = [
-        (format!("{name}-recorded.svg"), "iot-saturation: readings recorded per second", "readings / s recorded", vec![
-            ("recorded".to_string(), recorded_curve.clone()),
-            ("offered".to_string(), recorded_curve.iter().map(|(r, _)| (*r, *r)).collect()),
-        ]),
-        (format!("{name}-p99.svg"), "iot-saturation: p99 publish -> recorded", "p99 latency, ms", vec![(
-            "p99".to_string(),
-            p99_curve.clone(),
-        )]),
+        (
+            format!("{name}-recorded.svg"),
+            "iot-saturation: readings recorded per second",
+            "readings / s recorded",
+            vec![
+                ("recorded".to_string(), recorded_curve.clone()),
+                ("offered".to_string(), recorded_curve.iter().map(|(r, _)| (*r, *r)).collect()),
+            ],
+        ),
+        (
+            format!("{name}-p99.svg"),
+            "iot-saturation: p99 publish -> recorded",
+            "p99 latency, ms",
+            vec![("p99".to_string(), p99_curve.clone())],
+        ),
     ];
     for (file, title, y, series) in &files {
         line_chart(&args.out.join(file), title, "offered readings / s", y, series)?;
     }
     let cdf_file = format!("{name}-latency-cdf.svg");
-    line_chart(&args.out.join(&cdf_file), "iot-saturation: latency CDF per step", "publish -> recorded, ms", "fraction", &cdfs)?;
+    line_chart(
+        &args.out.join(&cdf_file),
+        "iot-saturation: latency CDF per step",
+        "publish -> recorded, ms",
+        "fraction",
+        &cdfs,
+    )?;
     let reasons = shared.lock().reasons.clone();
     let mut notes = vec![format!(
         "{} devices, each its own MQTT connection (rumqttc, QoS 1) to the proxy's embedded broker; \

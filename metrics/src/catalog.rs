@@ -124,7 +124,28 @@ pub const PROXY: &[(Kind, &str, &str)] = &[
     (
         Counter,
         "fogchain_proxy_rate_limited_total",
-        "Requests and messages refused by a rate limit, by source (http, mqtt)",
+        "Requests and messages refused by a rate limit, by source (http, ws, mqtt, shadow)",
+    ),
+    (
+        Counter,
+        "fogchain_proxy_connections_refused_total",
+        "Connections closed at accept over a connection cap, by listener and cap",
+    ),
+    (
+        Counter,
+        "fogchain_proxy_login_refused_total",
+        "Password logins refused before any check, by reason (busy)",
+    ),
+    (Gauge, "fogchain_proxy_ws_connections", "JSON-RPC WebSocket connections relayed to a node"),
+    (
+        Counter,
+        "fogchain_proxy_send_retries_total",
+        "Gateway transactions refused for now by a node and kept for re-sending, by reason",
+    ),
+    (
+        Counter,
+        "fogchain_proxy_journal_corrupt_records_total",
+        "Journal records skipped at start because their checksum failed mid-file",
     ),
     (Histogram, "fogchain_proxy_upstream_request_seconds", "JSON-RPC round trip to a node, by node"),
     (Gauge, "fogchain_proxy_upstream_ready", "1 when a node answers GET /ready"),

@@ -75,7 +75,6 @@ impl Barcode {
             buyer: rest.parse().map_err(|_| bad())?,
         })
     }
-
 }
 
 #[cfg(test)]

@@ -20,9 +20,9 @@
 use crate::{
     auth::{Authenticator, Identity},
     config::ProxyConfig,
+    guard::LoginRefusal,
     tls,
     upstream::Upstream,
-    guard::LoginRefusal,
     warehouse::Warehouse,
 };
 use base64::Engine;
@@ -155,7 +155,11 @@ impl Gateway {
             Err(reply) => return *reply,
         };
         if let Some(wait) = self.over_rate(&id) {
-            return too_many(Value::Null, &format!("rate limit of {} exceeded", id.name), wait.as_secs().max(1));
+            return too_many(
+                Value::Null,
+                &format!("rate limit of {} exceeded", id.name),
+                wait.as_secs().max(1),
+            );
         }
         let declared = req
             .headers()
@@ -228,7 +232,8 @@ impl Gateway {
 
     /// 401 with `WWW-Authenticate: Basic`.
     pub(crate) fn unauthorized(&self, why: &str) -> Reply {
-        let mut reply = error_reply(StatusCode::UNAUTHORIZED, Value::Null, -32001, &format!("unauthorized: {why}"));
+        let mut reply =
+            error_reply(StatusCode::UNAUTHORIZED, Value::Null, -32001, &format!("unauthorized: {why}"));
         reply
             .headers_mut()
             .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Basic realm=\"fogchain\""));
@@ -254,7 +259,8 @@ impl Gateway {
             if self.auth.may_call(id, method) {
                 return None;
             }
-            let rid = if parsed.is_array() { Value::Null } else { call.get("id").cloned().unwrap_or(Value::Null) };
+            let rid =
+                if parsed.is_array() { Value::Null } else { call.get("id").cloned().unwrap_or(Value::Null) };
             Some((rid, format!("method {method:?} is not allowed for role {:?}", id.role)))
         })
     }

@@ -46,9 +46,10 @@ impl Gateway {
         peer: SocketAddr,
         cert_cn: Option<&str>,
     ) -> Response<Full<Bytes>> {
-        let token = req.uri().query().and_then(|q| {
-            q.split('&').find_map(|kv| kv.strip_prefix("token=")).map(|t| t.to_string())
-        });
+        let token = req
+            .uri()
+            .query()
+            .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")).map(|t| t.to_string()));
         let id = match token {
             Some(t) => match self.auth().by_token(&t) {
                 Some(id) => id,
@@ -151,7 +152,11 @@ impl Gateway {
         }
         if self.over_rate(id).is_some() {
             metrics::counter!("fogchain_proxy_rate_limited_total", "source" => "ws").increment(1);
-            let rid = if parsed.is_array() { Value::Null } else { parsed.get("id").cloned().unwrap_or(Value::Null) };
+            let rid = if parsed.is_array() {
+                Value::Null
+            } else {
+                parsed.get("id").cloned().unwrap_or(Value::Null)
+            };
             let why = format!("rate limit of {} exceeded", id.name);
             return Err(json!({"jsonrpc": "2.0", "id": rid, "error": {"code": -32005, "message": why}}));
         }
@@ -175,7 +180,8 @@ impl Gateway {
                 last = format!("{url}: only ws:// nodes can be relayed");
                 continue;
             };
-            let (host, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+            let (host, path) =
+                rest.split_once('/').map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
             let attempt = async {
                 let stream = tokio::net::TcpStream::connect(host).await?;
                 let _ = stream.set_nodelay(true);
@@ -183,7 +189,10 @@ impl Gateway {
                 let bearer = self.upstream().admin_token().filter(|_| admin).map(|t| format!("Bearer {t}"));
                 let headers: Vec<soketto::handshake::client::Header<'_>> = bearer
                     .as_deref()
-                    .map(|v| soketto::handshake::client::Header { name: "Authorization", value: v.as_bytes() })
+                    .map(|v| soketto::handshake::client::Header {
+                        name: "Authorization",
+                        value: v.as_bytes(),
+                    })
                     .into_iter()
                     .collect();
                 client.set_headers(&headers);

@@ -66,13 +66,14 @@ impl LoginGuard {
         let queue = Arc::new(Mutex::new(queue));
         for i in 0..limits.auth_parallel.max(1) {
             let queue = queue.clone();
-            let spawned = std::thread::Builder::new().name(format!("password-check-{i}")).spawn(move || loop {
-                let job = queue.lock().recv();
-                match job {
-                    Ok(job) => job(),
-                    Err(_) => return,
-                }
-            });
+            let spawned =
+                std::thread::Builder::new().name(format!("password-check-{i}")).spawn(move || loop {
+                    let job = queue.lock().recv();
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                });
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "starting a password-check thread");
             }
@@ -100,7 +101,10 @@ impl LoginGuard {
     }
 
     /// Runs `check` on a password-check worker; `Busy` when the queue is full.
-    pub async fn check<T: Send + 'static>(&self, check: impl FnOnce() -> T + Send + 'static) -> Result<T, LoginRefusal> {
+    pub async fn check<T: Send + 'static>(
+        &self,
+        check: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, LoginRefusal> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
             let _ = tx.send(check());
@@ -211,7 +215,9 @@ mod tests {
             guard.failed(attacker, "victim");
         }
         let refusal = guard.admit(attacker, "someone-else").unwrap_err();
-        assert!(matches!(refusal, LoginRefusal::Throttled { retry_after } if retry_after <= Duration::from_secs(20)));
+        assert!(
+            matches!(refusal, LoginRefusal::Throttled { retry_after } if retry_after <= Duration::from_secs(20))
+        );
         assert!(guard.admit(device, "victim").is_err(), "the attacked name is throttled everywhere");
         assert!(guard.admit(device, "sensor-1").is_ok(), "another device from another address is not");
     }

@@ -113,7 +113,11 @@ impl Proxy {
         let mut bridge = None;
         if let Some(m) = &config.mqtt {
             let bind = |what: &'static str, addr: SocketAddr| async move {
-                tokio::net::TcpListener::bind(addr).await.map_err(|source| ProxyError::Listen { what, addr, source })
+                tokio::net::TcpListener::bind(addr).await.map_err(|source| ProxyError::Listen {
+                    what,
+                    addr,
+                    source,
+                })
             };
             let mut embedded = None;
             let link = match m.mode {

@@ -105,7 +105,8 @@ async fn serve(config_path: PathBuf) -> eyre::Result<()> {
     let config = ProxyConfig::load(&config_path)?;
     let proxy = Proxy::start(&config).await?;
     // Where it listens, for launchers and tests (ports may be 0 in the config).
-    let addr = ListenAddrs { http: proxy.http, mqtt: proxy.mqtt, mqtt_ws: proxy.mqtt_ws, metrics: proxy.metrics };
+    let addr =
+        ListenAddrs { http: proxy.http, mqtt: proxy.mqtt, mqtt_ws: proxy.mqtt_ws, metrics: proxy.metrics };
     let path = config.data_dir.join(fogchain_proxy::LISTEN_ADDRS_FILE);
     std::fs::write(&path, serde_json::to_string(&addr)?)?;
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

@@ -1,12 +1,17 @@
 //! The proxy's Prometheus metrics (`[metrics] addr`).
 //!
 //! Counted where they happen: `fogchain_proxy_mqtt_connections` and
-//! `fogchain_proxy_mqtt_auth_failures_total{reason}` (mqtt.rs),
+//! `fogchain_proxy_mqtt_auth_failures_total{reason}` (mqtt/front.rs),
+//! `fogchain_proxy_connections_refused_total{listener,cap}` (tls.rs),
+//! `fogchain_proxy_login_refused_total{reason}` (guard.rs), `fogchain_proxy_ws_connections`
+//! (gateway_ws.rs), `fogchain_proxy_send_retries_total{reason}` (bridge),
+//! `fogchain_proxy_journal_corrupt_records_total` (journal.rs),
 //! `fogchain_proxy_messages_total{status}` (every ack a device gets: accepted, duplicate,
 //! rejected, recorded, failed), `fogchain_proxy_messages_received_total{kind}` (registry,
 //! action), `fogchain_proxy_record_seconds{kind}` and
 //! `fogchain_proxy_decision_seconds` (accepted -> recorded / decision published),
-//! `fogchain_proxy_rate_limited_total{source}` (HTTP callers, MQTT devices),
+//! `fogchain_proxy_rate_limited_total{source}` (HTTP and WebSocket callers, MQTT devices,
+//! shadow requests),
 //! `fogchain_proxy_upstream_request_seconds{node}`. Read at each scrape (here): the journal's
 //! backlog and the age of its oldest unrecorded message, and each node's readiness.
 

@@ -310,8 +310,12 @@ mod tests {
         let big = "x".repeat(100);
         s.update("t", format!(r#"{{"state":{{"reported":{{"a":"{big}"}}}}}}"#).as_bytes()).unwrap();
         s.update("t", format!(r#"{{"state":{{"desired":{{"b":"{big}"}}}}}}"#).as_bytes()).unwrap();
-        let (r, _) = s.update("t", format!(r#"{{"state":{{"reported":{{"c":"{big}"}}}}}}"#).as_bytes()).unwrap_err();
-        assert_eq!((r.code, r.message.as_str()), (413, "The shadow document exceeds the maximum size allowed"));
+        let (r, _) =
+            s.update("t", format!(r#"{{"state":{{"reported":{{"c":"{big}"}}}}}}"#).as_bytes()).unwrap_err();
+        assert_eq!(
+            (r.code, r.message.as_str()),
+            (413, "The shadow document exceeds the maximum size allowed")
+        );
         assert_eq!(s.get("t", None).unwrap()["version"], 2, "the refused update changed nothing");
         let too_big = format!(r#"{{"state":{{"reported":{{"c":"{}"}}}}}}"#, "y".repeat(300));
         assert_eq!(s.update("t", too_big.as_bytes()).unwrap_err().0.code, 413);

@@ -62,14 +62,16 @@ pub async fn serve<F, Fut>(
         tokio::spawn(async move {
             let _admitted = admitted;
             match acceptor {
-                Some(acceptor) => match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                    Ok(Ok(s)) => {
-                        let cn = peer_common_name(s.get_ref().1.peer_certificates());
-                        handle(Box::new(s), peer, cn).await
+                Some(acceptor) => {
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => {
+                            let cn = peer_common_name(s.get_ref().1.peer_certificates());
+                            handle(Box::new(s), peer, cn).await
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "{what}: TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "{what}: TLS handshake timed out"),
                     }
-                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "{what}: TLS handshake failed"),
-                    Err(_) => tracing::debug!(%peer, "{what}: TLS handshake timed out"),
-                },
+                }
                 None => handle(Box::new(stream), peer, None).await,
             }
         });

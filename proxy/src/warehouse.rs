@@ -230,8 +230,11 @@ impl Warehouse {
         let mut challenges = self.challenges.lock();
         let t = now();
         challenges.retain(|_, c| c.expires >= t);
-        let mut open: Vec<(u64, String)> =
-            challenges.iter().filter(|(_, c)| c.locker == locker).map(|(id, c)| (c.expires, id.clone())).collect();
+        let mut open: Vec<(u64, String)> = challenges
+            .iter()
+            .filter(|(_, c)| c.locker == locker)
+            .map(|(id, c)| (c.expires, id.clone()))
+            .collect();
         if open.len() >= CHALLENGES_PER_LOCKER {
             open.sort();
             for (_, id) in &open[..=open.len() - CHALLENGES_PER_LOCKER] {
@@ -260,14 +263,19 @@ impl Warehouse {
             }
         }
         if !self.config.sale_code_hashes.is_empty() {
-            let hash = with_timeout(self.chain.code_hash(sale)).await.map_err(|e| unavailable("eth_getCode", e))?;
+            let hash =
+                with_timeout(self.chain.code_hash(sale)).await.map_err(|e| unavailable("eth_getCode", e))?;
             if self.config.sale_code_hashes.contains(&hash) {
                 return Ok(());
             }
         }
         Err(WarehouseError::Forbidden(format!(
             "{sale} is not a genuine sale: it was not created by the network's SaleFactory{}",
-            if self.config.sale_code_hashes.is_empty() { "" } else { " and its code is not one the operator allows" }
+            if self.config.sale_code_hashes.is_empty() {
+                ""
+            } else {
+                " and its code is not one the operator allows"
+            }
         )))
     }
 
@@ -307,19 +315,22 @@ impl Warehouse {
                     return Ok(json!({"stocked": true, "sale": sale, "locker": locker}));
                 }
                 Some(l) => {
-                    return Err(WarehouseError::Conflict(format!("the item of sale {sale} is in locker {l:?}")))
+                    return Err(WarehouseError::Conflict(format!(
+                        "the item of sale {sale} is in locker {l:?}"
+                    )))
                 }
                 None => stocked.insert(sale, locker.to_string()),
             };
         }
         let payload = json!({"sale": sale, "locker": locker});
-        let seq = match self.bridge.record_internal(locker, "warehouse/stock", payload.to_string().into_bytes()) {
-            Ok(seq) => seq,
-            Err(e) => {
-                self.stocked.lock().remove(&sale);
-                return Err(WarehouseError::Unavailable(e.to_string()));
-            }
-        };
+        let seq =
+            match self.bridge.record_internal(locker, "warehouse/stock", payload.to_string().into_bytes()) {
+                Ok(seq) => seq,
+                Err(e) => {
+                    self.stocked.lock().remove(&sale);
+                    return Err(WarehouseError::Unavailable(e.to_string()));
+                }
+            };
         store_json(&self.stocked_path, &*self.stocked.lock());
         Ok(json!({"stocked": true, "sale": sale, "locker": locker, "auditSeq": seq}))
     }

@@ -21,10 +21,10 @@ impl Mosquitto {
     /// Starts Mosquitto with its files in `dir`: `users` (name, password) may use their own
     /// `devices/{name}/` and shadow topics, [`BRIDGE_USER`] everything.
     pub fn start(dir: &Path, users: &[(String, String)]) -> Self {
-        let mosquitto = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .expect("the mosquitto broker is missing: apt-get install -y mosquitto (scripts/test.sh installs it)");
+        let mosquitto =
+            ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"].into_iter().find(|p| Path::new(p).exists()).expect(
+                "the mosquitto broker is missing: apt-get install -y mosquitto (scripts/test.sh installs it)",
+            );
         std::fs::create_dir_all(dir).unwrap();
         let passwd = dir.join("passwd");
         let bridge = (BRIDGE_USER.0.to_string(), BRIDGE_USER.1.to_string());

@@ -25,7 +25,8 @@ fn bridge_through_an_external_mosquitto() {
     let port = broker.port;
 
     // The proxy, now bridged to Mosquitto.
-    let _proxy = net.rerun_proxy("proxy-external", |text| replace_mqtt_section(&text, &broker.proxy_section("")));
+    let _proxy =
+        net.rerun_proxy("proxy-external", |text| replace_mqtt_section(&text, &broker.proxy_section("")));
 
     let url = format!("mqtt://127.0.0.1:{port}");
     let (sensor, sensor_pw) = (users[0].0.clone(), users[0].1.clone());

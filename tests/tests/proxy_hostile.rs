@@ -117,7 +117,10 @@ fn wrong_password_flood_leaves_memory_flat_and_a_device_connects() {
         match connack_from([127, 0, 0, 2], server, &good) {
             Some(0) => break 0,
             other => {
-                assert!(started.elapsed() < Duration::from_secs(120), "the device could not connect: {other:?}");
+                assert!(
+                    started.elapsed() < Duration::from_secs(120),
+                    "the device could not connect: {other:?}"
+                );
                 std::thread::sleep(Duration::from_millis(200));
             }
         }

@@ -23,7 +23,14 @@ const PER_DEVICE: u64 = 150;
 
 /// A proxy config for directory `dir` from the devnet's: its own gateway key, listeners on free
 /// ports, no metrics, the shared group at `broker`, generous device rates.
-fn group_member(base: &str, dir: &Path, key_file: &Path, client_id: &str, shadows: bool, broker: &Mosquitto) -> std::path::PathBuf {
+fn group_member(
+    base: &str,
+    dir: &Path,
+    key_file: &Path,
+    client_id: &str,
+    shadows: bool,
+    broker: &Mosquitto,
+) -> std::path::PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let mut text = String::new();
     let mut section = "";
@@ -66,12 +73,14 @@ fn two_proxies_share_the_devices_and_a_killed_one_loses_nothing() {
     let b_gateway = key(&b_key).address();
     let nonce = rpc.quantity("eth_getTransactionCount", json!([admin.address(), "pending"]));
     let call = SensorRegistry::addGatewayCall { gateway: b_gateway }.abi_encode();
-    let (raw, hash) = sign(&admin, eip1559(chain_id, nonce, TxKind::Call(registry), U256::ZERO, call.into(), 200_000));
+    let (raw, hash) =
+        sign(&admin, eip1559(chain_id, nonce, TxKind::Call(registry), U256::ZERO, call.into(), 200_000));
     rpc.call("eth_sendRawTransaction", json!([raw]));
     assert_eq!(rpc.wait_receipt(&hash)["status"], "0x1");
 
     // Mosquitto, and the devnet's proxy replaced by two members of a shared group.
-    let users: Vec<(String, String)> = (0..2).map(|i| (net.device(i).id.clone(), net.device(i).password.clone())).collect();
+    let users: Vec<(String, String)> =
+        (0..2).map(|i| (net.device(i).id.clone(), net.device(i).password.clone())).collect();
     let broker = Mosquitto::start(&dir.path().join("mosquitto"), &users);
     let pid = net.proxy().pid.expect("proxy pid") as i32;
     kill(pid, libc::SIGTERM);
@@ -79,7 +88,14 @@ fn two_proxies_share_the_devices_and_a_killed_one_loses_nothing() {
     let base = std::fs::read_to_string(net.proxy_config()).unwrap();
     let b_key_file = dir.path().join("proxy-b.key");
     std::fs::write(&b_key_file, b_key.trim_start_matches("0x")).unwrap();
-    let a_config = group_member(&base, &dir.path().join("proxy/a"), &dir.path().join("proxy/gateway.key"), "bridge-a", true, &broker);
+    let a_config = group_member(
+        &base,
+        &dir.path().join("proxy/a"),
+        &dir.path().join("proxy/gateway.key"),
+        "bridge-a",
+        true,
+        &broker,
+    );
     let b_config = group_member(&base, &dir.path().join("proxy/b"), &b_key_file, "bridge-b", false, &broker);
     let _a = ProxyProcess::start(&a_config);
     let mut b = ProxyProcess::start(&b_config);
@@ -87,7 +103,8 @@ fn two_proxies_share_the_devices_and_a_killed_one_loses_nothing() {
     // Two sensors publish PER_DEVICE messages each (QoS 1: Mosquitto's PUBACK is the
     // acceptance); proxy B is SIGKILLed a third of the way and restarted two thirds in.
     let url = format!("mqtt://127.0.0.1:{}", broker.port);
-    let sensors: Vec<Mqtt> = users.iter().map(|(id, pw)| Mqtt::device(&url, &format!("{id}-pub"), id, pw)).collect();
+    let sensors: Vec<Mqtt> =
+        users.iter().map(|(id, pw)| Mqtt::device(&url, &format!("{id}-pub"), id, pw)).collect();
     for i in 1..=PER_DEVICE {
         for (s, (id, _)) in sensors.iter().zip(&users) {
             let payload = json!({"Payload": format!("m-{id}-{i}"), "Topic": "scale/out", "MessageContent": "shared", "Seq": i});
@@ -127,7 +144,8 @@ fn two_proxies_share_the_devices_and_a_killed_one_loses_nothing() {
     }
     println!("transactions per gateway: {by_gateway:?}");
     for (name, gateway) in [("A", gateways[0]), ("B", gateways[1])] {
-        let log = fogchain_e2e::mqtt::tail(&dir.path().join(format!("proxy/{}/proxy.log", name.to_lowercase())));
+        let log =
+            fogchain_e2e::mqtt::tail(&dir.path().join(format!("proxy/{}/proxy.log", name.to_lowercase())));
         assert!(by_gateway[&gateway.to_string()] > 1, "proxy {name} recorded nothing: {by_gateway:?}\n{log}");
     }
     drop(b);

@@ -104,14 +104,16 @@ fn buyer_opens_the_locker_and_a_barcode_copy_does_not() {
     let shadow = format!("$fogchain/things/{locker_id}/shadow");
     assert_eq!(lock.subscribe(&format!("{shadow}/update/#")), vec![true]);
     let base = net.proxy_http();
-    let try_challenge =
-        |code: &str| post(&format!("{base}/warehouse/challenge"), locker_id, locker_pw, json!({"barcode": code}));
+    let try_challenge = |code: &str| {
+        post(&format!("{base}/warehouse/challenge"), locker_id, locker_pw, json!({"barcode": code}))
+    };
     let challenge = |code: &str| {
         let (status, c) = try_challenge(code);
         assert_eq!(status, 200, "{c}");
         c
     };
-    let stock = |sale: Address| post(&format!("{base}/warehouse/stock"), locker_id, locker_pw, json!({"sale": sale}));
+    let stock =
+        |sale: Address| post(&format!("{base}/warehouse/stock"), locker_id, locker_pw, json!({"sale": sale}));
 
     // Until the item is in the locker, nothing opens it.
     let (status, body) = try_challenge(&barcode);
@@ -124,10 +126,8 @@ fn buyer_opens_the_locker_and_a_barcode_copy_does_not() {
     // A contract of 10 bytes that answers true to every call is no sale: it cannot be stocked,
     // and a barcode naming it opens nothing.
     let always_true = alloy_primitives::hex::decode("69600160005260206000f3600052600a6016f3").unwrap();
-    let (raw, hash) = sign(
-        &stranger,
-        eip1559(chain_id, 0, TxKind::Create, U256::ZERO, always_true.into(), 200_000),
-    );
+    let (raw, hash) =
+        sign(&stranger, eip1559(chain_id, 0, TxKind::Create, U256::ZERO, always_true.into(), 200_000));
     rpc.call("eth_sendRawTransaction", json!([raw]));
     let receipt = rpc.wait_receipt(&hash);
     let fake: Address = receipt["contractAddress"].as_str().unwrap().parse().unwrap();

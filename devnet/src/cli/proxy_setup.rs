@@ -126,7 +126,9 @@ pub(crate) fn write_config(
                 role: if d.kind == "locker" { "locker" } else { "device" }.into(),
                 // the demo's sensors decide for the demo's actuators
                 commands: match d.kind.as_str() {
-                    "sensor" => setup.devices.iter().filter(|a| a.kind == "actuator").map(|a| a.id.clone()).collect(),
+                    "sensor" => {
+                        setup.devices.iter().filter(|a| a.kind == "actuator").map(|a| a.id.clone()).collect()
+                    }
                     _ => Vec::new(),
                 },
             })

@@ -85,7 +85,11 @@ impl Outcome {
 
 impl Bridge {
     /// Rate limit and parse a device message: what to journal, or why not.
-    pub(super) fn check_message(&self, device: &str, payload: &[u8]) -> Result<(String, Option<u64>, Body), Outcome> {
+    pub(super) fn check_message(
+        &self,
+        device: &str,
+        payload: &[u8],
+    ) -> Result<(String, Option<u64>, Body), Outcome> {
         let hint =
             serde_json::from_slice::<Value>(payload).ok().and_then(|v| v.get("Seq").and_then(Value::as_u64));
         let Some(may_command) = self.devices.get(device) else {

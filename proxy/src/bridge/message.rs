@@ -194,17 +194,24 @@ mod tests {
             bad(r#"{"Payload": "x", "Topic": "t", "Signature": "0x00"}"#),
             "Signature must be 0x-prefixed 65 bytes (r, s, v)"
         );
-        assert_eq!(bad(r#"{"Seq": 18446744073709551615, "Payload": "x", "Topic": "t"}"#), MessageError::BadSeq.to_string());
+        assert_eq!(
+            bad(r#"{"Seq": 18446744073709551615, "Payload": "x", "Topic": "t"}"#),
+            MessageError::BadSeq.to_string()
+        );
     }
 
     #[test]
     fn actions_only_to_listed_contracts_and_permitted_actuators() {
         let am = |address: &str, topic: &str| {
-            format!(r#"{{"MessageContent": {{"Address": "{address}", "Values": {{"CS": 1, "P": 1, "H": [1,1,1,1,1]}}, "Publish_Topic": "{topic}"}}}}"#)
+            format!(
+                r#"{{"MessageContent": {{"Address": "{address}", "Values": {{"CS": 1, "P": 1, "H": [1,1,1,1,1]}}, "Publish_Topic": "{topic}"}}}}"#
+            )
         };
         let listed = "0x0000000000000000000000000000000000000007";
         let err = |m: String, di: &[Address]| parse_message(m.as_bytes(), may, di).unwrap_err();
-        assert!(matches!(err(am(listed, "devices/act-2/commands"), &DI), MessageError::ForeignActuator(t) if t == "act-2"));
+        assert!(
+            matches!(err(am(listed, "devices/act-2/commands"), &DI), MessageError::ForeignActuator(t) if t == "act-2")
+        );
         assert_eq!(err(am(listed, "devices/act-1/other"), &DI), MessageError::BadPublishTopic);
         let unlisted = "0x000000000000000000000000000000000000dEaD";
         assert!(matches!(err(am(unlisted, "devices/act-1/commands"), &DI), MessageError::UnknownContract(_)));

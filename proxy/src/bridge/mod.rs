@@ -355,7 +355,11 @@ impl Bridge {
                         Outcome::Rejected { seq, reason: e.to_string(), kind }
                     }
                     // accept_all answers every candidate
-                    None => Outcome::Rejected { seq: None, reason: "not journaled".into(), kind: RejectKind::Internal },
+                    None => Outcome::Rejected {
+                        seq: None,
+                        reason: "not journaled".into(),
+                        kind: RejectKind::Internal,
+                    },
                 });
                 self.ack(&device, outcome.ack_json()).await;
                 if let Delivery::Front(_) = &group[i] {

@@ -107,12 +107,7 @@ impl Bridge {
         Ok(())
     }
 
-    pub(super) async fn resend(
-        &self,
-        hash: B256,
-        nonce: u64,
-        raw: &Bytes,
-    ) -> Result<(), UpstreamError> {
+    pub(super) async fn resend(&self, hash: B256, nonce: u64, raw: &Bytes) -> Result<(), UpstreamError> {
         if let Some(f) = self.journal.lock().inflight.get_mut(&hash) {
             f.sent_at = Instant::now();
         }

@@ -271,9 +271,15 @@ impl Refusal {
             Self::NonceTaken
         } else if e.code == -32005
             || e.code == -32603
-            || ["txpool is full", "underpriced", "account limit exceeded", "insufficient funds", "limit exceeded"]
-                .iter()
-                .any(|w| m.contains(w))
+            || [
+                "txpool is full",
+                "underpriced",
+                "account limit exceeded",
+                "insufficient funds",
+                "limit exceeded",
+            ]
+            .iter()
+            .any(|w| m.contains(w))
         {
             Self::Transient
         } else {
@@ -305,6 +311,9 @@ mod tests {
         }
         assert_eq!(refusal(-32005, "request rate exceeded"), Refusal::Transient);
         assert_eq!(refusal(-32000, "not permitted: account 0x.. may not transact"), Refusal::Permanent);
-        assert_eq!(refusal(-32000, "oversized data: transaction size 200000, limit 131072"), Refusal::Permanent);
+        assert_eq!(
+            refusal(-32000, "oversized data: transaction size 200000, limit 131072"),
+            Refusal::Permanent
+        );
     }
 }

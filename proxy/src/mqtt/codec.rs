@@ -221,7 +221,8 @@ pub(super) fn read_connect(buf: &mut BytesMut, max: usize) -> Result<Option<Hell
         },
         5 => match v5::Packet::read(buf, Some(max as u32)) {
             Ok(v5::Packet::Connect(c, will, login)) => {
-                let session_expiry = c.properties.as_ref().and_then(|p| p.session_expiry_interval).unwrap_or(0);
+                let session_expiry =
+                    c.properties.as_ref().and_then(|p| p.session_expiry_interval).unwrap_or(0);
                 let connect = v4::Connect {
                     protocol: Protocol::V4,
                     keep_alive: c.keep_alive,
@@ -361,7 +362,9 @@ impl DeviceCodec {
                     let code = match code {
                         ConnectCode::Accepted => v4::ConnectReturnCode::Success,
                         ConnectCode::BadUserNamePassword => v4::ConnectReturnCode::BadUserNamePassword,
-                        ConnectCode::NotAuthorized | ConnectCode::Throttled => v4::ConnectReturnCode::NotAuthorized,
+                        ConnectCode::NotAuthorized | ConnectCode::Throttled => {
+                            v4::ConnectReturnCode::NotAuthorized
+                        }
                         ConnectCode::ServerBusy => v4::ConnectReturnCode::ServiceUnavailable,
                         ConnectCode::BadClientId => v4::ConnectReturnCode::BadClientId,
                     };
@@ -424,8 +427,8 @@ impl DeviceCodec {
                         Some(Refusal::PayloadFormatInvalid) => v5::PubRecReason::PayloadFormatInvalid,
                         Some(Refusal::Unspecified) => v5::PubRecReason::UnspecifiedError,
                     };
-                    let properties =
-                        reason_string.map(|s| v5::PubRecProperties { reason_string: Some(s), user_properties: vec![] });
+                    let properties = reason_string
+                        .map(|s| v5::PubRecProperties { reason_string: Some(s), user_properties: vec![] });
                     v5::Packet::PubRec(v5::PubRec { pkid, reason, properties })
                 } else {
                     let reason = match code {
@@ -435,8 +438,8 @@ impl DeviceCodec {
                         Some(Refusal::PayloadFormatInvalid) => v5::PubAckReason::PayloadFormatInvalid,
                         Some(Refusal::Unspecified) => v5::PubAckReason::UnspecifiedError,
                     };
-                    let properties =
-                        reason_string.map(|s| v5::PubAckProperties { reason_string: Some(s), user_properties: vec![] });
+                    let properties = reason_string
+                        .map(|s| v5::PubAckProperties { reason_string: Some(s), user_properties: vec![] });
                     v5::Packet::PubAck(v5::PubAck { pkid, reason, properties })
                 }
             }
@@ -579,7 +582,9 @@ mod tests {
         let a = codec.decode(&mut buf).unwrap().unwrap();
         assert_eq!(a.response, Some(("devices/d1/responses".into(), Some(Bytes::from_static(b"c1")))));
         let b = codec.decode(&mut buf).unwrap().unwrap();
-        assert!(matches!(b.packet, v4::Packet::Publish(p) if p.topic == "devices/d1/messages" && p.pkid == 2));
+        assert!(
+            matches!(b.packet, v4::Packet::Publish(p) if p.topic == "devices/d1/messages" && p.pkid == 2)
+        );
         let mut unknown = v5::Publish::new("", QoS5::AtMostOnce, "{}", None);
         unknown.properties = Some(v5::PublishProperties { topic_alias: Some(4), ..Default::default() });
         v5::Packet::Publish(unknown).write(&mut buf, None).unwrap();

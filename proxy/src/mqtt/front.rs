@@ -14,14 +14,15 @@
 
 use super::{
     codec::{
-        read_connect, CodecError, ConnectCode, DeviceCodec, Hello, Incoming, Outgoing, Refusal, ServerLimits,
-        Version,
+        read_connect, CodecError, ConnectCode, DeviceCodec, Hello, Incoming, Outgoing, ServerLimits, Version,
     },
-    quickack, EmbeddedBroker, INTERNAL_SHADOW_PREFIX, SHADOW_PREFIX,
+    quickack,
+    upstream::{acker, Upstream},
+    EmbeddedBroker, INTERNAL_SHADOW_PREFIX, SHADOW_PREFIX,
 };
 use crate::{
     auth::Authenticator,
-    bridge::{Offer, Outcome, RejectKind},
+    bridge::{Offer, Outcome},
     config::{LimitsConfig, MqttConfig},
     guard::LoginRefusal,
     tls,
@@ -44,11 +45,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Front {
     auth: Arc<Authenticator>,
     broker: EmbeddedBroker,
-    max_packet: usize,
+    pub(super) max_packet: usize,
     max_keep_alive: u16,
     receive_max: u16,
     limits: LimitsConfig,
-    offers: mpsc::Sender<Offer>,
+    pub(super) offers: mpsc::Sender<Offer>,
 }
 
 /// What an authenticated CONNECT leaves for the connected session.
@@ -66,7 +67,7 @@ struct Connected {
 
 /// A device's QoS 2 PUBLISH between its arrival and PUBREL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Exactly {
+pub(super) enum Exactly {
     /// Handed over; PUBREC not sent yet (a re-sent PUBLISH is ignored).
     Pending,
     /// PUBREC sent (a re-sent PUBLISH gets PUBREC again, and is not handed over again).
@@ -74,22 +75,22 @@ enum Exactly {
 }
 
 /// A device message waiting for the journal, in arrival order.
-struct PendingAck {
-    pkid: u16,
-    qos: QoS,
-    outcome: oneshot::Receiver<Outcome>,
-    response: Option<(String, Option<Bytes>)>,
+pub(super) struct PendingAck {
+    pub(super) pkid: u16,
+    pub(super) qos: QoS,
+    pub(super) outcome: oneshot::Receiver<Outcome>,
+    pub(super) response: Option<(String, Option<Bytes>)>,
 }
 
 /// State both directions of a session share.
 #[derive(Default)]
-struct Shared {
+pub(super) struct Shared {
     /// QoS 2 packet ids of the device's PUBLISHes until PUBREL.
-    exactly: Mutex<HashMap<u16, Exactly>>,
+    pub(super) exactly: Mutex<HashMap<u16, Exactly>>,
     /// SUBSCRIBE packet id -> (number of filters, refused positions), merged into the SUBACK.
-    refused: Mutex<HashMap<u16, (usize, Vec<usize>)>>,
+    pub(super) refused: Mutex<HashMap<u16, (usize, Vec<usize>)>>,
     /// UNSUBSCRIBE packet id -> number of filters (an MQTT 5 UNSUBACK has a reason for each).
-    unsubscribes: Mutex<HashMap<u16, usize>>,
+    pub(super) unsubscribes: Mutex<HashMap<u16, usize>>,
 }
 
 impl Front {
@@ -140,19 +141,28 @@ impl Front {
         }
     }
 
-    async fn session<S>(&self, stream: S, peer: SocketAddr, cert_cn: Option<String>) -> Result<(), SessionError>
+    async fn session<S>(
+        &self,
+        stream: S,
+        peer: SocketAddr,
+        cert_cn: Option<String>,
+    ) -> Result<(), SessionError>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let (mut client_rd, mut client_wr) = tokio::io::split(stream);
         let mut buf = BytesMut::with_capacity(4096);
-        let hello = tokio::time::timeout(CONNECT_TIMEOUT, read_hello(&mut client_rd, &mut buf, self.max_packet))
-            .await
-            .map_err(|_| SessionError::ConnectTimeout)?;
+        let hello =
+            tokio::time::timeout(CONNECT_TIMEOUT, read_hello(&mut client_rd, &mut buf, self.max_packet))
+                .await
+                .map_err(|_| SessionError::ConnectTimeout)?;
         let Hello { version, mut connect, session_expiry } = match hello {
             Err(SessionError::Codec(CodecError::Level(level))) => {
                 // MQTT 3.1.1 §3.1.2.2: CONNACK 0x01 for a level the server does not speak
-                let ack = v4::ConnAck { session_present: false, code: v4::ConnectReturnCode::RefusedProtocolVersion };
+                let ack = v4::ConnAck {
+                    session_present: false,
+                    code: v4::ConnectReturnCode::RefusedProtocolVersion,
+                };
                 let mut out = BytesMut::new();
                 if Packet::ConnAck(ack).write(&mut out, 16).is_ok() {
                     client_wr.write_all(&out).await?;
@@ -179,7 +189,11 @@ impl Front {
             } else if !connect.clean_session {
                 // MQTT 3.1.1 §3.1.3.1: an empty client id needs a clean session
                 let mut codec = DeviceCodec::new(version, self.max_packet, limits);
-                let ack = Outgoing::ConnAck { code: ConnectCode::BadClientId, session_present: false, reason: None };
+                let ack = Outgoing::ConnAck {
+                    code: ConnectCode::BadClientId,
+                    session_present: false,
+                    reason: None,
+                };
                 write(&mut client_wr, &mut codec, ack).await?;
                 return Err(SessionError::BadClientId(String::new()));
             }
@@ -252,7 +266,8 @@ impl Front {
         });
         let shared = Arc::new(Shared::default());
         let (acks, acks_rx) = mpsc::channel::<PendingAck>(usize::from(self.receive_max));
-        let acker = tokio::spawn(acker(acks_rx, to_client.clone(), shared.clone(), own.clone(), shadow.clone()));
+        let acker =
+            tokio::spawn(acker(acks_rx, to_client.clone(), shared.clone(), own.clone(), shadow.clone()));
         let max = self.max_packet;
         let mut down = {
             let (to_client, shared) = (to_client.clone(), shared.clone());
@@ -306,7 +321,16 @@ impl Front {
                 }
             })
         };
-        let up = Upstream { front: self, version, device: &device, own: &own, shadow: &shadow, to_client: &to_client, acks, shared };
+        let up = Upstream {
+            front: self,
+            version,
+            device: &device,
+            own: &own,
+            shadow: &shadow,
+            to_client: &to_client,
+            acks,
+            shared,
+        };
         // The session ends when either side does (rumqttd drops idle clients by keep-alive).
         let result = tokio::select! {
             r = up.run(&mut client_rd, &mut buf, &mut broker_wr) => r,
@@ -348,7 +372,9 @@ impl Front {
         };
         let (code, reason, why) = match identity {
             Ok(Some(id)) if id.device => return Ok(id.name),
-            Err(LoginRefusal::Busy) => (ConnectCode::ServerBusy, "busy", "server busy: too many logins in progress"),
+            Err(LoginRefusal::Busy) => {
+                (ConnectCode::ServerBusy, "busy", "server busy: too many logins in progress")
+            }
             Err(LoginRefusal::Throttled { .. }) => {
                 (ConnectCode::Throttled, "throttled", "too many failed logins from this client or address")
             }
@@ -362,202 +388,12 @@ impl Front {
     }
 }
 
-/// Device -> broker (or bridge) for one session.
-struct Upstream<'a> {
-    front: &'a Front,
-    version: Version,
-    device: &'a str,
-    own: &'a str,
-    shadow: &'a str,
-    to_client: &'a mpsc::Sender<Outgoing>,
-    acks: mpsc::Sender<PendingAck>,
-    shared: Arc<Shared>,
-}
-
-impl Upstream<'_> {
-    async fn run<R: AsyncRead + Unpin>(
-        &self,
-        client_rd: &mut R,
-        buf: &mut BytesMut,
-        broker_wr: &mut tokio::net::tcp::OwnedWriteHalf,
-    ) -> Result<(), SessionError> {
-        let mut codec = DeviceCodec::new(self.version(), self.front.max_packet, ServerLimits::default());
-        let messages = format!("{}messages", self.own);
-        loop {
-            let Some(Incoming { packet, response, with_will }) = read_device(client_rd, buf, &mut codec).await? else {
-                return Ok(());
-            };
-            let packet = match packet {
-                Packet::Publish(p) if !self.mine(&p.topic) => {
-                    if self.version() != Version::V5 {
-                        return Err(SessionError::ForeignPublish { device: self.device.into(), topic: p.topic });
-                    }
-                    tracing::info!(device = self.device, topic = %p.topic, "publish refused: outside the device's topics");
-                    if p.qos != QoS::AtMostOnce {
-                        let why = format!("a device may publish only under {} and {}", self.own, self.shadow);
-                        let refusal = Some((Refusal::NotAuthorized, why));
-                        let _ = self.to_client.send(Outgoing::Ack { pkid: p.pkid, qos: p.qos, refusal }).await;
-                    }
-                    continue;
-                }
-                Packet::Publish(p) if p.topic == messages => {
-                    self.offer(p, response).await?;
-                    continue;
-                }
-                Packet::Publish(mut p) => {
-                    if p.qos == QoS::ExactlyOnce {
-                        if self.repeated_exactly(p.pkid).await {
-                            continue;
-                        }
-                        p.qos = QoS::AtLeastOnce;
-                    }
-                    Packet::Publish(v4::Publish { topic: to_internal(&p.topic), ..p })
-                }
-                Packet::PubRel(rel) => {
-                    self.shared.exactly.lock().remove(&rel.pkid);
-                    let comp = Outgoing::Packet(Packet::PubComp(v4::PubComp { pkid: rel.pkid }));
-                    let _ = self.to_client.send(comp).await;
-                    continue;
-                }
-                Packet::Subscribe(s) => match self.subscribe(s).await {
-                    Some(s) => Packet::Subscribe(s),
-                    None => continue,
-                },
-                Packet::Unsubscribe(mut u) => {
-                    let filters = u.topics.len();
-                    u.topics.retain(|t| self.mine(t));
-                    if u.topics.is_empty() {
-                        let _ = self.to_client.send(Outgoing::UnsubAck { pkid: u.pkid, filters }).await;
-                        continue;
-                    }
-                    self.shared.unsubscribes.lock().insert(u.pkid, filters);
-                    u.topics = u.topics.iter().map(|t| to_internal(t)).collect();
-                    Packet::Unsubscribe(u)
-                }
-                Packet::Disconnect if with_will => return Err(SessionError::DisconnectWithWill),
-                Packet::Connect(_) => return Err(SessionError::SecondConnect),
-                other => other,
-            };
-            write_v4(broker_wr, &packet, self.front.max_packet).await?;
-        }
-    }
-
-    fn version(&self) -> Version {
-        self.version
-    }
-
-    fn mine(&self, topic: &str) -> bool {
-        topic.starts_with(self.own) || topic.starts_with(self.shadow)
-    }
-
-    /// Whether a QoS 2 PUBLISH is a re-send of one not yet released (answered here if so);
-    /// otherwise records it as pending.
-    async fn repeated_exactly(&self, pkid: u16) -> bool {
-        let state = {
-            let mut exactly = self.shared.exactly.lock();
-            match exactly.get(&pkid) {
-                Some(s) => Some(*s),
-                None => {
-                    exactly.insert(pkid, Exactly::Pending);
-                    None
-                }
-            }
-        };
-        match state {
-            None => false,
-            Some(Exactly::Pending) => true,
-            Some(Exactly::Received) => {
-                let _ = self.to_client.send(Outgoing::Ack { pkid, qos: QoS::ExactlyOnce, refusal: None }).await;
-                true
-            }
-        }
-    }
-
-    /// Hands a device message to the bridge; its ack waits for the journal (in order).
-    async fn offer(&self, p: v4::Publish, response: Option<(String, Option<Bytes>)>) -> Result<(), SessionError> {
-        if p.qos == QoS::ExactlyOnce && self.repeated_exactly(p.pkid).await {
-            return Ok(());
-        }
-        let (reply, outcome) = oneshot::channel();
-        let offer = Offer { device: self.device.to_string(), payload: p.payload, reply };
-        self.front.offers.send(offer).await.map_err(|_| SessionError::BridgeGone)?;
-        if p.qos != QoS::AtMostOnce || response.is_some() {
-            let pending = PendingAck { pkid: p.pkid, qos: p.qos, outcome, response };
-            self.acks.send(pending).await.map_err(|_| SessionError::BridgeGone)?;
-        }
-        Ok(())
-    }
-
-    /// The part of a SUBSCRIBE the device may make, capped at QoS 1; `None` when nothing is
-    /// left (the SUBACK is sent here then).
-    async fn subscribe(&self, s: v4::Subscribe) -> Option<v4::Subscribe> {
-        let total = s.filters.len();
-        let mut allowed = Vec::new();
-        let mut denied = Vec::new();
-        for (i, f) in s.filters.into_iter().enumerate() {
-            if self.mine(&f.path) {
-                let qos = if f.qos == QoS::ExactlyOnce { QoS::AtLeastOnce } else { f.qos };
-                allowed.push(v4::SubscribeFilter { path: to_internal(&f.path), qos });
-            } else {
-                tracing::info!(device = self.device, filter = %f.path, "subscription refused: outside the device's topics");
-                denied.push(i);
-            }
-        }
-        if allowed.is_empty() {
-            let codes = vec![v4::SubscribeReasonCode::Failure; total];
-            let ack = Packet::SubAck(v4::SubAck { pkid: s.pkid, return_codes: codes });
-            let _ = self.to_client.send(Outgoing::Packet(ack)).await;
-            return None;
-        }
-        if !denied.is_empty() {
-            self.shared.refused.lock().insert(s.pkid, (total, denied));
-        }
-        Some(v4::Subscribe { pkid: s.pkid, filters: allowed })
-    }
-}
-
-/// Sends the acks of device messages in arrival order, each once the bridge has decided (for
-/// an accepted message: once it is journaled), and MQTT 5 responses.
-async fn acker(
-    mut pending: mpsc::Receiver<PendingAck>,
-    to_client: mpsc::Sender<Outgoing>,
-    shared: Arc<Shared>,
-    own: String,
-    shadow: String,
-) {
-    while let Some(p) = pending.recv().await {
-        // the bridge gone (shutdown): no ack, the device re-sends
-        let Ok(outcome) = p.outcome.await else { return };
-        if p.qos != QoS::AtMostOnce {
-            let refusal = match &outcome {
-                Outcome::Accepted(_) | Outcome::Duplicate(_) => None,
-                Outcome::Rejected { reason, kind, .. } => Some((
-                    match kind {
-                        RejectKind::Content => Refusal::PayloadFormatInvalid,
-                        RejectKind::Quota => Refusal::QuotaExceeded,
-                        RejectKind::Internal => Refusal::Unspecified,
-                    },
-                    reason.clone(),
-                )),
-            };
-            if p.qos == QoS::ExactlyOnce {
-                shared.exactly.lock().insert(p.pkid, Exactly::Received);
-            }
-            if to_client.send(Outgoing::Ack { pkid: p.pkid, qos: p.qos, refusal }).await.is_err() {
-                return;
-            }
-        }
-        if let Some((topic, correlation)) = p.response {
-            if topic.starts_with(&own) || topic.starts_with(&shadow) {
-                let payload = Bytes::from(outcome.ack_json().to_string());
-                let _ = to_client.send(Outgoing::Response { topic, payload, correlation }).await;
-            }
-        }
-    }
-}
-
 /// Reads the CONNECT.
-async fn read_hello<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut BytesMut, max: usize) -> Result<Hello, SessionError> {
+async fn read_hello<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    buf: &mut BytesMut,
+    max: usize,
+) -> Result<Hello, SessionError> {
     loop {
         if let Some(hello) = read_connect(buf, max)? {
             return Ok(hello);
@@ -572,7 +408,7 @@ async fn read_hello<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut BytesMut, max: u
 }
 
 /// Reads one packet from the device; `None` at a clean end of stream.
-async fn read_device<R: AsyncRead + Unpin>(
+pub(super) async fn read_device<R: AsyncRead + Unpin>(
     rd: &mut R,
     buf: &mut BytesMut,
     codec: &mut DeviceCodec,
@@ -588,7 +424,11 @@ async fn read_device<R: AsyncRead + Unpin>(
 }
 
 /// Writes `out` to the device in its version (nothing when it has no form there).
-async fn write<W: AsyncWrite + Unpin>(wr: &mut W, codec: &mut DeviceCodec, out: Outgoing) -> Result<(), SessionError> {
+async fn write<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    codec: &mut DeviceCodec,
+    out: Outgoing,
+) -> Result<(), SessionError> {
     let mut bytes = BytesMut::with_capacity(64);
     if codec.encode(out, &mut bytes)? {
         wr.write_all(&bytes).await?;
@@ -597,7 +437,11 @@ async fn write<W: AsyncWrite + Unpin>(wr: &mut W, codec: &mut DeviceCodec, out: 
 }
 
 /// Reads one MQTT 3.1.1 packet from the broker; `None` at a clean end of stream.
-async fn read_v4<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut BytesMut, max: usize) -> Result<Option<Packet>, SessionError> {
+async fn read_v4<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    buf: &mut BytesMut,
+    max: usize,
+) -> Result<Option<Packet>, SessionError> {
     loop {
         if !buf.is_empty() {
             match Packet::read(buf, max + 64) {
@@ -612,7 +456,11 @@ async fn read_v4<R: AsyncRead + Unpin>(rd: &mut R, buf: &mut BytesMut, max: usiz
     }
 }
 
-async fn write_v4<W: AsyncWrite + Unpin>(wr: &mut W, packet: &Packet, max: usize) -> Result<(), SessionError> {
+pub(super) async fn write_v4<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    packet: &Packet,
+    max: usize,
+) -> Result<(), SessionError> {
     let mut out = BytesMut::with_capacity(packet.size() + 8);
     packet.write(&mut out, max + 64).map_err(|e| SessionError::Codec(CodecError::Malformed(e)))?;
     Ok(wr.write_all(&out).await?)
@@ -623,7 +471,7 @@ fn own_prefixes(device: &str) -> (String, String) {
     (format!("devices/{device}/"), format!("{SHADOW_PREFIX}/things/{device}/shadow/"))
 }
 
-fn to_internal(topic: &str) -> String {
+pub(super) fn to_internal(topic: &str) -> String {
     match topic.strip_prefix(SHADOW_PREFIX) {
         Some(rest) => format!("{INTERNAL_SHADOW_PREFIX}{rest}"),
         None => topic.to_string(),
@@ -663,7 +511,7 @@ impl SessionError {
 /// Why a device's session at the front ended (logged; the device sees its CONNACK code or a
 /// closed connection).
 #[derive(Debug, thiserror::Error)]
-enum SessionError {
+pub(super) enum SessionError {
     #[error("no CONNECT within 10 s")]
     ConnectTimeout,
     #[error(transparent)]

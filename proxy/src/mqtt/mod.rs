@@ -22,6 +22,7 @@
 
 mod codec;
 mod front;
+mod upstream;
 mod ws;
 
 pub use codec::{Version, TOPIC_ALIAS_MAX};

@@ -75,7 +75,9 @@ impl Front {
             let mut message = Vec::new();
             loop {
                 message.clear();
-                if receiver.receive_data(&mut message).await.is_err() || pipe_wr.write_all(&message).await.is_err() {
+                if receiver.receive_data(&mut message).await.is_err()
+                    || pipe_wr.write_all(&message).await.is_err()
+                {
                     break;
                 }
             }

@@ -91,8 +91,8 @@ pub(crate) struct Rig {
 
 /// Starts a proxy (in `out/<name>-proxy`) for `devices` MQTT devices on the devnet of
 /// `network` with a fresh gateway account that the operator (test account 0) adds to
-/// SensorRegistry and DangerIndex and funds, and connects the devices. `limits` is the proxy
-/// config's `[limits]` section body.
+/// SensorRegistry and DangerIndex and funds, and connects the devices. `chain` is added to the
+/// proxy config's `[chain]` section, `limits` to its `[limits]` section.
 pub(crate) async fn rig(
     network: &Path,
     devices: usize,
@@ -100,6 +100,7 @@ pub(crate) async fn rig(
     out: &Path,
     name: &str,
     fogchain: Option<&Path>,
+    chain: &str,
     limits: &str,
 ) -> eyre::Result<Rig> {
     let target = Target::connect(&[], network, Some(label.to_string()), 500).await?;
@@ -132,7 +133,7 @@ pub(crate) async fn rig(
     }
     target.fund(std::slice::from_ref(&gateway), U256::from(100u128 * 10u128.pow(18))).await?;
     // 2. the proxy
-    let config = write_proxy_config(&dir, &network, &ids, &password, registry, danger, limits)?;
+    let config = write_proxy_config(&dir, &network, &ids, &password, registry, danger, chain, limits)?;
     let bin = fogchain_bin(fogchain)?;
     let log = std::fs::File::create(dir.join("proxy.log"))?;
     let mut child = tokio::process::Command::new(&bin)
@@ -161,6 +162,7 @@ pub(crate) async fn run(args: &IotArgs, command: String) -> eyre::Result<RunResu
         &args.out,
         "seed-iot",
         args.fogchain_bin.as_deref(),
+        "",
         "",
     )
     .await?;
@@ -355,6 +357,7 @@ fn write_proxy_config(
     password: &str,
     registry: Address,
     danger: Address,
+    chain: &str,
     limits: &str,
 ) -> eyre::Result<PathBuf> {
     let nodes: Vec<&str> = network.nodes.iter().map(|n| n.rpc.as_str()).collect();
@@ -367,7 +370,7 @@ fn write_proxy_config(
     let mut text = format!(
         "# Written by fogchain-bench seed-iot.\ndata-dir = \"data\"\n\n[upstream]\nnodes = {}\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n\
          [mqtt]\nmode = \"embedded\"\nlisten = \"127.0.0.1:0\"\nqueue-limit = 100000\n\n[chain]\nchain-id = {}\ngateway-key-file = \"gateway.key\"\n\
-         sensor-registry = \"{registry}\"\ndanger-index = [\"{danger}\"]\n\n[limits]\nmax-connections-per-ip = 100000\n{limits}\n",
+         sensor-registry = \"{registry}\"\ndanger-index = [\"{danger}\"]\n{chain}\n\n[limits]\nmax-connections-per-ip = 100000\n{limits}\n",
         serde_json::to_string(&nodes)?,
         network.chain_id,
     );

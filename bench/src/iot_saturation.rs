@@ -35,6 +35,9 @@ pub(crate) struct SaturationArgs {
     /// Length of a step, seconds.
     #[arg(long, default_value_t = 10.0)]
     step_seconds: f64,
+    /// Registry messages per `recordBatch` transaction (the proxy's `[chain] batch-max`).
+    #[arg(long, default_value_t = 400)]
+    batch_max: usize,
     /// The p99 latency (publish -> recorded) that ends the search, ms.
     #[arg(long, default_value_t = 1000.0)]
     p99_limit_ms: f64,
@@ -60,6 +63,7 @@ pub(crate) async fn run(args: &SaturationArgs, command: String) -> eyre::Result<
         &args.out,
         "iot-saturation",
         args.fogchain_bin.as_deref(),
+        &format!("batch-max = {}", args.batch_max),
         limits,
     )
     .await?;
@@ -211,6 +215,7 @@ pub(crate) async fn run(args: &SaturationArgs, command: String) -> eyre::Result<
         summary: vec![
             ("devices".into(), args.devices.to_string()),
             ("step".into(), format!("{} s", args.step_seconds)),
+            ("batch-max".into(), args.batch_max.to_string()),
         ],
         table: Some(Table {
             columns: [

@@ -42,14 +42,22 @@ impl Bridge {
     pub(super) fn pending_groups(&self) -> Vec<Vec<Message>> {
         let journal = self.journal.lock();
         let mut batch = Vec::new();
+        let mut batch_bytes = 0;
         let mut groups = Vec::new();
         for id in &journal.pending {
             let Some(m) = journal.messages.get(id) else { continue };
             match &m.body {
-                Body::Registry { signature: None, .. } => {
+                Body::Registry { signature: None, topic, payload } => {
+                    let bytes = abi_bytes(topic.len()) + abi_bytes(payload.len()) + 3 * 32;
+                    if !batch.is_empty() && batch_bytes + bytes > MAX_BATCH_BYTES {
+                        groups.push(std::mem::take(&mut batch));
+                        batch_bytes = 0;
+                    }
                     batch.push(m.clone());
+                    batch_bytes += bytes;
                     if batch.len() == self.cfg.batch_max {
                         groups.push(std::mem::take(&mut batch));
+                        batch_bytes = 0;
                     }
                 }
                 _ => groups.push(vec![m.clone()]),
@@ -81,10 +89,13 @@ impl Bridge {
             let gas = match self.chain.estimate(to, &input).await {
                 Ok(gas) => gas,
                 Err(UpstreamError::Rpc(e)) if would_revert(&e) && group.len() > 1 => {
-                    tracing::warn!(message = %e.message, "a batch would revert; sending its messages one by one");
-                    for m in group.into_iter().rev() {
-                        work.push_front(vec![m]);
-                    }
+                    // Halves: a batch over the gas cap becomes two that fit, and a message that
+                    // reverts is isolated in log2(n) steps.
+                    tracing::warn!(message = %e.message, size = group.len(), "a batch would revert; splitting it in two");
+                    let mut first = group;
+                    let second = first.split_off(first.len() / 2);
+                    work.push_front(second);
+                    work.push_front(first);
                     continue;
                 }
                 Err(UpstreamError::Rpc(e)) if would_revert(&e) => {
@@ -234,6 +245,16 @@ impl Bridge {
             self.ack(&m.device, json!({"seq": m.seq, "status": "failed", "reason": reason})).await;
         }
     }
+}
+
+/// Largest ABI-encoded size of the readings in one `recordBatch`, bytes: the transaction stays
+/// below the pools' 128 KiB limit (geth's `txMaxSize`, Fogchain's `oversized data`), whatever
+/// `batch-max` is.
+const MAX_BATCH_BYTES: usize = 96 * 1024;
+
+/// Bytes of a `bytes` / `string` value in an ABI dynamic array: length word and padded data.
+fn abi_bytes(len: usize) -> usize {
+    32 + len.div_ceil(32) * 32
 }
 
 /// Whether an `eth_estimateGas` error says the call itself fails (a revert, or out of gas at

@@ -34,7 +34,9 @@ fn tls_with_client_certificates() {
         pem("ca.pem")
     );
     let _proxy =
-        net.rerun_proxy("proxy-tls", |text| text + &format!("\n[http.tls]\n{tls}\n[mqtt.tls]\n{tls}"));
+        net.rerun_proxy("proxy-tls", |text| {
+            text + &format!("\n[http.tls]\n{tls}\n[mqtt.tls]\n{tls}\n[limits]\ntls-handshake-timeout-ms = 1000\n")
+        });
     let http_port = net.proxy_http().rsplit(':').next().unwrap().to_string();
     let mqtt_port = net.proxy_mqtt().rsplit(':').next().unwrap().to_string();
     let https = format!("https://localhost:{http_port}/");
@@ -95,4 +97,15 @@ fn tls_with_client_certificates() {
     anonymous.args(["-i", "tls-anon", "-t", "devices/sensor-1/messages", "-m", "{}"]);
     let (ok, text) = run(&mut anonymous);
     assert!(!ok && text.to_lowercase().contains("not authori"), "{text}");
+    // A connection that never completes its TLS handshake is closed after
+    // tls-handshake-timeout-ms (1 s here), on both listeners.
+    for port in [&mqtt_port, &http_port] {
+        let mut silent = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
+        silent.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+        let started = std::time::Instant::now();
+        let mut byte = [0u8; 1];
+        let closed = matches!(std::io::Read::read(&mut silent, &mut byte), Ok(0) | Err(_));
+        let waited = started.elapsed();
+        assert!(closed && waited < std::time::Duration::from_secs(10), "port {port}: closed {closed} after {waited:?}");
+    }
 }

@@ -138,6 +138,8 @@ pub struct Bridge {
     heads_live: std::sync::atomic::AtomicUsize,
     /// Base fee of the newest head announced (wei) and when: fees without a round trip.
     head_base_fee: parking_lot::Mutex<Option<(u128, Instant)>>,
+    /// Gas limit of the newest head announced (0 until one is seen).
+    head_gas_limit: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Bridge {
@@ -213,6 +215,7 @@ impl Bridge {
             offers: offers_tx,
             heads_live: std::sync::atomic::AtomicUsize::new(0),
             head_base_fee: parking_lot::Mutex::new(None),
+            head_gas_limit: std::sync::atomic::AtomicU64::new(0),
         });
         if backlog > 0 {
             tracing::info!(backlog, "journal replayed: resuming unfinished messages");

@@ -67,6 +67,9 @@ impl Bridge {
                                 if let Some(fee) = head.get("baseFeePerGas").and_then(quantity) {
                                     *self.head_base_fee.lock() = Some((fee, Instant::now()));
                                 }
+                                if let Some(limit) = head.get("gasLimit").and_then(quantity_u64) {
+                                    self.head_gas_limit.store(limit, std::sync::atomic::Ordering::Relaxed);
+                                }
                                 if self.heads_tx.send(node).is_err() {
                                     break;
                                 }

@@ -105,9 +105,27 @@ impl Bridge {
                 // anything else (node busy, internal error): the messages stay pending
                 Err(e) => return Err(e),
             };
+            if gas > self.batch_gas_cap() && group.len() > 1 {
+                // would not fit in a block (or crowd out everything else): halves
+                tracing::debug!(gas, size = group.len(), "a batch over half the block gas limit; splitting it in two");
+                let mut first = group;
+                let second = first.split_off(first.len() / 2);
+                work.push_front(second);
+                work.push_front(first);
+                continue;
+            }
             self.send_new(group, to, input, gas, fees).await?;
         }
         Ok(())
+    }
+
+    /// Most gas one batch may take: half the newest head's gas limit (30M assumed until a head
+    /// is seen), so a batch always fits in a block with room for other transactions.
+    fn batch_gas_cap(&self) -> u64 {
+        match self.head_gas_limit.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => DEFAULT_BLOCK_GAS_LIMIT / 2,
+            limit => limit / 2,
+        }
     }
 
     pub(super) fn encode(&self, group: &[Message]) -> (Address, Bytes) {
@@ -205,6 +223,17 @@ impl Bridge {
                 *self.next_nonce.lock().await = None;
                 Ok(())
             }
+            Refusal::Permanent if group.len() > 1 && refusal.message.contains("exceeds block gas limit") => {
+                // the batch, not its messages: they are batched again, under a lower cap
+                tracing::warn!(gas, size = group.len(), "batch over the block gas limit; re-batching smaller");
+                self.head_gas_limit.store(gas, std::sync::atomic::Ordering::Relaxed);
+                if let Err(e) = self.journal.lock().append(vec![Record::Abandoned { tx }]) {
+                    tracing::error!(error = %e, "journal write failed");
+                }
+                self.fill_nonce(nonce, fees).await;
+                self.wake.notify_one();
+                Ok(())
+            }
             Refusal::Permanent => {
                 // refused for good: its messages fail, and the nonce is filled so later ones go on
                 let message = refusal.message;
@@ -246,6 +275,9 @@ impl Bridge {
         }
     }
 }
+
+/// Block gas limit assumed until a head is seen (Fogchain's and geth's default, 30M).
+const DEFAULT_BLOCK_GAS_LIMIT: u64 = 30_000_000;
 
 /// Largest ABI-encoded size of the readings in one `recordBatch`, bytes: the transaction stays
 /// below the pools' 128 KiB limit (geth's `txMaxSize`, Fogchain's `oversized data`), whatever

@@ -167,6 +167,19 @@ impl Gateway {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
         if declared.is_some_and(|n| n > self.max_body) {
+            // Read and drop what the client is still sending (up to 4 x the limit, 10 s), so that
+            // it reads the 413 instead of a reset in the middle of its upload.
+            let mut body = req.into_body();
+            let mut drained = 0usize;
+            let drain = async {
+                while let Some(Ok(frame)) = body.frame().await {
+                    drained += frame.data_ref().map_or(0, |d| d.len());
+                    if drained > 4 * self.max_body {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), drain).await;
             return self.too_large();
         }
         let body = match Limited::new(req.into_body(), self.max_body).collect().await {

@@ -89,20 +89,31 @@ pub(crate) struct Rig {
     pub(crate) child: tokio::process::Child,
 }
 
-/// Starts a proxy (in `out/<name>-proxy`) for `devices` MQTT devices on the devnet of
-/// `network` with a fresh gateway account that the operator (test account 0) adds to
-/// SensorRegistry and DangerIndex and funds, and connects the devices. `chain` is added to the
-/// proxy config's `[chain]` section, `limits` to its `[limits]` section.
-pub(crate) async fn rig(
-    network: &Path,
-    devices: usize,
-    label: &str,
-    out: &Path,
-    name: &str,
-    fogchain: Option<&Path>,
-    chain: &str,
-    limits: &str,
-) -> eyre::Result<Rig> {
+/// What a bench's proxy is started with.
+pub(crate) struct RigSpec<'a> {
+    /// The devnet's network.json.
+    pub(crate) network: &'a Path,
+    /// MQTT devices to configure and connect.
+    pub(crate) devices: usize,
+    /// Name of the target in results.
+    pub(crate) label: &'a str,
+    /// Results directory; the proxy's files go to `<out>/<name>-proxy`.
+    pub(crate) out: &'a Path,
+    /// The workload's name.
+    pub(crate) name: &'a str,
+    /// The `fogchain` binary (default: next to this one, else PATH).
+    pub(crate) fogchain: Option<&'a Path>,
+    /// Added to the proxy config's `[chain]` section.
+    pub(crate) chain: &'a str,
+    /// Added to its `[limits]` section.
+    pub(crate) limits: &'a str,
+}
+
+/// Starts a proxy for `spec.devices` MQTT devices on the devnet of `spec.network` with a fresh
+/// gateway account that the operator (test account 0) adds to SensorRegistry and DangerIndex
+/// and funds, and connects the devices.
+pub(crate) async fn rig(spec: &RigSpec<'_>) -> eyre::Result<Rig> {
+    let RigSpec { network, devices, label, out, name, fogchain, .. } = *spec;
     let target = Target::connect(&[], network, Some(label.to_string()), 500).await?;
     let network = target.network.clone().ok_or_else(|| eyre!("{name} needs a devnet's network.json"))?;
     let registry =
@@ -133,7 +144,7 @@ pub(crate) async fn rig(
     }
     target.fund(std::slice::from_ref(&gateway), U256::from(100u128 * 10u128.pow(18))).await?;
     // 2. the proxy
-    let config = write_proxy_config(&dir, &network, &ids, &password, registry, danger, chain, limits)?;
+    let config = write_proxy_config(&dir, &network, &ids, &password, (registry, danger), spec)?;
     let bin = fogchain_bin(fogchain)?;
     let log = std::fs::File::create(dir.join("proxy.log"))?;
     let mut child = tokio::process::Command::new(&bin)
@@ -155,16 +166,16 @@ pub(crate) async fn rig(
 
 /// Runs the test and returns its result.
 pub(crate) async fn run(args: &IotArgs, command: String) -> eyre::Result<RunResult> {
-    let Rig { target, danger, ids, clients, shared, mut child } = rig(
-        &args.network,
-        args.devices,
-        &args.label,
-        &args.out,
-        "seed-iot",
-        args.fogchain_bin.as_deref(),
-        "",
-        "",
-    )
+    let Rig { target, danger, ids, clients, shared, mut child } = rig(&RigSpec {
+        network: &args.network,
+        devices: args.devices,
+        label: &args.label,
+        out: &args.out,
+        name: "seed-iot",
+        fogchain: args.fogchain_bin.as_deref(),
+        chain: "",
+        limits: "",
+    })
     .await?;
     let started_unix = unix_now();
     // 4. phases
@@ -355,11 +366,10 @@ fn write_proxy_config(
     network: &fogchain_devnet::NetworkFile,
     ids: &[String],
     password: &str,
-    registry: Address,
-    danger: Address,
-    chain: &str,
-    limits: &str,
+    (registry, danger): (Address, Address),
+    spec: &RigSpec<'_>,
 ) -> eyre::Result<PathBuf> {
+    let (chain, limits) = (spec.chain, spec.limits);
     let nodes: Vec<&str> = network.nodes.iter().map(|n| n.rpc.as_str()).collect();
     // Cheap argon2 parameters (8 MiB, 1 pass) for the bench's 1000 throw-away device passwords:
     // provisioning and connecting stay fast; messages are not affected (auth is per connection).

@@ -8,7 +8,7 @@
 //! in a block); "accepted" is the ack that the proxy journaled it. Each step reports readings/s
 //! recorded (over the time from the step's start to its last recorded ack) and p50/p99.
 
-use crate::iot::{done_count, message, rig, Rig};
+use crate::iot::{done_count, message, rig, Rig, RigSpec};
 use crate::load::{slug, unix_now};
 use crate::report::{cdf, line_chart, ms, Latency, RunResult, Table};
 use clap::Args;
@@ -56,16 +56,17 @@ pub(crate) struct SaturationArgs {
 pub(crate) async fn run(args: &SaturationArgs, command: String) -> eyre::Result<RunResult> {
     // The bench measures the proxy and the chain, not the per-device rate limit.
     let limits = "device-messages-per-second = 100000\ndevice-burst = 100000";
-    let Rig { target, danger, ids, clients, shared, mut child } = rig(
-        &args.network,
-        args.devices,
-        &args.label,
-        &args.out,
-        "iot-saturation",
-        args.fogchain_bin.as_deref(),
-        &format!("batch-max = {}", args.batch_max),
+    let chain = format!("batch-max = {}", args.batch_max);
+    let Rig { target, danger, ids, clients, shared, mut child } = rig(&RigSpec {
+        network: &args.network,
+        devices: args.devices,
+        label: &args.label,
+        out: &args.out,
+        name: "iot-saturation",
+        fogchain: args.fogchain_bin.as_deref(),
+        chain: &chain,
         limits,
-    )
+    })
     .await?;
     let started_unix = unix_now();
     let mut rows = Vec::new();

@@ -120,8 +120,32 @@ fn workloads_account_for_every_transaction_and_message() {
     assert_eq!(phases[0]["type"], "RM");
     assert_eq!(phases[1]["type"], "AM");
 
+    let r = bench(
+        dir,
+        &[
+            "iot-saturation",
+            "--network",
+            network,
+            "--devices",
+            "20",
+            "--rates",
+            "40,80",
+            "--step-seconds",
+            "1",
+        ],
+    );
+    let steps = r["data"]["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2, "{}", r["data"]);
+    for s in steps {
+        assert_eq!(s["recorded"], s["messages"], "every reading recorded: {s}");
+        assert_eq!(s["refused"], 0, "{s}");
+        assert!(s["recordedPerSecond"].as_f64().unwrap() > 0.0, "{s}");
+    }
+
     let report = std::fs::read_to_string(dir.join("results/report.md")).unwrap();
-    for section in ["## rpc-transfers", "## rpc-contract", "## saturation", "## seed-iot"] {
+    for section in
+        ["## rpc-transfers", "## rpc-contract", "## saturation", "## seed-iot", "## iot-saturation"]
+    {
         assert!(report.contains(section), "{section} missing from report.md:\n{report}");
     }
     for line in report.lines().filter(|l| l.starts_with("![")) {

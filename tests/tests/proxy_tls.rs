@@ -33,10 +33,9 @@ fn tls_with_client_certificates() {
         pem("server.key"),
         pem("ca.pem")
     );
-    let _proxy =
-        net.rerun_proxy("proxy-tls", |text| {
-            text + &format!("\n[http.tls]\n{tls}\n[mqtt.tls]\n{tls}\n[limits]\ntls-handshake-timeout-ms = 1000\n")
-        });
+    let _proxy = net.rerun_proxy("proxy-tls", |text| {
+        text + &format!("\n[http.tls]\n{tls}\n[mqtt.tls]\n{tls}\n[limits]\ntls-handshake-timeout-ms = 1000\n")
+    });
     let http_port = net.proxy_http().rsplit(':').next().unwrap().to_string();
     let mqtt_port = net.proxy_mqtt().rsplit(':').next().unwrap().to_string();
     let https = format!("https://localhost:{http_port}/");
@@ -106,6 +105,9 @@ fn tls_with_client_certificates() {
         let mut byte = [0u8; 1];
         let closed = matches!(std::io::Read::read(&mut silent, &mut byte), Ok(0) | Err(_));
         let waited = started.elapsed();
-        assert!(closed && waited < std::time::Duration::from_secs(10), "port {port}: closed {closed} after {waited:?}");
+        assert!(
+            closed && waited < std::time::Duration::from_secs(10),
+            "port {port}: closed {closed} after {waited:?}"
+        );
     }
 }

@@ -107,7 +107,11 @@ impl Bridge {
             };
             if gas > self.batch_gas_cap() && group.len() > 1 {
                 // would not fit in a block (or crowd out everything else): halves
-                tracing::debug!(gas, size = group.len(), "a batch over half the block gas limit; splitting it in two");
+                tracing::debug!(
+                    gas,
+                    size = group.len(),
+                    "a batch over half the block gas limit; splitting it in two"
+                );
                 let mut first = group;
                 let second = first.split_off(first.len() / 2);
                 work.push_front(second);
@@ -225,7 +229,11 @@ impl Bridge {
             }
             Refusal::Permanent if group.len() > 1 && refusal.message.contains("exceeds block gas limit") => {
                 // the batch, not its messages: they are batched again, under a lower cap
-                tracing::warn!(gas, size = group.len(), "batch over the block gas limit; re-batching smaller");
+                tracing::warn!(
+                    gas,
+                    size = group.len(),
+                    "batch over the block gas limit; re-batching smaller"
+                );
                 self.head_gas_limit.store(gas, std::sync::atomic::Ordering::Relaxed);
                 if let Err(e) = self.journal.lock().append(vec![Record::Abandoned { tx }]) {
                     tracing::error!(error = %e, "journal write failed");

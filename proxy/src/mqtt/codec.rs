@@ -624,7 +624,8 @@ mod tests {
             state ^= state << 17;
             state
         };
-        let mut seeds: Vec<Vec<u8>> = vec![connect31().to_vec(), b"\x10\x0c\0\x04MQTT\x05\x02\0\x3c\0\0".to_vec()];
+        let mut seeds: Vec<Vec<u8>> =
+            vec![connect31().to_vec(), b"\x10\x0c\0\x04MQTT\x05\x02\0\x3c\0\0".to_vec()];
         let mut publish = BytesMut::new();
         let mut p = v5::Publish::new("devices/d/messages", QoS5::ExactlyOnce, "{}", None);
         p.pkid = 9;

@@ -43,6 +43,7 @@ pub struct Gateway {
     per_client: DefaultKeyedRateLimiter<String>,
     max_body: usize,
     limits: crate::config::LimitsConfig,
+    ws_slots: Arc<crate::gateway_ws::WsSlots>,
     warehouse: Option<Arc<Warehouse>>,
 }
 
@@ -64,6 +65,7 @@ impl Gateway {
             per_client: RateLimiter::keyed(crate::config::quota(l.client_rps, l.client_burst)),
             max_body: config.http.max_body_bytes,
             limits: l.clone(),
+            ws_slots: crate::gateway_ws::WsSlots::new(l),
             warehouse,
         })
     }
@@ -284,6 +286,10 @@ impl Gateway {
 
     pub(crate) fn upstream(&self) -> &Upstream {
         &self.upstream
+    }
+
+    pub(crate) fn ws_slots(&self) -> &Arc<crate::gateway_ws::WsSlots> {
+        &self.ws_slots
     }
 
     pub(crate) fn max_body(&self) -> usize {

@@ -1,6 +1,7 @@
 // JSON-RPC over WebSocket through the proxy's gateway: ethers (npm) subscribes to new blocks with
 // the admin token in the query string (as a browser app does); a device authenticated with Basic
-// auth may call its methods but not eth_subscribe (-32004); no credentials get HTTP 401.
+// auth may call its methods but not eth_subscribe (-32004) and hold at most 16 sockets (429);
+// no credentials get HTTP 401.
 // Prints {"ok": true, ...} on success. Usage: node tests/js/gateway-ws.mjs DEVNET_DIR/network.json
 import { WebSocketProvider, Wallet } from 'ethers';
 import WebSocket from 'ws';
@@ -44,7 +45,22 @@ const refused = await ask(2, 'eth_subscribe', ['newHeads']);
 if (refused.error?.code !== -32004) throw new Error(`eth_subscribe by a device: ${JSON.stringify(refused)}`);
 socket.close();
 
-// 3. No credentials: the upgrade is refused with 401.
+// 3. At most 16 WebSockets per caller (ws-per-caller): the 17th upgrade gets 429.
+const open = (i) => new Promise((resolve) => {
+  const ws = new WebSocket(`${base}/`, { headers: { authorization: auth } });
+  ws.on('open', () => resolve({ ws, status: 101 }));
+  ws.on('unexpected-response', (_req, res) => resolve({ ws, status: res.statusCode }));
+  ws.on('error', () => {});
+});
+const sockets = [];
+for (let i = 0; i < 17; i++) sockets.push(await Promise.race([open(i), timeout(`socket ${i}`)]));
+const statuses = sockets.map((s) => s.status);
+if (statuses.filter((s) => s === 101).length !== 16 || statuses[16] !== 429) {
+  throw new Error(`per-caller cap: ${statuses.join(',')}`);
+}
+for (const s of sockets) s.ws.terminate();
+
+// 4. No credentials: the upgrade is refused with 401.
 const status = await Promise.race([new Promise((resolve) => {
   const anon = new WebSocket(`${base}/`);
   anon.on('unexpected-response', (_req, res) => resolve(res.statusCode));

@@ -44,6 +44,14 @@ pub struct LimitsConfig {
     /// Open connections per listener from one IP address.
     #[serde(default = "default_max_connections_per_ip")]
     pub max_connections_per_ip: usize,
+    /// JSON-RPC WebSocket connections relayed at once, over all callers. Each is a connection
+    /// from the proxy's address to a node, so this stays below the nodes' `[rpc]
+    /// max-connections-per-ip` (256) with room for the HTTP pool.
+    #[serde(default = "default_ws_total")]
+    pub ws_total: usize,
+    /// JSON-RPC WebSocket connections of one caller at once.
+    #[serde(default = "default_ws_per_caller")]
+    pub ws_per_caller: usize,
     /// Largest shadow document (its `desired` and `reported` state as JSON), bytes; an update
     /// that would make it larger is rejected with 413 (AWS IoT: 8 KB).
     #[serde(default = "default_shadow_max_bytes")]
@@ -68,6 +76,8 @@ impl Default for LimitsConfig {
             tls_handshake_timeout_ms: default_tls_handshake_timeout_ms(),
             max_connections: default_max_connections(),
             max_connections_per_ip: default_max_connections_per_ip(),
+            ws_total: default_ws_total(),
+            ws_per_caller: default_ws_per_caller(),
             shadow_max_bytes: default_shadow_max_bytes(),
             shadow_requests_per_second: default_shadow_requests_per_second(),
         }
@@ -106,6 +116,12 @@ fn default_max_connections() -> usize {
 }
 fn default_max_connections_per_ip() -> usize {
     1_000
+}
+fn default_ws_total() -> usize {
+    128
+}
+fn default_ws_per_caller() -> usize {
+    16
 }
 fn default_shadow_max_bytes() -> usize {
     8 * 1024

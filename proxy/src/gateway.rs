@@ -20,7 +20,7 @@
 use crate::{
     auth::{Authenticator, Identity},
     config::ProxyConfig,
-    guard::LoginRefusal,
+    guard::{Caps, LoginRefusal},
     tls,
     upstream::Upstream,
     warehouse::Warehouse,
@@ -43,7 +43,8 @@ pub struct Gateway {
     per_client: DefaultKeyedRateLimiter<String>,
     max_body: usize,
     limits: crate::config::LimitsConfig,
-    ws_slots: Arc<crate::gateway_ws::WsSlots>,
+    /// Relayed JSON-RPC WebSockets (`ws-total`, `ws-per-caller`).
+    ws_slots: Arc<Caps<String>>,
     warehouse: Option<Arc<Warehouse>>,
 }
 
@@ -65,7 +66,7 @@ impl Gateway {
             per_client: RateLimiter::keyed(crate::config::quota(l.client_rps, l.client_burst)),
             max_body: config.http.max_body_bytes,
             limits: l.clone(),
-            ws_slots: crate::gateway_ws::WsSlots::new(l),
+            ws_slots: Caps::new(l.ws_total, l.ws_per_caller, ("ws-total", "ws-per-caller")),
             warehouse,
         })
     }
@@ -288,7 +289,7 @@ impl Gateway {
         &self.upstream
     }
 
-    pub(crate) fn ws_slots(&self) -> &Arc<crate::gateway_ws::WsSlots> {
+    pub(crate) fn ws_slots(&self) -> &Arc<Caps<String>> {
         &self.ws_slots
     }
 

@@ -28,58 +28,6 @@ const NODE_MESSAGE_MAX: usize = 64 << 20;
 /// Time to open the WebSocket to a node.
 const NODE_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Open relayed WebSockets, in total and per caller (`[limits] ws-total`, `ws-per-caller`).
-#[derive(Debug)]
-pub(crate) struct WsSlots {
-    total: usize,
-    per_caller: usize,
-    open: parking_lot::Mutex<(usize, std::collections::HashMap<String, usize>)>,
-}
-
-/// One open relayed WebSocket; dropping it frees the slot.
-pub(crate) struct WsSlot {
-    slots: Arc<WsSlots>,
-    caller: String,
-}
-
-impl WsSlots {
-    pub(crate) fn new(limits: &crate::config::LimitsConfig) -> Arc<Self> {
-        Arc::new(Self {
-            total: limits.ws_total,
-            per_caller: limits.ws_per_caller,
-            open: parking_lot::Mutex::new((0, std::collections::HashMap::new())),
-        })
-    }
-
-    /// A slot for `caller`, or which cap it hits.
-    fn take(self: &Arc<Self>, caller: &str) -> Result<WsSlot, &'static str> {
-        let mut open = self.open.lock();
-        if open.0 >= self.total {
-            return Err("ws-total");
-        }
-        let mine = open.1.entry(caller.to_string()).or_default();
-        if *mine >= self.per_caller {
-            return Err("ws-per-caller");
-        }
-        *mine += 1;
-        open.0 += 1;
-        Ok(WsSlot { slots: self.clone(), caller: caller.to_string() })
-    }
-}
-
-impl Drop for WsSlot {
-    fn drop(&mut self) {
-        let mut open = self.slots.open.lock();
-        open.0 = open.0.saturating_sub(1);
-        if let Some(n) = open.1.get_mut(&self.caller) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                open.1.remove(&self.caller);
-            }
-        }
-    }
-}
-
 /// Why a relayed WebSocket ended.
 #[derive(Debug, thiserror::Error)]
 enum RelayError {
@@ -113,7 +61,7 @@ impl Gateway {
                 Err(reply) => return *reply,
             },
         };
-        let slot = match self.ws_slots().take(&id.name) {
+        let slot = match self.ws_slots().admit(id.name.clone()) {
             Ok(slot) => slot,
             Err(cap) => {
                 metrics::counter!("fogchain_proxy_rate_limited_total", "source" => "ws").increment(1);

@@ -21,6 +21,7 @@ use governor::{clock::Clock, DefaultKeyedRateLimiter, RateLimiter};
 use parking_lot::Mutex;
 use std::{
     collections::HashMap,
+    hash::Hash,
     net::IpAddr,
     num::NonZeroU32,
     sync::Arc,
@@ -136,55 +137,65 @@ impl LoginGuard {
     }
 }
 
-/// Caps on open connections of one listener: in total and per IP address.
+/// Caps on things held open (connections, sessions, WebSockets): in total and per key (an IP
+/// address, a device, a caller). Used for `max-connections` / `max-connections-per-ip` at every
+/// listener, `sessions-per-device` at the MQTT front and `ws-total` / `ws-per-caller` at the
+/// gateway.
 #[derive(Debug)]
-pub struct ConnectionCaps {
+pub struct Caps<K: Hash + Eq + Clone> {
     max_total: usize,
-    max_per_ip: usize,
-    open: Mutex<(usize, HashMap<IpAddr, usize>)>,
+    max_per_key: usize,
+    /// What each cap is called in refusals and metrics: (total, per key).
+    names: (&'static str, &'static str),
+    open: Mutex<(usize, HashMap<K, usize>)>,
 }
 
-/// An admitted connection; dropping it frees its place.
+/// Something admitted under [`Caps`]; dropping it frees its place.
 #[derive(Debug)]
-pub struct Admitted {
-    caps: Arc<ConnectionCaps>,
-    ip: IpAddr,
+pub struct Admitted<K: Hash + Eq + Clone> {
+    caps: Arc<Caps<K>>,
+    key: K,
 }
 
-impl ConnectionCaps {
-    /// Caps from `limits` (`max-connections`, `max-connections-per-ip`).
-    pub fn new(limits: &LimitsConfig) -> Arc<Self> {
-        Arc::new(Self {
-            max_total: limits.max_connections,
-            max_per_ip: limits.max_connections_per_ip,
-            open: Mutex::new((0, HashMap::new())),
-        })
+impl<K: Hash + Eq + Clone> Caps<K> {
+    /// At most `max_total` in all and `max_per_key` per key; `names` names the two caps.
+    pub fn new(max_total: usize, max_per_key: usize, names: (&'static str, &'static str)) -> Arc<Self> {
+        Arc::new(Self { max_total, max_per_key, names, open: Mutex::new((0, HashMap::new())) })
     }
 
-    /// Admits a connection from `ip`, or says which cap it hits.
-    pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Admitted, &'static str> {
+    /// The connection caps of a listener (`max-connections`, `max-connections-per-ip`).
+    pub fn connections(limits: &LimitsConfig) -> Arc<Caps<IpAddr>> {
+        Caps::new(
+            limits.max_connections,
+            limits.max_connections_per_ip,
+            ("max-connections", "max-connections-per-ip"),
+        )
+    }
+
+    /// Admits one more for `key`, or names the cap it hits.
+    pub fn admit(self: &Arc<Self>, key: K) -> Result<Admitted<K>, &'static str> {
         let mut open = self.open.lock();
         if open.0 >= self.max_total {
-            return Err("max-connections");
+            return Err(self.names.0);
         }
-        let from_ip = open.1.entry(ip).or_default();
-        if *from_ip >= self.max_per_ip {
-            return Err("max-connections-per-ip");
+        let held = open.1.entry(key.clone()).or_default();
+        if *held >= self.max_per_key {
+            return Err(self.names.1);
         }
-        *from_ip += 1;
+        *held += 1;
         open.0 += 1;
-        Ok(Admitted { caps: self.clone(), ip })
+        Ok(Admitted { caps: self.clone(), key })
     }
 }
 
-impl Drop for Admitted {
+impl<K: Hash + Eq + Clone> Drop for Admitted<K> {
     fn drop(&mut self) {
         let mut open = self.caps.open.lock();
         open.0 = open.0.saturating_sub(1);
-        if let Some(n) = open.1.get_mut(&self.ip) {
-            *n -= 1;
+        if let Some(n) = open.1.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
             if *n == 0 {
-                open.1.remove(&self.ip);
+                open.1.remove(&self.key);
             }
         }
     }
@@ -254,7 +265,7 @@ mod tests {
 
     #[test]
     fn connection_caps_per_ip_and_in_total() {
-        let caps = ConnectionCaps::new(&limits());
+        let caps = Caps::<IpAddr>::connections(&limits());
         let (a, b): (IpAddr, IpAddr) = ([10, 0, 0, 1].into(), [10, 0, 0, 2].into());
         let a1 = caps.admit(a).unwrap();
         let _a2 = caps.admit(a).unwrap();

@@ -2,7 +2,7 @@
 
 use crate::{
     config::{LimitsConfig, TlsConfig},
-    guard::ConnectionCaps,
+    guard::Caps,
 };
 use rustls::{
     pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer},
@@ -36,7 +36,7 @@ pub async fn serve<F, Fut>(
 {
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let handle = Arc::new(handle);
-    let caps = ConnectionCaps::new(limits);
+    let caps = Caps::<std::net::IpAddr>::connections(limits);
     let handshake_timeout = Duration::from_millis(limits.tls_handshake_timeout_ms);
     loop {
         let (stream, peer) = match listener.accept().await {

@@ -1,7 +1,7 @@
 //! Hostile devices at the proxy's MQTT front: 2,000 CONNECTs with a wrong password at once (from
 //! 127.0.0.1) leave the proxy's memory flat (argon2 checks are bounded in parallel and failures
 //! throttled, docs/proxy.md "Hostile devices"), and a real device (from 127.0.0.2) still
-//! connects while they are in flight.
+//! connects while they are in flight; one device cannot hold more than `sessions-per-device`.
 
 use fogchain_e2e::{mqtt::host_port, Devnet};
 use std::{
@@ -147,5 +147,18 @@ fn wrong_password_flood_leaves_memory_flat_and_a_device_connects() {
     );
     // argon2id holds 19 MiB per check: unbounded, 2,000 checks would need tens of GiB.
     assert!(peak < before + 100 * 1024, "memory grew from {before} to {peak} KiB");
+
+    // One device holds at most `sessions-per-device` (8) sessions: a 9th is refused (CONNACK 3).
+    let other = net.device(1).clone();
+    let mut held = Vec::new();
+    for i in 0..9 {
+        let mut s = libc_bind_connect([127, 0, 0, 3], server).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        s.write_all(&connect_packet(&format!("session-{i}"), &other.username, &other.password)).unwrap();
+        let mut ack = [0u8; 4];
+        s.read_exact(&mut ack).unwrap();
+        assert_eq!(ack[3], if i < 8 { 0 } else { 3 }, "session {i}");
+        held.push(s);
+    }
     net.stop();
 }

@@ -44,6 +44,10 @@ pub struct LimitsConfig {
     /// Open connections per listener from one IP address.
     #[serde(default = "default_max_connections_per_ip")]
     pub max_connections_per_ip: usize,
+    /// MQTT sessions one device may hold at once at the front (each client id is one; a device
+    /// usually needs one or two). More are refused: CONNACK 3 / 0x97.
+    #[serde(default = "default_sessions_per_device")]
+    pub sessions_per_device: usize,
     /// JSON-RPC WebSocket connections relayed at once, over all callers. Each is a connection
     /// from the proxy's address to a node, so this stays below the nodes' `[rpc]
     /// max-connections-per-ip` (256) with room for the HTTP pool.
@@ -76,6 +80,7 @@ impl Default for LimitsConfig {
             tls_handshake_timeout_ms: default_tls_handshake_timeout_ms(),
             max_connections: default_max_connections(),
             max_connections_per_ip: default_max_connections_per_ip(),
+            sessions_per_device: default_sessions_per_device(),
             ws_total: default_ws_total(),
             ws_per_caller: default_ws_per_caller(),
             shadow_max_bytes: default_shadow_max_bytes(),
@@ -116,6 +121,9 @@ fn default_max_connections() -> usize {
 }
 fn default_max_connections_per_ip() -> usize {
     1_000
+}
+fn default_sessions_per_device() -> usize {
+    8
 }
 fn default_ws_total() -> usize {
     128

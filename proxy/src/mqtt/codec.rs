@@ -111,6 +111,8 @@ pub(super) enum ConnectCode {
     ServerBusy,
     /// MQTT 3: 2, MQTT 5: 0x85.
     BadClientId,
+    /// A cap on the device's sessions. MQTT 3: 3 (server unavailable), MQTT 5: 0x97.
+    QuotaExceeded,
 }
 
 /// What the front sends a device.
@@ -369,7 +371,9 @@ impl DeviceCodec {
                         ConnectCode::NotAuthorized | ConnectCode::Throttled => {
                             v4::ConnectReturnCode::NotAuthorized
                         }
-                        ConnectCode::ServerBusy => v4::ConnectReturnCode::ServiceUnavailable,
+                        ConnectCode::ServerBusy | ConnectCode::QuotaExceeded => {
+                            v4::ConnectReturnCode::ServiceUnavailable
+                        }
                         ConnectCode::BadClientId => v4::ConnectReturnCode::BadClientId,
                     };
                     // MQTT 3.1's CONNACK has no session-present flag (its first byte is reserved)
@@ -417,6 +421,7 @@ impl DeviceCodec {
                     ConnectCode::Throttled => v5::ConnectReturnCode::ConnectionRateExceeded,
                     ConnectCode::ServerBusy => v5::ConnectReturnCode::ServerBusy,
                     ConnectCode::BadClientId => v5::ConnectReturnCode::ClientIdentifierNotValid,
+                    ConnectCode::QuotaExceeded => v5::ConnectReturnCode::QuotaExceeded,
                 };
                 v5::Packet::ConnAck(v5::ConnAck { session_present, code, properties: Some(props) })
             }

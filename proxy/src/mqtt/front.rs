@@ -24,7 +24,7 @@ use crate::{
     auth::Authenticator,
     bridge::{Offer, Outcome},
     config::{LimitsConfig, MqttConfig},
-    guard::LoginRefusal,
+    guard::{Caps, LoginRefusal},
     tls,
 };
 use bytes::{Bytes, BytesMut};
@@ -50,6 +50,8 @@ pub struct Front {
     receive_max: u16,
     limits: LimitsConfig,
     pub(super) offers: mpsc::Sender<Offer>,
+    /// Open sessions per device (`[limits] sessions-per-device`).
+    sessions: Arc<Caps<String>>,
 }
 
 /// What an authenticated CONNECT leaves for the connected session.
@@ -108,6 +110,7 @@ impl Front {
             max_packet: mqtt.max_packet_bytes,
             max_keep_alive: mqtt.max_keep_alive_secs,
             receive_max: mqtt.receive_maximum.max(1),
+            sessions: Caps::new(usize::MAX, limits.sessions_per_device, ("", "sessions-per-device")),
             limits,
             offers,
         })
@@ -232,6 +235,19 @@ impl Front {
         connect.client_id = format!("{device}:{}", connect.client_id);
         // Boxed: the state of a connected session is large, and a connection that never gets
         // here (refused, throttled) should not hold room for it.
+        let _held = match self.sessions.admit(device.clone()) {
+            Ok(held) => held,
+            Err(cap) => {
+                let why = "too many sessions of this device (sessions-per-device)";
+                let ack = Outgoing::ConnAck {
+                    code: ConnectCode::QuotaExceeded,
+                    session_present: false,
+                    reason: Some(why.into()),
+                };
+                write(&mut client_wr, &mut codec, ack).await?;
+                return Err(SessionError::Refused { why: cap, client_id: connect.client_id });
+            }
+        };
         let session = Connected { device, own, shadow, version, session_expiry, connect, codec, peer };
         Box::pin(self.connected(session, client_rd, client_wr, buf)).await
     }

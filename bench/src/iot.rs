@@ -28,15 +28,31 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// Options of `seed-iot`.
+/// Options of every bench that starts its own proxy ([`rig`]).
 #[derive(Debug, Clone, Args)]
-pub(crate) struct IotArgs {
+pub(crate) struct RigArgs {
     /// The devnet's network.json (nodes, contracts, chain id).
     #[arg(long, default_value = "devnet-data/network.json")]
     network: PathBuf,
     /// MQTT devices (one connection each).
     #[arg(long, default_value_t = 1000)]
-    devices: usize,
+    pub(crate) devices: usize,
+    /// The `fogchain` binary that runs the proxy (default: next to this binary, else PATH).
+    #[arg(long)]
+    fogchain_bin: Option<PathBuf>,
+    /// Name of the target in results.
+    #[arg(long, default_value = "fogchain")]
+    pub(crate) label: String,
+    /// Directory for results, plots and report.md (the proxy's files go to `<out>/<bench>-proxy`).
+    #[arg(long, default_value = "bench-results")]
+    pub(crate) out: PathBuf,
+}
+
+/// Options of `seed-iot`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct IotArgs {
+    #[command(flatten)]
+    pub(crate) rig: RigArgs,
     /// Registry-message rates to test, messages/s.
     #[arg(long, value_delimiter = ',', default_value = "5,10,12.5")]
     rm_rates: Vec<f64>,
@@ -46,15 +62,6 @@ pub(crate) struct IotArgs {
     /// Messages per rate (the paper: 1000 threads, one message each).
     #[arg(long, default_value_t = 1000)]
     messages: usize,
-    /// The `fogchain` binary that runs the proxy (default: next to this binary, else PATH).
-    #[arg(long)]
-    fogchain_bin: Option<PathBuf>,
-    /// Name of the target in results.
-    #[arg(long, default_value = "fogchain")]
-    label: String,
-    /// Directory for results, plots and report.md (the proxy's files go to `<out>/seed-iot-proxy`).
-    #[arg(long, default_value = "bench-results")]
-    pub(crate) out: PathBuf,
 }
 
 /// The forest-fire paper's figures (Table 2) for comparison: (type, rate, avg latency ms).
@@ -89,31 +96,13 @@ pub(crate) struct Rig {
     pub(crate) child: tokio::process::Child,
 }
 
-/// What a bench's proxy is started with.
-pub(crate) struct RigSpec<'a> {
-    /// The devnet's network.json.
-    pub(crate) network: &'a Path,
-    /// MQTT devices to configure and connect.
-    pub(crate) devices: usize,
-    /// Name of the target in results.
-    pub(crate) label: &'a str,
-    /// Results directory; the proxy's files go to `<out>/<name>-proxy`.
-    pub(crate) out: &'a Path,
-    /// The workload's name.
-    pub(crate) name: &'a str,
-    /// The `fogchain` binary (default: next to this one, else PATH).
-    pub(crate) fogchain: Option<&'a Path>,
-    /// Added to the proxy config's `[chain]` section.
-    pub(crate) chain: &'a str,
-    /// Added to its `[limits]` section.
-    pub(crate) limits: &'a str,
-}
-
-/// Starts a proxy for `spec.devices` MQTT devices on the devnet of `spec.network` with a fresh
-/// gateway account that the operator (test account 0) adds to SensorRegistry and DangerIndex
-/// and funds, and connects the devices.
-pub(crate) async fn rig(spec: &RigSpec<'_>) -> eyre::Result<Rig> {
-    let RigSpec { network, devices, label, out, name, fogchain, .. } = *spec;
+/// Starts a proxy (files in `<out>/<name>-proxy`) for `args.rig.devices` MQTT devices on the devnet
+/// of `args.network` with a fresh gateway account that the operator (test account 0) adds to
+/// SensorRegistry and DangerIndex and funds, and connects the devices. `chain` is added to the
+/// proxy config's `[chain]` section, `limits` to its `[limits]` section.
+pub(crate) async fn rig(args: &RigArgs, name: &str, chain: &str, limits: &str) -> eyre::Result<Rig> {
+    let RigArgs { network, devices, fogchain_bin: fogchain, label, out } = args;
+    let devices = *devices;
     let target = Target::connect(&[], network, Some(label.to_string()), 500).await?;
     let network = target.network.clone().ok_or_else(|| eyre!("{name} needs a devnet's network.json"))?;
     let registry =
@@ -144,8 +133,8 @@ pub(crate) async fn rig(spec: &RigSpec<'_>) -> eyre::Result<Rig> {
     }
     target.fund(std::slice::from_ref(&gateway), U256::from(100u128 * 10u128.pow(18))).await?;
     // 2. the proxy
-    let config = write_proxy_config(&dir, &network, &ids, &password, (registry, danger), spec)?;
-    let bin = fogchain_bin(fogchain)?;
+    let config = write_proxy_config(&dir, &network, &ids, &password, (registry, danger), (chain, limits))?;
+    let bin = fogchain_bin(fogchain.as_deref())?;
     let log = std::fs::File::create(dir.join("proxy.log"))?;
     let mut child = tokio::process::Command::new(&bin)
         .arg("proxy")
@@ -166,17 +155,7 @@ pub(crate) async fn rig(spec: &RigSpec<'_>) -> eyre::Result<Rig> {
 
 /// Runs the test and returns its result.
 pub(crate) async fn run(args: &IotArgs, command: String) -> eyre::Result<RunResult> {
-    let Rig { target, danger, ids, clients, shared, mut child } = rig(&RigSpec {
-        network: &args.network,
-        devices: args.devices,
-        label: &args.label,
-        out: &args.out,
-        name: "seed-iot",
-        fogchain: args.fogchain_bin.as_deref(),
-        chain: "",
-        limits: "",
-    })
-    .await?;
+    let Rig { target, danger, ids, clients, shared, mut child } = rig(&args.rig, "seed-iot", "", "").await?;
     let started_unix = unix_now();
     // 4. phases
     let mut rows = Vec::new();
@@ -272,10 +251,10 @@ pub(crate) async fn run(args: &IotArgs, command: String) -> eyre::Result<RunResu
     let reasons = shared.lock().reasons.clone();
     drop(clients);
     let _ = child.kill().await;
-    let name = format!("seed-iot-{}", slug(&args.label));
+    let name = format!("seed-iot-{}", slug(&args.rig.label));
     let cdf_file = format!("{name}-latency-cdf.svg");
     line_chart(
-        &args.out.join(&cdf_file),
+        &args.rig.out.join(&cdf_file),
         "seed-iot: latency CDF (RM: publish -> recorded ack; AM: publish -> decision)",
         "latency, ms",
         "fraction of messages",
@@ -283,7 +262,7 @@ pub(crate) async fn run(args: &IotArgs, command: String) -> eyre::Result<RunResu
     )?;
     let tput_file = format!("{name}-throughput.svg");
     line_chart(
-        &args.out.join(&tput_file),
+        &args.rig.out.join(&tput_file),
         "seed-iot: messages completed per second",
         "seconds since the phase started",
         "messages / s",
@@ -296,7 +275,7 @@ pub(crate) async fn run(args: &IotArgs, command: String) -> eyre::Result<RunResu
          `recorded` ack (its transaction is in a block), AM latency = publish -> decision on the \
          device's Publish_Topic (DangerIndex.submit in a block). Paper: GoQuorum/Raft + Mosca + Kafka + \
          Go IoT server, Table 2.",
-        args.devices, args.messages
+        args.rig.devices, args.messages
     )];
     if !reasons.is_empty() {
         notes.push(format!("Refusals / failures: {}", reasons.join("; ")));
@@ -304,12 +283,12 @@ pub(crate) async fn run(args: &IotArgs, command: String) -> eyre::Result<RunResu
     Ok(RunResult {
         name,
         workload: "seed-iot".into(),
-        target: args.label.clone(),
+        target: args.rig.label.clone(),
         endpoints: target.endpoints(),
         started_unix,
         command,
         summary: vec![
-            ("devices".into(), args.devices.to_string()),
+            ("devices".into(), args.rig.devices.to_string()),
             ("messages per rate".into(), args.messages.to_string()),
         ],
         table: Some(Table {
@@ -367,9 +346,8 @@ fn write_proxy_config(
     ids: &[String],
     password: &str,
     (registry, danger): (Address, Address),
-    spec: &RigSpec<'_>,
+    (chain, limits): (&str, &str),
 ) -> eyre::Result<PathBuf> {
-    let (chain, limits) = (spec.chain, spec.limits);
     let nodes: Vec<&str> = network.nodes.iter().map(|n| n.rpc.as_str()).collect();
     // Cheap argon2 parameters (8 MiB, 1 pass) for the bench's 1000 throw-away device passwords:
     // provisioning and connecting stay fast; messages are not affected (auth is per connection).

@@ -8,27 +8,20 @@
 //! in a block); "accepted" is the ack that the proxy journaled it. Each step reports readings/s
 //! recorded (over the time from the step's start to its last recorded ack) and p50/p99.
 
-use crate::iot::{done_count, message, rig, Rig, RigSpec};
+use crate::iot::{done_count, message, rig, Rig, RigArgs};
 use crate::load::{slug, unix_now};
 use crate::report::{cdf, line_chart, ms, Latency, RunResult, Table};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use rumqttc::QoS;
 use serde_json::json;
-use std::{
-    path::PathBuf,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 /// Options of `iot-saturation`.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct SaturationArgs {
-    /// The devnet's network.json (nodes, contracts, chain id).
-    #[arg(long, default_value = "devnet-data/network.json")]
-    network: PathBuf,
-    /// MQTT devices (one connection each).
-    #[arg(long, default_value_t = 1000)]
-    devices: usize,
+    #[command(flatten)]
+    pub(crate) rig: RigArgs,
     /// Offered rates, readings/s, in order.
     #[arg(long, value_delimiter = ',', default_value = "500,1000,2000,3000,4000,5000,6000,8000,10000")]
     rates: Vec<f64>,
@@ -41,15 +34,6 @@ pub(crate) struct SaturationArgs {
     /// The p99 latency (publish -> recorded) that ends the search, ms.
     #[arg(long, default_value_t = 1000.0)]
     p99_limit_ms: f64,
-    /// The `fogchain` binary that runs the proxy (default: next to this binary, else PATH).
-    #[arg(long)]
-    fogchain_bin: Option<PathBuf>,
-    /// Name of the target in results.
-    #[arg(long, default_value = "fogchain")]
-    label: String,
-    /// Directory for results, plots and report.md.
-    #[arg(long, default_value = "bench-results")]
-    pub(crate) out: PathBuf,
 }
 
 /// Runs the search and returns its result.
@@ -57,17 +41,8 @@ pub(crate) async fn run(args: &SaturationArgs, command: String) -> eyre::Result<
     // The bench measures the proxy and the chain, not the per-device rate limit.
     let limits = "device-messages-per-second = 100000\ndevice-burst = 100000";
     let chain = format!("batch-max = {}", args.batch_max);
-    let Rig { target, danger, ids, clients, shared, mut child } = rig(&RigSpec {
-        network: &args.network,
-        devices: args.devices,
-        label: &args.label,
-        out: &args.out,
-        name: "iot-saturation",
-        fogchain: args.fogchain_bin.as_deref(),
-        chain: &chain,
-        limits,
-    })
-    .await?;
+    let Rig { target, danger, ids, clients, shared, mut child } =
+        rig(&args.rig, "iot-saturation", &chain, limits).await?;
     let started_unix = unix_now();
     let mut rows = Vec::new();
     let mut data = Vec::new();
@@ -164,7 +139,7 @@ pub(crate) async fn run(args: &SaturationArgs, command: String) -> eyre::Result<
     }
     drop(clients);
     let _ = child.kill().await;
-    let name = format!("iot-saturation-{}", slug(&args.label));
+    let name = format!("iot-saturation-{}", slug(&args.rig.label));
     let files = [
         (
             format!("{name}-recorded.svg"),
@@ -183,11 +158,11 @@ pub(crate) async fn run(args: &SaturationArgs, command: String) -> eyre::Result<
         ),
     ];
     for (file, title, y, series) in &files {
-        line_chart(&args.out.join(file), title, "offered readings / s", y, series)?;
+        line_chart(&args.rig.out.join(file), title, "offered readings / s", y, series)?;
     }
     let cdf_file = format!("{name}-latency-cdf.svg");
     line_chart(
-        &args.out.join(&cdf_file),
+        &args.rig.out.join(&cdf_file),
         "iot-saturation: latency CDF per step",
         "publish -> recorded, ms",
         "fraction",
@@ -199,7 +174,7 @@ pub(crate) async fn run(args: &SaturationArgs, command: String) -> eyre::Result<
          registry messages at each offered rate for {} s, round robin over the devices, open loop; \
          the search stops after the step whose p99 (publish -> `recorded` ack) passes {} ms. \
          Per-device rate limits are lifted for the run.",
-        args.devices, args.step_seconds, args.p99_limit_ms
+        args.rig.devices, args.step_seconds, args.p99_limit_ms
     )];
     if !reasons.is_empty() {
         notes.push(format!("Refusals / failures: {}", reasons.join("; ")));
@@ -209,12 +184,12 @@ pub(crate) async fn run(args: &SaturationArgs, command: String) -> eyre::Result<
     Ok(RunResult {
         name,
         workload: "iot-saturation".into(),
-        target: args.label.clone(),
+        target: args.rig.label.clone(),
         endpoints: target.endpoints(),
         started_unix,
         command,
         summary: vec![
-            ("devices".into(), args.devices.to_string()),
+            ("devices".into(), args.rig.devices.to_string()),
             ("step".into(), format!("{} s", args.step_seconds)),
             ("batch-max".into(), args.batch_max.to_string()),
         ],

@@ -187,12 +187,12 @@ async fn run(cli: Cli) -> eyre::Result<()> {
             (r.await?, target.out)
         }
         Command::SeedIot(args) => {
-            std::fs::create_dir_all(&args.out)?;
-            (iot::run(&args, command_line()).await?, args.out)
+            std::fs::create_dir_all(&args.rig.out)?;
+            (iot::run(&args, command_line()).await?, args.rig.out)
         }
         Command::IotSaturation(args) => {
-            std::fs::create_dir_all(&args.out)?;
-            (iot_saturation::run(&args, command_line()).await?, args.out)
+            std::fs::create_dir_all(&args.rig.out)?;
+            (iot_saturation::run(&args, command_line()).await?, args.rig.out)
         }
         Command::Restart(args) => {
             std::fs::create_dir_all(&args.out)?;

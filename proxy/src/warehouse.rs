@@ -252,19 +252,15 @@ impl Warehouse {
     /// runtime code's keccak256 is one of `sale-code-hashes`. Anything else is refused, so that
     /// a contract answering `true` to every `verifyOwnership` opens nothing.
     async fn genuine(&self, sale: Address) -> Result<(), WarehouseError> {
-        let unavailable = |what: &str, e: String| WarehouseError::Unavailable(format!("{what}: {e}"));
         if let Some(factory) = self.config.sale_factory {
             let call = SaleFactory::isSaleCall::new((sale,)).abi_encode();
-            let out = with_timeout(self.chain.call(factory, call.into()))
-                .await
-                .map_err(|e| unavailable("SaleFactory.isSale", e))?;
+            let out = chain_read("SaleFactory.isSale", self.chain.call(factory, call.into())).await?;
             if SaleFactory::isSaleCall::abi_decode_returns(&out).unwrap_or(false) {
                 return Ok(());
             }
         }
         if !self.config.sale_code_hashes.is_empty() {
-            let hash =
-                with_timeout(self.chain.code_hash(sale)).await.map_err(|e| unavailable("eth_getCode", e))?;
+            let hash = chain_read("eth_getCode", self.chain.code_hash(sale)).await?;
             if self.config.sale_code_hashes.contains(&hash) {
                 return Ok(());
             }
@@ -343,9 +339,7 @@ impl Warehouse {
     ) -> Result<Value, WarehouseError> {
         self.check_sale(locker, barcode.sale).await?;
         let call = Sale::verifyOwnershipCall { who: barcode.buyer }.abi_encode();
-        let out = with_timeout(self.chain.call(barcode.sale, call.into()))
-            .await
-            .map_err(|e| WarehouseError::Unavailable(format!("verifyOwnership: {e}")))?;
+        let out = chain_read("verifyOwnership", self.chain.call(barcode.sale, call.into())).await?;
         let owns = Sale::verifyOwnershipCall::abi_decode_returns(&out).unwrap_or(false);
         if !owns {
             return Err(WarehouseError::Forbidden(format!(
@@ -384,13 +378,14 @@ impl Warehouse {
     }
 }
 
-/// Waits at most 10 s for a chain read.
-async fn with_timeout<T>(
+/// Waits at most 10 s for the chain read `what`; a failure is 503.
+async fn chain_read<T>(
+    what: &str,
     read: impl std::future::Future<Output = Result<T, crate::upstream::UpstreamError>>,
-) -> Result<T, String> {
+) -> Result<T, WarehouseError> {
     match tokio::time::timeout(Duration::from_secs(10), read).await {
-        Ok(r) => r.map_err(|e| e.to_string()),
-        Err(_) => Err("the chain did not answer within 10 s".into()),
+        Ok(r) => r.map_err(|e| WarehouseError::Unavailable(format!("{what}: {e}"))),
+        Err(_) => Err(WarehouseError::Unavailable(format!("{what}: the chain did not answer within 10 s"))),
     }
 }
 

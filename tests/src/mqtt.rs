@@ -224,3 +224,40 @@ pub fn tail(path: &PathBuf) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(30)..].join("\n")
 }
+
+/// Hand-built MQTT 3.1.1 packets, for tests that must control every byte (DUP re-sends,
+/// floods of CONNECTs).
+pub mod raw {
+    /// Appends MQTT's variable-length "remaining length" of `len`.
+    pub fn remaining_length(mut len: usize, out: &mut Vec<u8>) {
+        loop {
+            let mut byte = (len % 128) as u8;
+            len /= 128;
+            if len > 0 {
+                byte |= 0x80;
+            }
+            out.push(byte);
+            if len == 0 {
+                break;
+            }
+        }
+    }
+
+    /// Appends a length-prefixed MQTT string.
+    pub fn string(s: &str, out: &mut Vec<u8>) {
+        out.extend_from_slice(&(s.len() as u16).to_be_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+
+    /// A CONNECT with a clean session and keep-alive 60 s.
+    pub fn connect(client_id: &str, user: &str, password: &str) -> Vec<u8> {
+        let mut body = b"\0\x04MQTT\x04\xc2\x00\x3c".to_vec();
+        for f in [client_id, user, password] {
+            string(f, &mut body);
+        }
+        let mut packet = vec![0x10];
+        remaining_length(body.len(), &mut packet);
+        packet.extend(body);
+        packet
+    }
+}

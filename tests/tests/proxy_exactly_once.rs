@@ -3,51 +3,24 @@
 //! PUBLISH (a device that lost its ack) within the dedupe window is acknowledged as a duplicate
 //! and recorded once.
 
-use fogchain_e2e::{mqtt::host_port, readings, wait_for, Devnet};
+use fogchain_e2e::{
+    mqtt::{host_port, raw},
+    readings, wait_for, Devnet,
+};
 use std::{
     io::{Read, Write},
     net::TcpStream,
     time::Duration,
 };
 
-fn remaining_length(mut len: usize, out: &mut Vec<u8>) {
-    loop {
-        let mut byte = (len % 128) as u8;
-        len /= 128;
-        if len > 0 {
-            byte |= 0x80;
-        }
-        out.push(byte);
-        if len == 0 {
-            break;
-        }
-    }
-}
-
-fn string(s: &str, out: &mut Vec<u8>) {
-    out.extend_from_slice(&(s.len() as u16).to_be_bytes());
-    out.extend_from_slice(s.as_bytes());
-}
-
-fn connect(client_id: &str, user: &str, password: &str) -> Vec<u8> {
-    let mut body = b"\0\x04MQTT\x04\xc2\x00\x3c".to_vec();
-    for f in [client_id, user, password] {
-        string(f, &mut body);
-    }
-    let mut p = vec![0x10];
-    remaining_length(body.len(), &mut p);
-    p.extend(body);
-    p
-}
-
 /// PUBLISH at `qos` with packet id `pkid`; `dup` sets the DUP flag.
 fn publish(topic: &str, payload: &str, qos: u8, pkid: u16, dup: bool) -> Vec<u8> {
     let mut body = Vec::new();
-    string(topic, &mut body);
+    raw::string(topic, &mut body);
     body.extend_from_slice(&pkid.to_be_bytes());
     body.extend_from_slice(payload.as_bytes());
     let mut p = vec![0x30 | (qos << 1) | if dup { 0x08 } else { 0 }];
-    remaining_length(body.len(), &mut p);
+    raw::remaining_length(body.len(), &mut p);
     p.extend(body);
     p
 }
@@ -89,7 +62,7 @@ fn qos2_resends_and_seqless_repeats_are_recorded_once() {
     let (host, port) = host_port(&net.proxy_mqtt());
     let mut s = TcpStream::connect((host.as_str(), port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-    s.write_all(&connect("raw-device", &device.username, &device.password)).unwrap();
+    s.write_all(&raw::connect("raw-device", &device.username, &device.password)).unwrap();
     assert_eq!(expect(&mut s, 2), vec![0, 0], "CONNACK accepted");
     let topic = format!("devices/{}/messages", device.id);
 

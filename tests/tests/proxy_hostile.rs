@@ -3,7 +3,10 @@
 //! throttled, docs/proxy.md "Hostile devices"), and a real device (from 127.0.0.2) still
 //! connects while they are in flight; one device cannot hold more than `sessions-per-device`.
 
-use fogchain_e2e::{mqtt::host_port, Devnet};
+use fogchain_e2e::{
+    mqtt::{host_port, raw},
+    Devnet,
+};
 use std::{
     io::{Read, Write},
     net::{SocketAddr, TcpStream},
@@ -11,30 +14,6 @@ use std::{
 };
 
 const ATTACKERS: usize = 2_000;
-
-/// An MQTT 3.1.1 CONNECT with a clean session.
-fn connect_packet(client_id: &str, user: &str, password: &str) -> Vec<u8> {
-    let mut body = b"\0\x04MQTT\x04\xc2\x00\x3c".to_vec();
-    for field in [client_id, user, password] {
-        body.extend_from_slice(&(field.len() as u16).to_be_bytes());
-        body.extend_from_slice(field.as_bytes());
-    }
-    let mut packet = vec![0x10];
-    let mut len = body.len();
-    loop {
-        let mut byte = (len % 128) as u8;
-        len /= 128;
-        if len > 0 {
-            byte |= 0x80;
-        }
-        packet.push(byte);
-        if len == 0 {
-            break;
-        }
-    }
-    packet.extend_from_slice(&body);
-    packet
-}
 
 /// Resident memory of `pid`, KiB.
 fn rss_kib(pid: u32) -> u64 {
@@ -99,7 +78,7 @@ fn wrong_password_flood_leaves_memory_flat_and_a_device_connects() {
     for i in 0..ATTACKERS {
         let id = format!("intruder-{i}");
         if let Some(mut s) = libc_bind_connect([127, 0, 0, 1], server) {
-            let packet = connect_packet(&id, &device.username, "wrong-password");
+            let packet = raw::connect(&id, &device.username, "wrong-password");
             if s.write_all(&packet).is_ok() {
                 open.push(s);
             }
@@ -109,7 +88,7 @@ fn wrong_password_flood_leaves_memory_flat_and_a_device_connects() {
 
     // A real device, from another address, connects while the flood is in flight (it may be
     // told the server is busy, code 3, and retry).
-    let good = connect_packet("real-device", &device.username, &device.password);
+    let good = raw::connect("real-device", &device.username, &device.password);
     let started = Instant::now();
     let mut peak = rss_kib(pid);
     let code = loop {
@@ -154,7 +133,7 @@ fn wrong_password_flood_leaves_memory_flat_and_a_device_connects() {
     for i in 0..9 {
         let mut s = libc_bind_connect([127, 0, 0, 3], server).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        s.write_all(&connect_packet(&format!("session-{i}"), &other.username, &other.password)).unwrap();
+        s.write_all(&raw::connect(&format!("session-{i}"), &other.username, &other.password)).unwrap();
         let mut ack = [0u8; 4];
         s.read_exact(&mut ack).unwrap();
         assert_eq!(ack[3], if i < 8 { 0 } else { 3 }, "session {i}");

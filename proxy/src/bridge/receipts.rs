@@ -114,11 +114,7 @@ impl Bridge {
         if let Some(f) = self.journal.lock().inflight.get_mut(&hash) {
             f.sent_at = Instant::now();
         }
-        let refusal = match self.chain.upstream.call_all("eth_sendRawTransaction", json!([raw])).await {
-            Ok(_) => return Ok(()),
-            Err(UpstreamError::Rpc(e)) => e,
-            Err(e) => return Err(e),
-        };
+        let Some(refusal) = self.send_raw(raw).await? else { return Ok(()) };
         match Refusal::of(&refusal) {
             Refusal::Known => Ok(()),
             Refusal::NonceTaken => {

@@ -86,31 +86,18 @@ impl Bridge {
         };
         while let Some(group) = work.pop_front() {
             let (to, input) = self.encode(&group);
-            let gas = match self.chain.estimate(to, &input).await {
-                Ok(gas) => gas,
-                Err(UpstreamError::Rpc(e)) if would_revert(&e) && group.len() > 1 => {
-                    // Halves: a batch over the gas cap becomes two that fit, and a message that
-                    // reverts is isolated in log2(n) steps.
-                    tracing::warn!(message = %e.message, size = group.len(), "a batch would revert; splitting it in two");
-                    let mut first = group;
-                    let second = first.split_off(first.len() / 2);
-                    work.push_front(second);
-                    work.push_front(first);
-                    continue;
-                }
-                Err(UpstreamError::Rpc(e)) if would_revert(&e) => {
-                    self.fail(&group, format!("the chain refused it: {}", e.message)).await;
-                    continue;
-                }
-                // anything else (node busy, internal error): the messages stay pending
-                Err(e) => return Err(e),
+            let estimate = self.chain.estimate(to, &input).await;
+            let too_big = match &estimate {
+                Ok(gas) => *gas > self.batch_gas_cap(),
+                Err(UpstreamError::Rpc(e)) => would_revert(e),
+                Err(_) => false,
             };
-            if gas > self.batch_gas_cap() && group.len() > 1 {
-                // would not fit in a block (or crowd out everything else): halves
+            if too_big && group.len() > 1 {
+                // Halves: a batch over the gas cap (half a block) becomes two that fit, and a
+                // message that reverts is isolated in log2(n) steps.
                 tracing::debug!(
-                    gas,
                     size = group.len(),
-                    "a batch over half the block gas limit; splitting it in two"
+                    "a batch is over the gas cap or would revert; splitting it in two"
                 );
                 let mut first = group;
                 let second = first.split_off(first.len() / 2);
@@ -118,6 +105,15 @@ impl Bridge {
                 work.push_front(first);
                 continue;
             }
+            let gas = match estimate {
+                Ok(gas) => gas,
+                Err(UpstreamError::Rpc(e)) if would_revert(&e) => {
+                    self.fail(&group, format!("the chain refused it: {}", e.message)).await;
+                    continue;
+                }
+                // anything else (node busy, internal error): the messages stay pending
+                Err(e) => return Err(e),
+            };
             self.send_new(group, to, input, gas, fees).await?;
         }
         Ok(())
@@ -209,11 +205,7 @@ impl Bridge {
             *self.next_nonce.lock().await = None;
             return Ok(());
         }
-        let refusal = match self.chain.upstream.call_all("eth_sendRawTransaction", json!([raw])).await {
-            Ok(_) => return Ok(()),
-            Err(UpstreamError::Rpc(e)) => e,
-            Err(e) => return Err(e),
-        };
+        let Some(refusal) = self.send_raw(&raw).await? else { return Ok(()) };
         match Refusal::of(&refusal) {
             Refusal::Known => Ok(()),
             Refusal::Transient => {
@@ -261,15 +253,28 @@ impl Bridge {
         }
     }
 
+    /// Sends a signed transaction to every ready node: `None` when one took it, else the
+    /// node's JSON-RPC refusal (see [`Refusal::of`]); `Err` when no node answered.
+    pub(super) async fn send_raw(&self, raw: &Bytes) -> Result<Option<RpcError>, UpstreamError> {
+        match self.chain.upstream.call_all("eth_sendRawTransaction", json!([raw])).await {
+            Ok(_) => Ok(None),
+            Err(UpstreamError::Rpc(e)) => Ok(Some(e)),
+            Err(e) => Err(e),
+        }
+    }
+
     pub(super) async fn fill_nonce(&self, nonce: u64, fees: Fees) {
         let Ok((tx, raw)) = self.chain.sign_filler(nonce, fees) else { return };
         let journaled =
             self.journal.lock().append(vec![Record::Sent { tx, nonce, raw: raw.clone(), ids: vec![] }]);
         if journaled.is_ok() {
-            if let Err(e) = self.chain.upstream.call_all("eth_sendRawTransaction", json!([raw])).await {
-                tracing::warn!(nonce, error = %e, "nonce filler refused");
-                *self.next_nonce.lock().await = None;
-            }
+            let refused = match self.send_raw(&raw).await {
+                Ok(None) => return,
+                Ok(Some(e)) => e.to_string(),
+                Err(e) => e.to_string(),
+            };
+            tracing::warn!(nonce, error = %refused, "nonce filler refused");
+            *self.next_nonce.lock().await = None;
         }
     }
 

@@ -15,6 +15,8 @@
 //! | `MsgHeartbeat` | commit index beyond this node's last index | panic in `commit_to` |
 //! | `MsgAppend` | more than [`MAX_APPEND_ENTRIES`] entries, or indexes not following the message's index | misplace entries |
 //! | `MsgAppend` | an entry at or below the commit index with another term than ours | panic: conflict with a committed entry |
+//! | `MsgAppend` | log term 0 after index 0, or an entry of term 0 (a real entry has term >= 1; raft-rs reads term 0 for any index past the log, so it takes them as matching) | panic in `commit_to` (found by the `raft_message` fuzz target) |
+//! | `MsgAppend` | a log term or an entry's term above the message's term | — (no leader has such entries) |
 
 use raft::{
     eraftpb::{Message, MessageType},
@@ -54,9 +56,21 @@ pub fn refuse_message<T: raft::Storage>(node: &RawNode<T>, msg: &Message) -> Opt
             if msg.entries.len() > MAX_APPEND_ENTRIES {
                 return Some(format!("{} entries in one append", msg.entries.len()));
             }
+            if (msg.index > 0 && msg.log_term == 0) || msg.log_term > msg.term {
+                return Some(format!(
+                    "log term {} at index {} in a term {} append",
+                    msg.log_term, msg.index, msg.term
+                ));
+            }
             for (i, entry) in msg.entries.iter().enumerate() {
                 if Some(entry.index) != msg.index.checked_add(i as u64 + 1) {
                     return Some(format!("entry {i} has index {} after index {}", entry.index, msg.index));
+                }
+                if entry.term == 0 || entry.term > msg.term {
+                    return Some(format!(
+                        "entry {} has term {} in a term {} append",
+                        entry.index, entry.term, msg.term
+                    ));
                 }
                 if entry.index <= log.committed && log.term(entry.index).is_ok_and(|t| t != entry.term) {
                     return Some(format!(
@@ -128,7 +142,7 @@ mod tests {
 
         let (_dir, node) = self::node();
         let mut append = message(MessageType::MsgAppend);
-        append.index = 1;
+        (append.term, append.index, append.log_term) = (2, 1, 1);
         append.entries = vec![entry(2, 1), entry(3, 1), entry(4, 2)].into();
         assert_eq!(refuse(&node, &append), None, "a conflict above the commit index is Raft's to resolve");
         append.entries = vec![entry(2, 1), entry(3, 2)].into();
@@ -147,6 +161,28 @@ mod tests {
         let mut vote = message(MessageType::MsgRequestVote);
         vote.term = 0;
         assert!(refuse(&node, &vote).unwrap().contains("without a term"));
+        // The raft_message fuzz target's second crash (CI): an append past the log with log term
+        // 0 matches raft-rs's "term 0 beyond the last index" and commits past the log.
+        let (_dir, node) = self::node();
+        let mut past = message(MessageType::MsgAppend);
+        (past.term, past.index, past.log_term, past.commit) = (24, 48, 0, u64::MAX / 2);
+        assert!(refuse(&node, &past).unwrap().contains("log term 0 at index 48"));
+        let mut zero_entry = message(MessageType::MsgAppend);
+        (zero_entry.index, zero_entry.log_term, zero_entry.commit) = (5, 1, 6);
+        zero_entry.entries = vec![entry(6, 0)].into();
+        assert!(refuse(&node, &zero_entry).unwrap().contains("entry 6 has term 0"));
+        zero_entry.entries = vec![entry(6, 2)].into();
+        assert!(refuse(&node, &zero_entry).unwrap().contains("entry 6 has term 2 in a term 1 append"));
+        zero_entry.entries = vec![entry(6, 1)].into();
+        assert_eq!(refuse(&node, &zero_entry), None);
+        for unchecked in [past, {
+            zero_entry.entries = vec![entry(6, 0)].into();
+            zero_entry
+        }] {
+            let (_dir, mut node) = self::node();
+            let stepped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| node.step(unchecked)));
+            assert!(stepped.is_err(), "raft-rs panics committing past its log");
+        }
         // A member cannot start this node's election or slip entries (a conf change) into the
         // leader's log.
         for kind in [MessageType::MsgHup, MessageType::MsgPropose, MessageType::MsgTransferLeader] {

@@ -44,6 +44,17 @@ ensure_mosquitto() {
   fi
 }
 
+# Debian's libfaketime: `fogchain-bench chaos` makes a node's wall clock jump with it (the chaos
+# test; without it the run skips clock faults).
+ensure_faketime() {
+  if [ ! -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ]; then
+    need_root_or_say faketime "apt-get install -y faketime"
+    echo "installing faketime (chaos test: clock jumps) ..." >&2
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq faketime >/dev/null
+  fi
+}
+
 # Debian's Prometheus (with promtool): the observability test scrapes a devnet with it and checks
 # every /metrics output and the alert rules with promtool.
 ensure_prometheus() {

@@ -11,6 +11,7 @@ ensure_cargo
 ensure_libclang
 ensure_mosquitto
 ensure_prometheus
+ensure_faketime
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "installing cargo-nextest ..." >&2
   cargo install --locked cargo-nextest

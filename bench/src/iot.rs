@@ -33,13 +33,13 @@ use std::{
 pub(crate) struct RigArgs {
     /// The devnet's network.json (nodes, contracts, chain id).
     #[arg(long, default_value = "devnet-data/network.json")]
-    network: PathBuf,
+    pub(crate) network: PathBuf,
     /// MQTT devices (one connection each).
     #[arg(long, default_value_t = 1000)]
     pub(crate) devices: usize,
     /// The `fogchain` binary that runs the proxy (default: next to this binary, else PATH).
     #[arg(long)]
-    fogchain_bin: Option<PathBuf>,
+    pub(crate) fogchain_bin: Option<PathBuf>,
     /// Name of the target in results.
     #[arg(long, default_value = "fogchain")]
     pub(crate) label: String,
@@ -94,13 +94,21 @@ pub(crate) struct Rig {
     pub(crate) clients: Vec<AsyncClient>,
     pub(crate) shared: Arc<Mutex<Shared>>,
     pub(crate) child: tokio::process::Child,
+    /// The proxy's directory, to start it again ([`spawn_proxy`]).
+    pub(crate) dir: PathBuf,
 }
 
 /// Starts a proxy (files in `<out>/<name>-proxy`) for `args.rig.devices` MQTT devices on the devnet
 /// of `args.network` with a fresh gateway account that the operator (test account 0) adds to
 /// SensorRegistry and DangerIndex and funds, and connects the devices. `chain` is added to the
-/// proxy config's `[chain]` section, `limits` to its `[limits]` section.
-pub(crate) async fn rig(args: &RigArgs, name: &str, chain: &str, limits: &str) -> eyre::Result<Rig> {
+/// proxy config's `[chain]` section, `limits` to its `[limits]` section; the proxy's MQTT
+/// listener is `mqtt_listen` (`127.0.0.1:0` for any port).
+pub(crate) async fn rig(
+    args: &RigArgs,
+    name: &str,
+    (chain, limits): (&str, &str),
+    mqtt_listen: &str,
+) -> eyre::Result<Rig> {
     let RigArgs { network, devices, fogchain_bin: fogchain, label, out } = args;
     let devices = *devices;
     let target = Target::connect(&[], network, Some(label.to_string()), 500).await?;
@@ -133,29 +141,37 @@ pub(crate) async fn rig(args: &RigArgs, name: &str, chain: &str, limits: &str) -
     }
     target.fund(std::slice::from_ref(&gateway), U256::from(100u128 * 10u128.pow(18))).await?;
     // 2. the proxy
-    let config = write_proxy_config(&dir, &network, &ids, &password, (registry, danger), (chain, limits))?;
+    let sections = ProxySections { chain, limits, mqtt_listen };
+    write_proxy_config(&dir, &network, &ids, &password, (registry, danger), sections)?;
     let bin = fogchain_bin(fogchain.as_deref())?;
-    let log = std::fs::File::create(dir.join("proxy.log"))?;
-    let mut child = tokio::process::Command::new(&bin)
-        .arg("proxy")
-        .arg("--config")
-        .arg(&config)
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .wrap_err_with(|| format!("starting {} proxy", bin.display()))?;
+    let mut child = spawn_proxy(&bin, &dir)?;
     let mqtt_addr = wait_proxy(&dir, &mut child).await?;
     eprintln!("proxy up: MQTT {mqtt_addr} ({} devices; log {})", ids.len(), dir.join("proxy.log").display());
     // 3. devices
     let shared = Arc::new(Mutex::new(Shared::default()));
     let clients = connect_devices(&ids, &password, &mqtt_addr, shared.clone()).await?;
-    Ok(Rig { target, danger, ids, clients, shared, child })
+    Ok(Rig { target, danger, ids, clients, shared, child, dir })
+}
+
+/// Starts `bin proxy --config <dir>/proxy.toml`, appending to `<dir>/proxy.log`; it is killed
+/// when the handle drops.
+pub(crate) fn spawn_proxy(bin: &Path, dir: &Path) -> eyre::Result<tokio::process::Child> {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("proxy.log"))?;
+    tokio::process::Command::new(bin)
+        .arg("proxy")
+        .arg("--config")
+        .arg(dir.join("proxy.toml"))
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .wrap_err_with(|| format!("starting {} proxy", bin.display()))
 }
 
 /// Runs the test and returns its result.
 pub(crate) async fn run(args: &IotArgs, command: String) -> eyre::Result<RunResult> {
-    let Rig { target, danger, ids, clients, shared, mut child } = rig(&args.rig, "seed-iot", "", "").await?;
+    let Rig { target, danger, ids, clients, shared, mut child, .. } =
+        rig(&args.rig, "seed-iot", ("", ""), "127.0.0.1:0").await?;
     let started_unix = unix_now();
     // 4. phases
     let mut rows = Vec::new();
@@ -340,13 +356,20 @@ pub(crate) fn message(kind: &str, device: &str, seq: u64, danger: Address) -> Va
     }
 }
 
+/// Lines a bench adds to the proxy config.
+struct ProxySections<'a> {
+    chain: &'a str,
+    limits: &'a str,
+    mqtt_listen: &'a str,
+}
+
 fn write_proxy_config(
     dir: &Path,
     network: &fogchain_devnet::NetworkFile,
     ids: &[String],
     password: &str,
     (registry, danger): (Address, Address),
-    (chain, limits): (&str, &str),
+    ProxySections { chain, limits, mqtt_listen }: ProxySections<'_>,
 ) -> eyre::Result<PathBuf> {
     let nodes: Vec<&str> = network.nodes.iter().map(|n| n.rpc.as_str()).collect();
     // Cheap argon2 parameters (8 MiB, 1 pass) for the bench's 1000 throw-away device passwords:
@@ -357,7 +380,7 @@ fn write_proxy_config(
     let hash = argon.hash_password(password.as_bytes(), &salt).map_err(|e| eyre!("argon2: {e}"))?.to_string();
     let mut text = format!(
         "# Written by fogchain-bench seed-iot.\ndata-dir = \"data\"\n\n[upstream]\nnodes = {}\n\n[http]\nlisten = \"127.0.0.1:0\"\n\n\
-         [mqtt]\nmode = \"embedded\"\nlisten = \"127.0.0.1:0\"\nqueue-limit = 100000\n\n[chain]\nchain-id = {}\ngateway-key-file = \"gateway.key\"\n\
+         [mqtt]\nmode = \"embedded\"\nlisten = \"{mqtt_listen}\"\nqueue-limit = 100000\n\n[chain]\nchain-id = {}\ngateway-key-file = \"gateway.key\"\n\
          sensor-registry = \"{registry}\"\ndanger-index = [\"{danger}\"]\n{chain}\n\n[limits]\nmax-connections-per-ip = 100000\n{limits}\n",
         serde_json::to_string(&nodes)?,
         network.chain_id,
@@ -370,7 +393,7 @@ fn write_proxy_config(
     Ok(path)
 }
 
-fn fogchain_bin(given: Option<&Path>) -> eyre::Result<PathBuf> {
+pub(crate) fn fogchain_bin(given: Option<&Path>) -> eyre::Result<PathBuf> {
     if let Some(p) = given {
         return Ok(p.to_path_buf());
     }
@@ -433,11 +456,21 @@ async fn connect_devices(
         let shared = shared.clone();
         let ready = ready_tx.clone();
         let permits = permits.clone();
+        let resubscribe = client.clone();
+        let topics = [format!("devices/{id}/acks"), format!("devices/{id}/commands")];
         tokio::spawn(async move {
             let mut permit = permits.acquire_owned().await.ok();
-            let mut subacks = 0;
+            let (mut subacks, mut connacks) = (0, 0);
             loop {
                 match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        connacks += 1;
+                        // A clean session after a reconnect (the proxy restarted): subscribe again.
+                        if connacks > 1 {
+                            let _ = resubscribe.try_subscribe(&topics[0], QoS::AtMostOnce);
+                            let _ = resubscribe.try_subscribe(&topics[1], QoS::AtLeastOnce);
+                        }
+                    }
                     Ok(Event::Incoming(Packet::SubAck(_))) => {
                         subacks += 1;
                         if subacks == 2 {
@@ -447,10 +480,13 @@ async fn connect_devices(
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => on_publish(&shared, d, &p.topic, &p.payload),
                     Ok(_) => {}
-                    Err(e) => {
+                    Err(e) if subacks < 2 => {
                         let _ = ready.send(Err(format!("device {d}: {e}")));
                         return;
                     }
+                    // Connected once: keep polling, rumqttc reconnects and re-sends what is in
+                    // flight (the proxy may be restarting).
+                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
                 }
             }
         });

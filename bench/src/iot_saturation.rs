@@ -41,8 +41,8 @@ pub(crate) async fn run(args: &SaturationArgs, command: String) -> eyre::Result<
     // The bench measures the proxy and the chain, not the per-device rate limit.
     let limits = "device-messages-per-second = 100000\ndevice-burst = 100000";
     let chain = format!("batch-max = {}", args.batch_max);
-    let Rig { target, danger, ids, clients, shared, mut child } =
-        rig(&args.rig, "iot-saturation", &chain, limits).await?;
+    let Rig { target, danger, ids, clients, shared, mut child, .. } =
+        rig(&args.rig, "iot-saturation", (&chain, limits), "127.0.0.1:0").await?;
     let started_unix = unix_now();
     let mut rows = Vec::new();
     let mut data = Vec::new();

@@ -5,6 +5,7 @@
 //! Markdown report `<out>/report.md`. docs/benchmarks.md says how to run each workload.
 
 mod chain;
+mod chaos;
 mod iot;
 mod iot_saturation;
 mod load;
@@ -114,6 +115,11 @@ enum Command {
     /// Node memory (RSS of every node of a devnet), then a restart of one node: time to
     /// serving JSON-RPC and to catching up with the chain.
     Restart(restart::RestartArgs),
+    /// Faults piled up under load (kills, pauses, partitions, clock jumps, proxy crashes, a full
+    /// disk) on a devnet of its own with a proxy, then a checker over the history: no receipted
+    /// transaction lost, no fork, every acknowledged device message on chain exactly once,
+    /// time from each leader loss to the next commit (docs/chaos.md). Exits 1 when a check fails.
+    Chaos(chaos::ChaosArgs),
     /// Rewrites report.md from the JSON results in a directory.
     Report {
         /// Results directory.
@@ -197,6 +203,16 @@ async fn run(cli: Cli) -> eyre::Result<()> {
         Command::Restart(args) => {
             std::fs::create_dir_all(&args.out)?;
             (restart::run(&args, command_line()).await?, args.out)
+        }
+        Command::Chaos(args) => {
+            std::fs::create_dir_all(&args.out)?;
+            let (result, failures) = chaos::run(&args, command_line()).await?;
+            print_summary(&result);
+            report::save(&args.out, &result)?;
+            if !failures.is_empty() {
+                eyre::bail!("chaos: {}", failures.join("; "));
+            }
+            return Ok(());
         }
         Command::Report { out } => {
             let path = report::write_report(&out)?;

@@ -153,6 +153,37 @@ pub(crate) struct TransportConfig {
     pub(crate) fault_file: Option<PathBuf>,
 }
 
+/// What the fault switch cuts: Raft ids this node sends nothing to (`outbound`) and accepts
+/// nothing from (`inbound`). The file lists whitespace-separated tokens: `N` cuts both ways,
+/// `>N` only what goes to N, `<N` only what comes from N (a one-way partition).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Cut {
+    pub(crate) inbound: BTreeSet<u64>,
+    pub(crate) outbound: BTreeSet<u64>,
+}
+
+impl Cut {
+    /// Parses the fault file's text; unreadable tokens are ignored.
+    pub(crate) fn parse(text: &str) -> Self {
+        let mut cut = Self::default();
+        for token in text.split_whitespace() {
+            let (inbound, outbound, id) = match token.as_bytes().first() {
+                Some(b'<') => (true, false, &token[1..]),
+                Some(b'>') => (false, true, &token[1..]),
+                _ => (true, true, token),
+            };
+            let Ok(id) = id.parse::<u64>() else { continue };
+            if inbound {
+                cut.inbound.insert(id);
+            }
+            if outbound {
+                cut.outbound.insert(id);
+            }
+        }
+        cut
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum TransportError {
     #[error("p2p transport: {0}")]
@@ -202,7 +233,7 @@ pub(crate) async fn start(
         directory: Directory::default(),
         local_raft_id: config.local_raft_id,
         pending: HashMap::new(),
-        blocked: BTreeSet::new(),
+        cut: Cut::default(),
         fault_file: config.fault_file,
         respond: handle.commands.clone(),
     };
@@ -219,7 +250,7 @@ struct Task {
     directory: Directory,
     local_raft_id: u64,
     pending: HashMap<OutboundRequestId, Pending>,
-    blocked: BTreeSet<u64>,
+    cut: Cut,
     fault_file: Option<PathBuf>,
     respond: mpsc::UnboundedSender<Command>,
 }
@@ -260,21 +291,17 @@ impl Task {
 
     fn read_fault_file(&mut self) {
         let Some(path) = &self.fault_file else { return };
-        let blocked: BTreeSet<u64> = std::fs::read_to_string(path)
-            .unwrap_or_default()
-            .split_whitespace()
-            .filter_map(|s| s.parse().ok())
-            .collect();
-        if blocked != self.blocked {
-            tracing::warn!(?blocked, "fault switch: cutting the network to these members");
-            self.blocked = blocked;
+        let cut = Cut::parse(&std::fs::read_to_string(path).unwrap_or_default());
+        if cut != self.cut {
+            tracing::warn!(inbound = ?cut.inbound, outbound = ?cut.outbound, "fault switch: cutting the network to these members");
+            self.cut = cut;
         }
     }
 
     fn dial_missing(&mut self) {
         let ids: Vec<u64> = self.directory.current().map(|m| m.raft_id).collect();
         for raft_id in ids {
-            if raft_id == self.local_raft_id || self.blocked.contains(&raft_id) {
+            if raft_id == self.local_raft_id || self.cut.outbound.contains(&raft_id) {
                 continue;
             }
             let (Some(peer), Some(addr)) = (self.directory.peer(raft_id), self.directory.dial_addr(raft_id))
@@ -292,7 +319,7 @@ impl Task {
     }
 
     fn peer_for(&self, raft_id: u64) -> Option<PeerId> {
-        if self.blocked.contains(&raft_id) {
+        if self.cut.outbound.contains(&raft_id) {
             return None;
         }
         self.directory.peer(raft_id).filter(|p| self.swarm.is_connected(p))
@@ -408,7 +435,7 @@ impl Task {
             let _ = self.swarm.behaviour_mut().rpc.send_response(channel, refused);
             return;
         };
-        if self.blocked.contains(&from) {
+        if self.cut.inbound.contains(&from) {
             // Fault switch: drop as a cut network would (the sender times out).
             drop(channel);
             return;
@@ -445,4 +472,17 @@ fn traffic<T: AsRef<[u8]>>(direction: &'static str, kind: &'static str, items: &
         .increment(items.len() as u64);
     metrics::counter!("fogchain_p2p_bytes_total", "direction" => direction, "kind" => kind)
         .increment(bytes as u64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cut;
+
+    #[test]
+    fn fault_file_cuts_both_ways_or_one_way() {
+        let cut = Cut::parse("2 <3 >4 x >\n");
+        assert_eq!(cut.inbound.into_iter().collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!(cut.outbound.into_iter().collect::<Vec<_>>(), vec![2, 4]);
+        assert_eq!(Cut::parse(""), Cut::default());
+    }
 }

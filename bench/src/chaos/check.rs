@@ -13,8 +13,9 @@ use super::load::Event;
 use crate::{chain::Target, iot::Times, rpc::Rpc};
 use alloy_primitives::{Address, Bytes, TxKind, B256, U256};
 use alloy_signer_local::PrivateKeySigner;
+use alloy_sol_types::SolCall;
 use alloy_sol_types::SolEvent;
-use fogchain_contracts::SensorRegistry;
+use fogchain_contracts::{DangerIndex, SensorRegistry};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -145,28 +146,58 @@ pub(crate) async fn blocks(events: &[Event], nodes: &[Rpc], verdict: &mut Verdic
     Ok(top)
 }
 
-/// Device messages: acknowledged ones exactly once on chain, none twice.
+/// Where device messages end up on chain.
+pub(crate) struct Contracts {
+    pub(crate) registry: Address,
+    pub(crate) danger: Address,
+    /// Device ids by index.
+    pub(crate) devices: Vec<String>,
+}
+
+/// Device messages: acknowledged ones exactly once on chain, none twice. Registry messages are
+/// Readings of SensorRegistry (the payload names device and seq); action messages are
+/// DangerIndex.submit transactions (region = keccak256(device id), `p` = seq).
 pub(crate) async fn messages(
     rpc: &Rpc,
-    registry: Address,
+    contracts: &Contracts,
     head: u64,
     sent: &[((usize, u64), Times)],
     verdict: &mut Verdict,
 ) -> eyre::Result<()> {
+    let regions: HashMap<B256, usize> = contracts
+        .devices
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (alloy_primitives::keccak256(id.as_bytes()), i))
+        .collect();
     let mut counts: HashMap<(usize, u64), usize> = HashMap::new();
     let mut from = 0;
     while from <= head {
         let to = head.min(from + 199);
-        let logs = rpc
-            .call(
-                "eth_getLogs",
-                json!([{"fromBlock": format!("0x{from:x}"), "toBlock": format!("0x{to:x}"), "address": registry,
-                        "topics": [SensorRegistry::Reading::SIGNATURE_HASH]}]),
-            )
+        let range = |address: Address, topic: B256| json!([{"fromBlock": format!("0x{from:x}"), "toBlock": format!("0x{to:x}"), "address": address, "topics": [topic]}]);
+        let readings = rpc
+            .call("eth_getLogs", range(contracts.registry, SensorRegistry::Reading::SIGNATURE_HASH))
             .await?;
-        for log in logs.as_array().into_iter().flatten() {
+        for log in readings.as_array().into_iter().flatten() {
             if let Some(key) = chaos_key(log) {
                 *counts.entry(key).or_default() += 1;
+            }
+        }
+        let updates = rpc
+            .call("eth_getLogs", range(contracts.danger, DangerIndex::DangerIndexUpdated::SIGNATURE_HASH))
+            .await?;
+        let txs: Vec<(&str, Value)> = updates
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|l| Some(("eth_getTransactionByHash", json!([l["transactionHash"].as_str()?]))))
+            .collect();
+        for tx in rpc.batch(&txs).await? {
+            let input = tx.ok().and_then(|t| alloy_primitives::hex::decode(t["input"].as_str()?).ok());
+            if let Some(call) = input.and_then(|i| DangerIndex::submitCall::abi_decode(&i).ok()) {
+                if let (Some(d), Ok(seq)) = (regions.get(&call.region), u64::try_from(call.p)) {
+                    *counts.entry((*d, seq)).or_default() += 1;
+                }
             }
         }
         from = to + 1;

@@ -29,13 +29,32 @@ pub(crate) enum Event {
     Head { t: f64, node: usize, number: u64, hash: B256, miner: Address },
     /// `node` reported itself the Raft leader (`raft_role` = "minter") after not doing so.
     Leader { t: f64, node: usize },
-    /// Device `device` published registry message `seq` (`queued`: handed to its client).
-    Publish { t: f64, device: usize, seq: u64, queued: bool },
+    /// Device `device` published message `seq`, an action message or a registry message
+    /// (`queued`: handed to its client).
+    Publish { t: f64, device: usize, seq: u64, queued: bool, action: bool },
+    /// Device `device` got the proxy's ack `status` ("accepted": journaled, "recorded": in a
+    /// block, "failed") for message `seq`.
+    Ack { t: f64, device: usize, seq: u64, status: String },
     /// A fault began (`heal: false`) or ended.
     Fault { t: f64, kind: String, detail: String, heal: bool },
 }
 
-/// Everything observed, in order.
+impl Event {
+    /// Seconds since the run started.
+    pub(crate) fn t(&self) -> f64 {
+        match self {
+            Self::Sent { t, .. }
+            | Self::Receipt { t, .. }
+            | Self::Head { t, .. }
+            | Self::Leader { t, .. }
+            | Self::Publish { t, .. }
+            | Self::Ack { t, .. }
+            | Self::Fault { t, .. } => *t,
+        }
+    }
+}
+
+/// Everything observed.
 pub(crate) struct History {
     pub(crate) t0: Instant,
     events: Mutex<Vec<Event>>,
@@ -55,8 +74,11 @@ impl History {
         self.events.lock().push(event);
     }
 
+    /// The events in time order.
     pub(crate) fn events(&self) -> Vec<Event> {
-        self.events.lock().clone()
+        let mut events = self.events.lock().clone();
+        events.sort_by(|a, b| a.t().total_cmp(&b.t()));
+        events
     }
 }
 
@@ -176,11 +198,14 @@ pub(crate) async fn watch(node: usize, rpc: Rpc, history: Arc<History>, stop: Ar
     }
 }
 
-/// Devices publish registry messages in turn, `rate` per second in total, each with its own
-/// rising `Seq` and a payload naming it (`{"chaos": "<device>:<seq>"}`), until `stop`.
+/// Devices publish in turn, `rate` messages per second in total, each with its own rising `Seq`,
+/// until `stop`: registry messages naming themselves in the payload (`{"chaos": "<device>:<seq>"}`)
+/// and, every `action_every`-th message, an action message for DangerIndex `danger` whose
+/// precipitation value `P` is the `Seq` (the checker finds it in the transaction's input); its
+/// decision goes to the device's own commands topic.
 pub(crate) async fn devices(
     (ids, clients, shared): (Vec<String>, Vec<rumqttc::AsyncClient>, Arc<Mutex<crate::iot::Shared>>),
-    rate: f64,
+    (rate, action_every, danger): (f64, usize, Address),
     history: Arc<History>,
     stop: Arc<AtomicBool>,
 ) {
@@ -190,8 +215,15 @@ pub(crate) async fn devices(
         tokio::time::sleep_until((t0 + Duration::from_secs_f64(i as f64 / rate)).into()).await;
         let d = i % ids.len();
         let seq = (i / ids.len()) as u64 + 1;
+        let action = action_every > 0 && i % action_every == action_every - 1;
         i += 1;
-        let body = json!({"Payload": {"chaos": format!("{d}:{seq}")}, "Topic": "chaos", "Seq": seq});
+        let body = if action {
+            json!({"Payload": {"chaos": format!("{d}:{seq}")}, "Topic": "fire/danger", "Seq": seq,
+                   "MessageContent": {"Address": danger, "Values": {"CS": 812, "P": seq, "H": [5500, 5100, 4900, 4700, 4600]},
+                                      "Publish_Topic": format!("devices/{}/commands", ids[d])}})
+        } else {
+            json!({"Payload": {"chaos": format!("{d}:{seq}")}, "Topic": "chaos", "Seq": seq})
+        };
         shared
             .lock()
             .messages
@@ -205,6 +237,6 @@ pub(crate) async fn devices(
                 body.to_string(),
             )
             .is_ok();
-        history.push(Event::Publish { t: history.now(), device: d, seq, queued });
+        history.push(Event::Publish { t: history.now(), device: d, seq, queued, action });
     }
 }

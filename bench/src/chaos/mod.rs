@@ -52,9 +52,13 @@ pub(crate) struct ChaosArgs {
     /// MQTT devices.
     #[arg(long, default_value_t = 100)]
     devices: usize,
-    /// Registry messages per second from all devices together.
+    /// Device messages per second from all devices together.
     #[arg(long, default_value_t = 20.0)]
     device_rate: f64,
+    /// Every N-th device message is an action message (DangerIndex.submit and a decision), the
+    /// others registry messages; 0: none.
+    #[arg(long, default_value_t = 10)]
+    action_every: usize,
     /// The `fogchain` binary (default: next to this binary, else PATH).
     #[arg(long)]
     fogchain_bin: Option<PathBuf>,
@@ -106,7 +110,7 @@ async fn exercise(
         out: args.out.clone(),
     };
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let Rig { target, ids, clients, shared, mut child, dir: proxy_dir, .. } =
+    let Rig { target, danger, ids, clients, shared, mut child, dir: proxy_dir } =
         iot::rig(&rig_args, &name, ("", ""), &format!("127.0.0.1:{port}")).await?;
     let registry = target
         .network
@@ -136,8 +140,9 @@ async fn exercise(
         );
         tasks.push(tokio::spawn(run));
     }
-    let devices =
-        load::devices((ids, clients, shared.clone()), args.device_rate, history.clone(), stop.clone());
+    let contracts = check::Contracts { registry, danger, devices: ids.clone() };
+    let rates = (args.device_rate, args.action_every, danger);
+    let devices = load::devices((ids, clients, shared.clone()), rates, history.clone(), stop.clone());
     tasks.push(tokio::spawn(devices));
 
     // the nemesis
@@ -203,7 +208,7 @@ async fn exercise(
             let mut probe = check::Verdict::default();
             let head = rpcs[0].quantity("eth_blockNumber", json!([])).await.unwrap_or(0) as u64;
             let sent = sent_messages(&shared);
-            let read = check::messages(&rpcs[0], registry, head, &sent, &mut probe).await;
+            let read = check::messages(&rpcs[0], &contracts, head, &sent, &mut probe).await;
             if read.is_ok() && probe.messages_lost.is_empty() {
                 break;
             }
@@ -212,7 +217,18 @@ async fn exercise(
     }
     let settle = quiet.elapsed().as_secs_f64();
 
-    // the checker
+    // the checker; the devices' acks join the history
+    for ((device, seq), times) in sent_messages(&shared) {
+        let at = |i: Option<Instant>| i.map(|i| i.saturating_duration_since(history.t0).as_secs_f64());
+        for (t, status) in [(at(times.accepted), "accepted"), (at(times.done), "recorded")] {
+            if let Some(t) = t {
+                history.push(Event::Ack { t, device, seq, status: status.into() });
+            }
+        }
+        if times.failed {
+            history.push(Event::Ack { t: history.now(), device, seq, status: "failed".into() });
+        }
+    }
     let events = history.events();
     let full_disk_running = records
         .iter()
@@ -228,7 +244,7 @@ async fn exercise(
     verdict.stuck.extend(check::live(&target, &probe_key, &rpcs).await);
     check::receipts(&events, &rpcs, &mut verdict).await?;
     let head = check::blocks(&events, &rpcs, &mut verdict).await?;
-    check::messages(&rpcs[0], registry, head, &sent_messages(&shared), &mut verdict).await?;
+    check::messages(&rpcs[0], &contracts, head, &sent_messages(&shared), &mut verdict).await?;
     let _ = child.start_kill();
     let losses: Vec<(f64, Address)> = records
         .iter()

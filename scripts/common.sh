@@ -55,6 +55,17 @@ ensure_faketime() {
   fi
 }
 
+# Debian's Chromium: the browser-apps test drives it with playwright-core (never a downloaded
+# browser).
+ensure_chromium() {
+  if [ ! -x /usr/bin/chromium ]; then
+    need_root_or_say chromium "apt-get install -y chromium"
+    echo "installing chromium (browser-apps test) ..." >&2
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+}
+
 # Debian's Prometheus (with promtool): the observability test scrapes a devnet with it and checks
 # every /metrics output and the alert rules with promtool.
 ensure_prometheus() {

@@ -12,6 +12,7 @@ ensure_libclang
 ensure_mosquitto
 ensure_prometheus
 ensure_faketime
+ensure_chromium
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "installing cargo-nextest ..." >&2
   cargo install --locked cargo-nextest
@@ -20,9 +21,9 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "error: Node.js 20+ and npm are needed for the client tests: apt-get install -y nodejs npm" >&2
   exit 1
 fi
-# npm packages: client libraries and a Hardhat project for the end-to-end tests, the pinned solc
-# for contracts/.
-for dir in tests/js tests/hardhat contracts; do
+# npm packages: client libraries, playwright-core and a Hardhat project for the end-to-end tests,
+# the pinned solc for contracts/, Vite and the apps' libraries for web/.
+for dir in tests/js tests/hardhat contracts web; do
   if [ ! -f "$dir/node_modules/.package-lock.json" ] \
      || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
     echo "installing npm packages in $dir ..." >&2

@@ -55,6 +55,18 @@ pub struct NodeEntry {
     pub metrics: Option<String>,
 }
 
+/// A login of the browser apps (a proxy client with a password).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserEntry {
+    /// User name.
+    pub name: String,
+    /// Proxy role: `admin`, `viewer` (read only) or `dapp` (reads and signed transactions).
+    pub role: String,
+    /// Password.
+    pub password: String,
+}
+
 /// The IoT proxy.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -81,6 +93,12 @@ pub struct ProxyEntry {
     /// Prometheus metrics, `http://host:port/metrics`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<String>,
+    /// The browser apps, `http://host:port/app/`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    /// Logins of the browser apps.
+    #[serde(default)]
+    pub users: Vec<UserEntry>,
 }
 
 /// A demo device: its MQTT / HTTP credentials and signing key.

@@ -8,6 +8,7 @@
 use crate::{
     config::{ProxyConfig, RoleConfig},
     guard::{LoginGuard, LoginRefusal},
+    session::Sessions,
 };
 use argon2::{
     password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
@@ -38,6 +39,8 @@ pub struct Authenticator {
     verified: Mutex<HashMap<String, [u8; 32]>>,
     roles: HashMap<String, RoleConfig>,
     guard: LoginGuard,
+    /// Login sessions of the browser apps.
+    pub sessions: Sessions,
 }
 
 impl Authenticator {
@@ -87,12 +90,16 @@ impl Authenticator {
             verified: Mutex::new(HashMap::new()),
             roles: config.roles().into_iter().collect(),
             guard: LoginGuard::new(&config.limits),
+            sessions: Sessions::new(
+                std::time::Duration::from_secs(config.limits.session_ttl_secs),
+                config.limits.max_sessions,
+            ),
         }))
     }
 
     /// The caller holding bearer `token`, if any.
     pub fn by_token(&self, token: &str) -> Option<Identity> {
-        self.tokens.get(&sha256(token.as_bytes())).cloned()
+        self.tokens.get(&sha256(token.as_bytes())).cloned().or_else(|| self.sessions.lookup(token))
     }
 
     /// The caller whose client certificate has common name `cn`.

@@ -15,11 +15,13 @@
 //!
 //! `GET /health` (liveness) and `GET /ready` (at least one node ready, else 503 with the
 //! reason) report the nodes' readiness without credentials. `/warehouse/*` is the locker
-//! API (see [`crate::warehouse`]).
+//! API (see [`crate::warehouse`]), `/session` and `/things` the browser apps' API (see
+//! [`crate::things`]), `GET /app/` the apps themselves ([`crate::app`]).
 
 use crate::{
     auth::{Authenticator, Identity},
-    config::ProxyConfig,
+    bridge::Bridge,
+    config::{DeviceConfig, ProxyConfig},
     guard::{Caps, LoginRefusal},
     tls,
     upstream::Upstream,
@@ -46,17 +48,25 @@ pub struct Gateway {
     /// Relayed JSON-RPC WebSockets (`ws-total`, `ws-per-caller`).
     ws_slots: Arc<Caps<String>>,
     warehouse: Option<Arc<Warehouse>>,
+    /// The bridge (device shadows), when the proxy has `[mqtt]`.
+    bridge: Option<Arc<Bridge>>,
+    devices: Vec<DeviceConfig>,
+    network: crate::things::NetworkInfo,
+    /// MQTT sessions per device (a device holding one is online).
+    sessions: Arc<Caps<String>>,
 }
 
 type Reply = Response<Full<Bytes>>;
 
 impl Gateway {
-    /// The gateway over `upstream` with the limits of `config`.
+    /// The gateway over `upstream` with the limits of `config`; `bridge` and `sessions` (the
+    /// MQTT front's sessions per device) answer the things API ([`crate::things`]).
     pub fn new(
         config: &ProxyConfig,
         auth: Arc<Authenticator>,
         upstream: Arc<Upstream>,
         warehouse: Option<Arc<Warehouse>>,
+        (bridge, sessions): (Option<Arc<Bridge>>, Arc<Caps<String>>),
     ) -> Arc<Self> {
         let l = &config.limits;
         Arc::new(Self {
@@ -68,6 +78,10 @@ impl Gateway {
             limits: l.clone(),
             ws_slots: Caps::new(l.ws_total, l.ws_per_caller, ("ws-total", "ws-per-caller")),
             warehouse,
+            bridge,
+            devices: config.devices.clone(),
+            network: crate::things::NetworkInfo::of(config),
+            sessions,
         })
     }
 
@@ -145,14 +159,33 @@ impl Gateway {
         if req.method() == Method::GET && (path == "/health" || path == "/ready") {
             return self.health(path == "/ready");
         }
+        if path == "/app" || path.starts_with("/app/") {
+            if self.global.check().is_err() {
+                return too_many(Value::Null, "the proxy is over its global request rate", 1);
+            }
+            return match *req.method() {
+                Method::GET | Method::HEAD => crate::app::serve(&path[4..]),
+                _ => crate::things::refusal(405, "use GET"),
+            };
+        }
         if req.method() == Method::OPTIONS {
             return cors(Response::builder().status(StatusCode::NO_CONTENT))
                 .body(Full::default())
                 .expect("static");
         }
-        if req.method() != Method::POST {
+        let things = path.strip_prefix("/things").filter(|r| r.is_empty() || r.starts_with('/'));
+        let session = path == "/session";
+        let api = session || things.is_some() || path == "/network" || path == "/cluster";
+        if req.method() != Method::POST && !api {
             return error_reply(StatusCode::METHOD_NOT_ALLOWED, Value::Null, -32600, "use POST for JSON-RPC");
         }
+        let method = req.method().clone();
+        let bearer = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| t.trim().to_string());
         let id = match self.caller(&req, peer, cert_cn).await {
             Ok(id) => id,
             Err(reply) => return *reply,
@@ -191,6 +224,18 @@ impl Gateway {
         };
         if let Some(rest) = path.strip_prefix("/warehouse/") {
             return self.warehouse(rest, &id, &body).await;
+        }
+        if session {
+            return self.session(&method, &id, bearer.as_deref());
+        }
+        match (path.as_str(), &method) {
+            ("/network", &Method::GET) => return self.network(),
+            ("/cluster", &Method::GET) => return self.cluster(&id).await,
+            ("/network" | "/cluster", _) => return crate::things::refusal(405, "use GET"),
+            _ => {}
+        }
+        if let Some(rest) = things {
+            return self.things(&method, rest, &id, &body).await;
         }
         if path != "/" {
             return error_reply(
@@ -297,6 +342,22 @@ impl Gateway {
         self.max_body
     }
 
+    pub(crate) fn bridge(&self) -> Option<&Arc<Bridge>> {
+        self.bridge.as_ref()
+    }
+
+    pub(crate) fn network_info(&self) -> &crate::things::NetworkInfo {
+        &self.network
+    }
+
+    pub(crate) fn devices(&self) -> &[DeviceConfig] {
+        &self.devices
+    }
+
+    pub(crate) fn sessions(&self) -> &Arc<Caps<String>> {
+        &self.sessions
+    }
+
     async fn warehouse(&self, action: &str, id: &Identity, body: &[u8]) -> Reply {
         let Some(warehouse) = &self.warehouse else {
             return error_reply(
@@ -353,11 +414,11 @@ impl Gateway {
     }
 }
 
-fn cors(builder: hyper::http::response::Builder) -> hyper::http::response::Builder {
+pub(crate) fn cors(builder: hyper::http::response::Builder) -> hyper::http::response::Builder {
     builder
         .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
         .header(header::ACCESS_CONTROL_ALLOW_HEADERS, "authorization, content-type")
-        .header(header::ACCESS_CONTROL_ALLOW_METHODS, "POST, GET, OPTIONS")
+        .header(header::ACCESS_CONTROL_ALLOW_METHODS, "POST, GET, DELETE, OPTIONS")
 }
 
 /// The body as JSON, or a 400 with a JSON-RPC parse error (-32700).

@@ -172,6 +172,17 @@ impl<K: Hash + Eq + Clone> Caps<K> {
         )
     }
 
+    /// How many `key` holds now.
+    pub fn held(&self, key: &K) -> usize {
+        self.open.lock().1.get(key).copied().unwrap_or(0)
+    }
+
+    /// The caps of MQTT sessions per device (`sessions-per-device`); shared by the front and the
+    /// gateway's `GET /things` (a device with a session is online).
+    pub fn sessions(limits: &LimitsConfig) -> Arc<Caps<String>> {
+        Caps::new(usize::MAX, limits.sessions_per_device, ("", "sessions-per-device"))
+    }
+
     /// Admits one more for `key`, or names the cap it hits.
     pub fn admit(self: &Arc<Self>, key: K) -> Result<Admitted<K>, &'static str> {
         let mut open = self.open.lock();

@@ -6,8 +6,10 @@
 //!   external one) whose device messages become transactions, with a crash-safe [`journal`];
 //! - [`shadow`]: AWS-IoT-style device shadows;
 //! - [`warehouse`] + [`barcode`]: the sales-order locker release with a signed challenge;
+//! - [`things`] + [`session`] + [`app`]: the browser apps (shop, dashboard) and their HTTP API;
 //! - [`certs`]: a private CA and device certificates for X.509 client authentication.
 
+pub mod app;
 pub mod auth;
 pub mod barcode;
 pub mod bridge;
@@ -21,8 +23,10 @@ pub mod guard;
 pub mod journal;
 mod metrics;
 pub mod mqtt;
+pub mod session;
 pub mod shadow;
 pub mod tasks;
+pub mod things;
 pub mod tls;
 pub mod upstream;
 pub mod warehouse;
@@ -111,6 +115,7 @@ impl Proxy {
         let mut mqtt_addr = None;
         let mut ws_addr = None;
         let mut bridge = None;
+        let sessions = guard::Caps::<String>::sessions(&config.limits);
         if let Some(m) = &config.mqtt {
             let bind = |what: &'static str, addr: SocketAddr| async move {
                 tokio::net::TcpListener::bind(addr).await.map_err(|source| ProxyError::Listen {
@@ -165,7 +170,14 @@ impl Proxy {
             let b = bridge::Bridge::start(config, chain.clone(), link, &tasks).await?;
             // Devices are let in once the bridge listens (the listeners queue them until then).
             if let Some((broker, listener, ws, tls)) = embedded {
-                let front = mqtt::Front::new(auth.clone(), broker, m, config.limits.clone(), b.offers());
+                let front = mqtt::Front::new(
+                    auth.clone(),
+                    broker,
+                    m,
+                    config.limits.clone(),
+                    b.offers(),
+                    sessions.clone(),
+                );
                 if let Some(ws) = ws {
                     tasks.spawn(front.clone().serve_ws(ws, tls.clone()));
                 }
@@ -187,7 +199,8 @@ impl Proxy {
             }
             None => None,
         };
-        let gateway = gateway::Gateway::new(config, auth, upstream.clone(), warehouse);
+        let gateway =
+            gateway::Gateway::new(config, auth, upstream.clone(), warehouse, (bridge.clone(), sessions));
         let listener = tokio::net::TcpListener::bind(config.http.listen)
             .await
             .map_err(|source| ProxyError::Listen { what: "HTTP", addr: config.http.listen, source })?;

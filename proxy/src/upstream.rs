@@ -246,6 +246,19 @@ impl Upstream {
         Err(rpc_error.or(other).unwrap_or_else(|| UpstreamError::Unreachable("no node configured".into())))
     }
 
+    /// The Raft and chain state of node `i` alone (`admin_nodeInfo` with the nodes' admin token,
+    /// `net_peerCount`), for the dashboard: `(nodeInfo, peerCount)`.
+    pub async fn node_status(&self, i: usize) -> Result<(Value, Value), UpstreamError> {
+        let calls = [("admin_nodeInfo", Value::Array(vec![])), ("net_peerCount", Value::Array(vec![]))];
+        let body = Bytes::from(jsonrpc::batch(&calls));
+        let (_, bytes) =
+            self.send_to(i, body, true).await.map_err(|e| UpstreamError::Unreachable(e.to_string()))?;
+        let mut answers = jsonrpc::batch_answers(&bytes, 2)?.into_iter();
+        let info = answers.next().ok_or_else(|| UpstreamError::BadAnswer("no nodeInfo".into()))??;
+        let peers = answers.next().ok_or_else(|| UpstreamError::BadAnswer("no peerCount".into()))??;
+        Ok((info, peers))
+    }
+
     /// Calls several methods in one JSON-RPC batch; results in request order.
     pub async fn batch(
         &self,

@@ -93,9 +93,23 @@ async fn call(rpc: &Rpc, method: &str, params: Value) -> Result<Value, String> {
     }
 }
 
-/// One closed-loop sender: a transfer of 1 wei at a time, `interval` apart at most. A
-/// transaction is never replaced: the same signed bytes go to the next node until a receipt
-/// comes (nodes that are down, paused or cut off are skipped that way).
+/// Most transactions one lane has without a receipt; beyond, it only re-sends (a cluster
+/// without a majority must not fill the pools with nonces that cannot run).
+const LANE_WINDOW: usize = 8;
+
+/// A transaction of a lane waiting for its receipt.
+struct InFlight {
+    nonce: u64,
+    hash: B256,
+    raw: String,
+    sent: Instant,
+}
+
+/// One sender at a fixed rate (open loop: a stuck transaction does not hold the next one back):
+/// a 1-wei transfer every `interval` with the next nonce, to the nodes in turn. A transaction is
+/// never replaced: without a receipt after [`RESEND_AFTER`] the same signed bytes go to the next
+/// node (a killed, paused or cut-off node is routed around; nonces after a lost one wait in the
+/// pools until it is re-sent). Sends do not wait for slow nodes (each is its own task).
 pub(crate) async fn lane(
     lane: usize,
     key: PrivateKeySigner,
@@ -107,68 +121,84 @@ pub(crate) async fn lane(
 ) {
     let n = nodes.len();
     let mut turn = lane;
-    let mut nonce = None;
-    let mut next = Instant::now();
+    let mut next_nonce = None;
+    let mut in_flight: Vec<InFlight> = Vec::new();
+    let mut next_tick = Instant::now();
+    let send = |node: usize, raw: String, hash: B256, nonce: u64| {
+        let (rpc, history) = (nodes[node].clone(), history.clone());
+        tokio::spawn(async move {
+            let answer = call(&rpc, "eth_sendRawTransaction", json!([raw])).await;
+            let error = answer.err().filter(|e| !e.contains("already known"));
+            history.push(Event::Sent { t: history.now(), lane, nonce, hash, node, error });
+        });
+    };
     while !stop.load(Ordering::Relaxed) {
-        tokio::time::sleep_until(next.into()).await;
-        next = Instant::now() + interval;
-        let current = match nonce {
-            Some(v) => v,
-            None => {
-                turn += 1;
-                let answer =
-                    call(&nodes[turn % n], "eth_getTransactionCount", json!([key.address(), "latest"])).await;
-                match answer.ok().as_ref().and_then(crate::rpc::quantity) {
-                    Some(v) => *nonce.insert(v as u64),
-                    None => continue,
-                }
-            }
-        };
-        let to = Address::from(rand::random::<[u8; 20]>());
-        let Ok(tx) = target.sign(&key, current, TxKind::Call(to), U256::from(1), Bytes::new(), 21_000) else {
-            return;
-        };
-        let raw = tx.raw_hex();
-        let mut last_send: Option<Instant> = None;
-        // until a receipt (or the end of the run)
-        while !stop.load(Ordering::Relaxed) {
-            if last_send.is_none_or(|t| t.elapsed() > Duration::from_secs(3)) {
-                turn += 1;
-                let node = turn % n;
-                let answer = call(&nodes[node], "eth_sendRawTransaction", json!([raw])).await;
-                let error = answer.err().filter(|e| !e.contains("already known"));
-                let refused = error.is_some();
-                history.push(Event::Sent {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if next_nonce.is_none() {
+            turn += 1;
+            let answer =
+                call(&nodes[turn % n], "eth_getTransactionCount", json!([key.address(), "latest"])).await;
+            next_nonce = answer.ok().as_ref().and_then(crate::rpc::quantity).map(|v| v as u64);
+            continue;
+        }
+        // a new transaction on schedule
+        if Instant::now() >= next_tick && in_flight.len() < LANE_WINDOW {
+            next_tick += interval;
+            let nonce = next_nonce.unwrap_or_default();
+            let to = Address::from(rand::random::<[u8; 20]>());
+            let Ok(tx) = target.sign(&key, nonce, TxKind::Call(to), U256::from(1), Bytes::new(), 21_000)
+            else {
+                return;
+            };
+            turn += 1;
+            send(turn % n, tx.raw_hex(), tx.hash, nonce);
+            in_flight.push(InFlight { nonce, hash: tx.hash, raw: tx.raw_hex(), sent: Instant::now() });
+            next_nonce = Some(nonce + 1);
+        } else if Instant::now() >= next_tick {
+            next_tick = Instant::now() + interval;
+        }
+        // receipts, from the nodes in turn
+        if in_flight.is_empty() {
+            continue;
+        }
+        let rpc = &nodes[(turn + 1) % n];
+        let calls: Vec<(&str, Value)> =
+            in_flight.iter().map(|f| ("eth_getTransactionReceipt", json!([f.hash]))).collect();
+        let answers = tokio::time::timeout(CALL_TIMEOUT, rpc.batch(&calls)).await.ok().and_then(Result::ok);
+        let mut done = vec![false; in_flight.len()];
+        for (i, answer) in answers.into_iter().flatten().enumerate() {
+            let Ok(receipt) = answer else { continue };
+            let block = receipt["blockNumber"]
+                .as_str()
+                .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok());
+            let block_hash = receipt["blockHash"].as_str().and_then(|s| s.parse::<B256>().ok());
+            if let (Some(block), Some(block_hash)) = (block, block_hash) {
+                let node = (turn + 1) % n;
+                history.push(Event::Receipt {
                     t: history.now(),
-                    lane,
-                    nonce: current,
-                    hash: tx.hash,
+                    hash: in_flight[i].hash,
+                    block,
+                    block_hash,
                     node,
-                    error,
                 });
-                if !refused {
-                    last_send = Some(Instant::now());
-                }
+                done[i] = true;
             }
-            // any node's receipt will do; the checker asks every node at the end
-            let node = (turn + 1) % n;
-            if let Ok(receipt) = call(&nodes[node], "eth_getTransactionReceipt", json!([tx.hash])).await {
-                let block = receipt["blockNumber"]
-                    .as_str()
-                    .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok());
-                let block_hash = receipt["blockHash"].as_str().and_then(|s| s.parse::<B256>().ok());
-                if let (Some(block), Some(block_hash)) = (block, block_hash) {
-                    history.push(Event::Receipt { t: history.now(), hash: tx.hash, block, block_hash, node });
-                    nonce = Some(current + 1);
-                    break;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            // a nonce above ours means our transaction (the only one with it) is in a block:
-            // the receipt query above will find it
+        }
+        let mut i = 0;
+        in_flight.retain(|_| {
+            i += 1;
+            !done[i - 1]
+        });
+        for f in in_flight.iter_mut().filter(|f| f.sent.elapsed() > RESEND_AFTER) {
+            turn += 1;
+            send(turn % n, f.raw.clone(), f.hash, f.nonce);
+            f.sent = Instant::now();
         }
     }
 }
+
+/// A transaction without a receipt this long is sent again, to the next node.
+const RESEND_AFTER: Duration = Duration::from_millis(1500);
 
 /// Polls every node's latest block and role every 100 ms until `stop`.
 pub(crate) async fn watch(node: usize, rpc: Rpc, history: Arc<History>, stop: Arc<AtomicBool>) {

@@ -46,7 +46,7 @@ pub(crate) struct ChaosArgs {
     /// Faults to choose from.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "kill,pause,partition,clock,proxy,disk")]
     faults: Vec<Kind>,
-    /// Transfer senders; each has one transaction in flight and sends at most one per second.
+    /// Transfer senders, one transaction per second each (open loop; see load::lane).
     #[arg(long, default_value_t = 10)]
     lanes: usize,
     /// MQTT devices.

@@ -420,6 +420,14 @@ fn print_banner(network: &NetworkFile, path: &Path) {
         for d in proxy.devices.iter().chain(&proxy.locker) {
             out.push_str(&format!("  device {:<11} password {}  key {}\n", d.id, d.password, d.private_key));
         }
+        if let Some(app) = &proxy.app {
+            out.push_str(&format!(
+                "\nBrowser apps   {app}   (shop: {app}shop.html, dashboard: {app}dashboard.html)\n"
+            ));
+            for u in &proxy.users {
+                out.push_str(&format!("  login {:<12} password {}  (role {})\n", u.name, u.password, u.role));
+            }
+        }
     }
     out.push_str("\nContracts (account 0 is admin and gateway; AccountPermissions: docs/permissioning.md)\n");
     for (name, address) in &network.contracts {

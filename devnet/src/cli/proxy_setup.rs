@@ -26,6 +26,9 @@ use tokio::process::Child;
 const DEMO_DEVICES: [(&str, &str); 4] =
     [("sensor-1", "sensor"), ("sensor-2", "sensor"), ("actuator-1", "actuator"), ("locker-1", "locker")];
 
+/// Logins of the browser apps (`/app/`): (name, role). `viewer` cannot change shadows.
+const APP_USERS: [(&str, &str); 3] = [("operator", "admin"), ("viewer", "viewer"), ("shop", "dapp")];
+
 /// One demo device.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -46,6 +49,8 @@ impl DemoDevice {
 pub(crate) struct IotSetup {
     pub(crate) gateway: Address,
     pub(crate) devices: Vec<DemoDevice>,
+    /// App logins (`users.json`).
+    pub(crate) users: Vec<fogchain_devnet::UserEntry>,
 }
 
 impl IotSetup {
@@ -91,7 +96,23 @@ pub(crate) fn load_or_create(dir: &Path) -> eyre::Result<IotSetup> {
         let (token, _) = fogchain_proxy::auth::new_token();
         fogchain_node::seal::write_private(&dir.join("api.token"), &token)?;
     }
-    Ok(IotSetup { gateway, devices })
+    let users_path = dir.join("users.json");
+    let users: Vec<fogchain_devnet::UserEntry> = match std::fs::read(&users_path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).wrap_err_with(|| format!("{}", users_path.display()))?,
+        Err(_) => {
+            let users: Vec<_> = APP_USERS
+                .iter()
+                .map(|(name, role)| fogchain_devnet::UserEntry {
+                    name: name.to_string(),
+                    role: role.to_string(),
+                    password: random_hex(12),
+                })
+                .collect();
+            fogchain_node::seal::write_private(&users_path, &serde_json::to_string_pretty(&users)?)?;
+            users
+        }
+    };
+    Ok(IotSetup { gateway, devices, users })
 }
 
 /// Ports of the proxy.
@@ -140,13 +161,23 @@ pub(crate) fn write_config(
         http: HttpConfig::new(SocketAddr::from(([127, 0, 0, 1], port(ports.http)?))),
         limits: Default::default(),
         roles: Default::default(),
-        clients: vec![ClientConfig {
+        clients: std::iter::once(Ok(ClientConfig {
             name: "devnet-admin".into(),
             role: "admin".into(),
             token_sha256: Some(hex::encode(fogchain_proxy::auth::sha256(token.as_bytes()))),
             password_hash: None,
             cert_cn: None,
-        }],
+        }))
+        .chain(setup.users.iter().map(|u| {
+            Ok::<_, eyre::Report>(ClientConfig {
+                name: u.name.clone(),
+                role: u.role.clone(),
+                token_sha256: None,
+                password_hash: Some(fogchain_proxy::auth::hash_password(&u.password)?),
+                cert_cn: None,
+            })
+        }))
+        .collect::<eyre::Result<_>>()?,
         devices,
         mqtt: Some(MqttConfig {
             ws_listen: Some(SocketAddr::from(([127, 0, 0, 1], port(ports.mqtt_ws)?))),
@@ -237,6 +268,8 @@ pub(crate) fn network_entry(
     let locker = setup.devices.iter().find(|d| d.kind == "locker").map(device).transpose()?;
     let mqtt = addrs.mqtt.ok_or_else(|| eyre::eyre!("the proxy serves no MQTT"))?;
     Ok(ProxyEntry {
+        app: Some(format!("http://{}/app/", addrs.http)),
+        users: setup.users.clone(),
         http: format!("http://{}", addrs.http),
         mqtt: format!("mqtt://{mqtt}"),
         mqtt_ws: addrs.mqtt_ws.map(|a| format!("ws://{a}/mqtt")),

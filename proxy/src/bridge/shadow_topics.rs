@@ -42,18 +42,38 @@ impl Bridge {
 
     /// Applies a shadow update and publishes accepted / documents / delta (or rejected).
     pub async fn update_shadow(&self, thing: &str, request: &[u8]) {
-        let base = format!("{}/things/{thing}/shadow", self.shadow_prefix);
-        match self.shadows.update(thing, request) {
-            Ok(out) => {
-                self.publish(format!("{base}/update/accepted"), &out.accepted).await;
-                self.publish(format!("{base}/update/documents"), &out.documents).await;
-                if let Some(delta) = out.delta {
-                    self.publish(format!("{base}/update/delta"), &delta).await;
-                }
-            }
-            Err((r, token)) => {
-                self.publish(format!("{base}/update/rejected"), &rejection_json(&r, token.as_ref())).await
-            }
+        if let Err((r, token)) = self.apply_update(thing, request).await {
+            let base = format!("{}/things/{thing}/shadow", self.shadow_prefix);
+            self.publish(format!("{base}/update/rejected"), &rejection_json(&r, token.as_ref())).await
         }
+    }
+
+    /// A shadow request of the HTTP API (`GET` / `POST` (update) / `DELETE`
+    /// `/things/{thing}/shadow`): the document answered, or the rejection. An update publishes
+    /// what an MQTT update does (accepted, documents, delta), so the device hears of it.
+    pub async fn shadow_http(&self, thing: &str, op: &str, body: &[u8]) -> Result<Value, Rejection> {
+        if !self.devices.contains_key(thing) {
+            return Err(Rejection { code: 404, message: format!("No shadow exists with name: '{thing}'") });
+        }
+        if self.shadow_limiter.check_key(&thing.to_string()).is_err() {
+            metrics::counter!("fogchain_proxy_rate_limited_total", "source" => "shadow").increment(1);
+            return Err(Rejection { code: 429, message: "Too Many Requests".into() });
+        }
+        match op {
+            "get" => self.shadows.get(thing, None),
+            "delete" => self.shadows.delete(thing, None),
+            _ => self.apply_update(thing, body).await.map_err(|(r, _)| r),
+        }
+    }
+
+    async fn apply_update(&self, thing: &str, request: &[u8]) -> Result<Value, (Rejection, Option<Value>)> {
+        let base = format!("{}/things/{thing}/shadow", self.shadow_prefix);
+        let out = self.shadows.update(thing, request)?;
+        self.publish(format!("{base}/update/accepted"), &out.accepted).await;
+        self.publish(format!("{base}/update/documents"), &out.documents).await;
+        if let Some(delta) = out.delta {
+            self.publish(format!("{base}/update/delta"), &delta).await;
+        }
+        Ok(out.accepted)
     }
 }

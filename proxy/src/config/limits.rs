@@ -56,6 +56,12 @@ pub struct LimitsConfig {
     /// JSON-RPC WebSocket connections of one caller at once.
     #[serde(default = "default_ws_per_caller")]
     pub ws_per_caller: usize,
+    /// Lifetime of a login session of the browser apps (`POST /session`), seconds.
+    #[serde(default = "default_session_ttl_secs")]
+    pub session_ttl_secs: u64,
+    /// Login sessions live at once; beyond, `POST /session` gets 429.
+    #[serde(default = "default_max_sessions")]
+    pub max_sessions: usize,
     /// Largest shadow document (its `desired` and `reported` state as JSON), bytes; an update
     /// that would make it larger is rejected with 413 (AWS IoT: 8 KB).
     #[serde(default = "default_shadow_max_bytes")]
@@ -83,6 +89,8 @@ impl Default for LimitsConfig {
             sessions_per_device: default_sessions_per_device(),
             ws_total: default_ws_total(),
             ws_per_caller: default_ws_per_caller(),
+            session_ttl_secs: default_session_ttl_secs(),
+            max_sessions: default_max_sessions(),
             shadow_max_bytes: default_shadow_max_bytes(),
             shadow_requests_per_second: default_shadow_requests_per_second(),
         }
@@ -130,6 +138,12 @@ fn default_ws_total() -> usize {
 }
 fn default_ws_per_caller() -> usize {
     16
+}
+fn default_session_ttl_secs() -> u64 {
+    8 * 3600
+}
+fn default_max_sessions() -> usize {
+    4096
 }
 fn default_shadow_max_bytes() -> usize {
     8 * 1024

@@ -301,6 +301,40 @@ pub fn quota(rate: u32, burst: u32) -> governor::Quota {
     governor::Quota::per_second(nz(rate)).allow_burst(nz(burst))
 }
 
+/// Methods of the built-in `viewer` role (the dashboard of a reader: chain, cluster and
+/// subscriptions; no transactions, no admin_).
+pub const VIEWER_METHODS: &[&str] = &[
+    "eth_chainId",
+    "eth_blockNumber",
+    "eth_getBlockByNumber",
+    "eth_getBlockByHash",
+    "eth_getTransactionByHash",
+    "eth_getTransactionReceipt",
+    "eth_getBalance",
+    "eth_getCode",
+    "eth_call",
+    "eth_getLogs",
+    "eth_subscribe",
+    "eth_unsubscribe",
+    "net_version",
+    "net_peerCount",
+    "web3_clientVersion",
+    "raft_leader",
+    "raft_role",
+    "raft_cluster",
+];
+
+/// Methods a browser dapp (the shop) adds to [`VIEWER_METHODS`]: sending signed transactions
+/// and what a wallet library needs to build them (built-in role `dapp`).
+pub const DAPP_EXTRA_METHODS: &[&str] = &[
+    "eth_sendRawTransaction",
+    "eth_getTransactionCount",
+    "eth_estimateGas",
+    "eth_gasPrice",
+    "eth_maxPriorityFeePerGas",
+    "eth_feeHistory",
+];
+
 /// The methods a device may call (the allowlist).
 pub const DEVICE_METHODS: &[&str] = &[
     "eth_call",
@@ -358,6 +392,11 @@ impl ProxyConfig {
             .entry("locker".into())
             .or_insert(RoleConfig { methods: strings(DEVICE_METHODS), warehouse: true });
         roles.entry("admin".into()).or_insert(RoleConfig { methods: vec!["*".into()], warehouse: true });
+        roles
+            .entry("viewer".into())
+            .or_insert(RoleConfig { methods: strings(VIEWER_METHODS), warehouse: false });
+        let dapp = VIEWER_METHODS.iter().chain(DAPP_EXTRA_METHODS).copied().collect::<Vec<_>>();
+        roles.entry("dapp".into()).or_insert(RoleConfig { methods: strings(&dapp), warehouse: false });
         roles
     }
 

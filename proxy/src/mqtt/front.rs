@@ -103,6 +103,7 @@ impl Front {
         mqtt: &MqttConfig,
         limits: LimitsConfig,
         offers: mpsc::Sender<Offer>,
+        sessions: Arc<Caps<String>>,
     ) -> Arc<Self> {
         Arc::new(Self {
             auth,
@@ -110,7 +111,7 @@ impl Front {
             max_packet: mqtt.max_packet_bytes,
             max_keep_alive: mqtt.max_keep_alive_secs,
             receive_max: mqtt.receive_maximum.max(1),
-            sessions: Caps::new(usize::MAX, limits.sessions_per_device, ("", "sessions-per-device")),
+            sessions,
             limits,
             offers,
         })

@@ -21,6 +21,10 @@ const wallet = new Wallet(network.accounts[5].privateKey, provider);
 const sent = await wallet.sendTransaction({ to: network.accounts[6].address, value: 1n });
 const block = await Promise.race([newBlock, timeout('a new block')]);
 const receipt = await Promise.race([sent.wait(), timeout('the receipt')]);
+// `once` unsubscribes by itself; let that eth_unsubscribe finish before the socket goes (ethers
+// rejects requests still pending at destroy(): "provider destroyed; cancelled request").
+await provider.removeAllListeners();
+await new Promise((r) => setTimeout(r, 500));
 await provider.destroy();
 
 // 2. A device over the gateway: allowed methods pass, eth_subscribe is refused.

@@ -53,20 +53,20 @@ pub struct Gateway {
     devices: Vec<DeviceConfig>,
     network: crate::things::NetworkInfo,
     /// MQTT sessions per device (a device holding one is online).
-    sessions: Arc<Caps<String>>,
+    device_sessions: Arc<Caps<String>>,
 }
 
 type Reply = Response<Full<Bytes>>;
 
 impl Gateway {
-    /// The gateway over `upstream` with the limits of `config`; `bridge` and `sessions` (the
-    /// MQTT front's sessions per device) answer the things API ([`crate::things`]).
+    /// The gateway over `upstream` with the limits of `config`; `bridge` and `device_sessions`
+    /// (the MQTT front's sessions per device) answer the things API ([`crate::things`]).
     pub fn new(
         config: &ProxyConfig,
         auth: Arc<Authenticator>,
         upstream: Arc<Upstream>,
         warehouse: Option<Arc<Warehouse>>,
-        (bridge, sessions): (Option<Arc<Bridge>>, Arc<Caps<String>>),
+        (bridge, device_sessions): (Option<Arc<Bridge>>, Arc<Caps<String>>),
     ) -> Arc<Self> {
         let l = &config.limits;
         Arc::new(Self {
@@ -81,7 +81,7 @@ impl Gateway {
             bridge,
             devices: config.devices.clone(),
             network: crate::things::NetworkInfo::of(config),
-            sessions,
+            device_sessions,
         })
     }
 
@@ -354,8 +354,8 @@ impl Gateway {
         &self.devices
     }
 
-    pub(crate) fn sessions(&self) -> &Arc<Caps<String>> {
-        &self.sessions
+    pub(crate) fn device_sessions(&self) -> &Arc<Caps<String>> {
+        &self.device_sessions
     }
 
     async fn warehouse(&self, action: &str, id: &Identity, body: &[u8]) -> Reply {

@@ -115,7 +115,7 @@ impl Proxy {
         let mut mqtt_addr = None;
         let mut ws_addr = None;
         let mut bridge = None;
-        let sessions = guard::Caps::<String>::sessions(&config.limits);
+        let device_sessions = guard::Caps::<String>::sessions(&config.limits);
         if let Some(m) = &config.mqtt {
             let bind = |what: &'static str, addr: SocketAddr| async move {
                 tokio::net::TcpListener::bind(addr).await.map_err(|source| ProxyError::Listen {
@@ -176,7 +176,7 @@ impl Proxy {
                     m,
                     config.limits.clone(),
                     b.offers(),
-                    sessions.clone(),
+                    device_sessions.clone(),
                 );
                 if let Some(ws) = ws {
                     tasks.spawn(front.clone().serve_ws(ws, tls.clone()));
@@ -199,8 +199,13 @@ impl Proxy {
             }
             None => None,
         };
-        let gateway =
-            gateway::Gateway::new(config, auth, upstream.clone(), warehouse, (bridge.clone(), sessions));
+        let gateway = gateway::Gateway::new(
+            config,
+            auth,
+            upstream.clone(),
+            warehouse,
+            (bridge.clone(), device_sessions),
+        );
         let listener = tokio::net::TcpListener::bind(config.http.listen)
             .await
             .map_err(|source| ProxyError::Listen { what: "HTTP", addr: config.http.listen, source })?;

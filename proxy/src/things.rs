@@ -138,7 +138,7 @@ impl Gateway {
                 .iter()
                 .map(|d| {
                     json!({"id": d.id, "role": d.role, "commands": d.commands,
-                           "online": self.sessions().held(&d.id) > 0})
+                           "online": self.device_sessions().held(&d.id) > 0})
                 })
                 .collect();
             return reply(StatusCode::OK, &json!({ "things": things }));

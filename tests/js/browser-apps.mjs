@@ -1,5 +1,6 @@
 // The browser apps in Debian's Chromium (playwright-core) on a devnet, entirely through the
-// pages: a seller lists an item, a buyer buys it and gets the barcode, the locker releases it
+// pages: a seller lists an item (with an injected EIP-6963 wallet), a buyer buys it (a devnet test
+// account) and gets the barcode, the locker releases it
 // after the buyer signs; the dashboard shows a danger-index update after an MQTT action message
 // and new blocks; a viewer cannot change a shadow, an operator can. Screenshots of each page go
 // to SHOTS_DIR (docs/apps). Prints {"ok": true, ...timings} on success.
@@ -7,6 +8,8 @@
 import { readFileSync, mkdirSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import mqtt from 'mqtt';
+import { createWalletClient, http } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
 
 const [networkPath, shots] = process.argv.slice(2);
 const net = JSON.parse(readFileSync(networkPath, 'utf8'));
@@ -39,8 +42,44 @@ async function login(p, name) {
   await p.locator('#app').waitFor({ state: 'visible' });
 }
 
+/**
+ * An injected wallet as an extension would be: announced by EIP-6963 into the page, answering
+ * EIP-1193 requests outside the page (here in Node: viem signs with test account `index` and
+ * sends to a node directly, as a wallet uses its own RPC endpoint).
+ */
+async function injectWallet(p, index) {
+  const account = privateKeyToAccount(net.accounts[index].privateKey);
+  const chain = { id: net.chainId, name: 'fogchain', nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 }, rpcUrls: { default: { http: [net.nodes[0].rpc] } } };
+  const wallet = createWalletClient({ account, chain, transport: http(net.nodes[0].rpc) });
+  await p.exposeFunction('mockWalletRequest', async (method, params) => {
+    switch (method) {
+      case 'eth_requestAccounts':
+      case 'eth_accounts':
+        return [account.address];
+      case 'eth_chainId':
+        return `0x${net.chainId.toString(16)}`;
+      case 'eth_sendTransaction': {
+        const tx = params[0];
+        return wallet.sendTransaction({ to: tx.to, data: tx.data, value: BigInt(tx.value ?? 0) });
+      }
+      case 'personal_sign':
+        return account.signMessage({ message: { raw: params[0] } });
+      default:
+        throw new Error(`mock wallet: ${method} not supported`);
+    }
+  });
+  await p.addInitScript(() => {
+    const provider = { request: ({ method, params }) => window.mockWalletRequest(method, params ?? []) };
+    const info = { uuid: '6f1e2c4a-0000-4000-8000-fogchainmock', name: 'Mock Wallet', icon: 'data:image/svg+xml,<svg xmlns="http://www.w3.org/2000/svg"/>', rdns: 'dev.fogchain.mock' };
+    const announce = () => window.dispatchEvent(new CustomEvent('eip6963:announceProvider', { detail: Object.freeze({ info, provider }) }));
+    window.addEventListener('eip6963:requestProvider', announce);
+    announce();
+  });
+  return account.address;
+}
+
 async function useWallet(p, index) {
-  await p.getByLabel('Wallet', { exact: true }).selectOption(`test:${index}`);
+  await p.getByLabel('Wallet', { exact: true }).selectOption(typeof index === 'number' ? `test:${index}` : { label: index });
   await p.getByRole('button', { name: 'Use this wallet' }).click();
   await p.locator('#wallet-status', { hasText: 'Using' }).waitFor();
 }
@@ -57,11 +96,13 @@ async function labelled(p, what) {
 }
 
 try {
-  // 1. seller lists an item
+  // 1. seller lists an item, with an injected (EIP-6963) wallet
   const seller = await page();
+  const sellerAddress = await injectWallet(seller, 3);
   await seller.goto(`${app}shop.html#sell`);
   await login(seller, 'shop');
-  await useWallet(seller, 1);
+  await useWallet(seller, 'Mock Wallet');
+  await seller.locator('#wallet-status', { hasText: sellerAddress }).waitFor();
   await seller.getByLabel('Make').fill('Bosch');
   await seller.getByLabel('Model').fill('GSR 18V');
   await seller.getByLabel('Year').fill('2024');

@@ -50,7 +50,7 @@ pub(crate) fn serve(rest: &str) -> Reply {
         .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
         .header(header::REFERRER_POLICY, "no-referrer")
         .body(Full::new(match file.data {
-            // release builds embed the files: no copy per request
+            // embedded (also in debug builds: `debug-embed`), so no copy per request
             std::borrow::Cow::Borrowed(b) => Bytes::from_static(b),
             std::borrow::Cow::Owned(v) => Bytes::from(v),
         }))

@@ -30,6 +30,22 @@ pub fn fogchain_bin() -> PathBuf {
     bin
 }
 
+/// Runs a third-party client script (`program` = `node` or `python3`, `script` relative to the
+/// repository) with `args`; it must exit 0 and print a JSON line with `"ok": true`. Returns its
+/// stdout. scripts/test.sh installs the packages the scripts need.
+pub fn run_client(program: &str, script: &str, args: &[&std::ffi::OsStr]) -> String {
+    let output =
+        std::process::Command::new(program).arg(repo_root().join(script)).args(args).output().unwrap_or_else(
+            |e| panic!("run {program} {script} (scripts/test.sh installs its packages): {e}"),
+        );
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{script} failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("\"ok\": true") || stdout.contains("\"ok\":true"), "{stdout}");
+    println!("{stdout}");
+    stdout
+}
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()

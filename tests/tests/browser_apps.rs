@@ -4,7 +4,7 @@
 //! message, shadows: an operator sets one, a viewer cannot), phone-width layouts. Screenshots go
 //! to docs/apps/.
 
-use fogchain_e2e::{repo_root, Devnet};
+use fogchain_e2e::{repo_root, run_client, Devnet};
 use std::{path::Path, process::Command};
 
 fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
@@ -57,16 +57,8 @@ fn committed_web_build_is_what_the_sources_build_to() {
 fn shop_and_dashboard_work_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let devnet = Devnet::start(dir.path());
-    let output = Command::new("node")
-        .arg(repo_root().join("tests/js/browser-apps.mjs"))
-        .arg(dir.path().join("network.json"))
-        .arg(repo_root().join("docs/apps"))
-        .output()
-        .expect("run node (scripts/test.sh installs the npm packages and chromium)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "browser-apps.mjs failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("\"ok\":true"), "{stdout}");
-    println!("{stdout}");
+    let network = dir.path().join("network.json");
+    let shots = repo_root().join("docs/apps");
+    run_client("node", "tests/js/browser-apps.mjs", &[network.as_os_str(), shots.as_os_str()]);
     devnet.stop();
 }

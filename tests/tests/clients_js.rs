@@ -2,23 +2,15 @@
 //! (events over WebSocket and filter polling, getLogs with topics, revert reasons, receipts and
 //! blocks), and 1,000 newHeads subscribers that must each get every block once, in order.
 
-use fogchain_e2e::{repo_root, Devnet};
-use std::process::Command;
+use fogchain_e2e::{run_client, Devnet};
 
 fn run_js(script: &str, args: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let devnet = Devnet::start(dir.path());
-    let output = Command::new("node")
-        .arg(repo_root().join("tests/js").join(script))
-        .arg(dir.path().join("network.json"))
-        .args(args)
-        .output()
-        .expect("run node (scripts/test.sh installs the npm packages)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{script} failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("\"ok\":true"), "{stdout}");
-    println!("{stdout}");
+    let network = dir.path().join("network.json");
+    let mut argv = vec![network.as_os_str()];
+    argv.extend(args.iter().map(std::ffi::OsStr::new));
+    run_client("node", &format!("tests/js/{script}"), &argv);
     devnet.stop();
 }
 

@@ -7,7 +7,7 @@
 use alloy_primitives::Address;
 use alloy_signer_local::PrivateKeySigner;
 use fogchain_e2e::{
-    kill, process_alive, repo_root,
+    kill, process_alive, repo_root, run_client,
     tx::{sign, transfer},
     wait_for, Devnet,
 };
@@ -43,19 +43,8 @@ fn accounts_and_namespaces_are_permissioned() {
 
     // ethers.js: the M-of-N approval that lets the newcomer transact (but not deploy).
     let key = format!("0x{}", alloy_primitives::hex::encode(newcomer.to_bytes()));
-    let output = Command::new("node")
-        .arg(repo_root().join("tests/js/permissioning.mjs"))
-        .arg(dir.path().join("network.json"))
-        .arg(&key)
-        .output()
-        .expect("run node (scripts/test.sh installs the npm packages)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "permissioning.mjs failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(stdout.contains("\"ok\":true"), "{stdout}");
+    let network = dir.path().join("network.json");
+    run_client("node", "tests/js/permissioning.mjs", &[network.as_os_str(), std::ffi::OsStr::new(&key)]);
 
     // Hardhat, with the newcomer's key: the deployment fails with the clear error.
     let project = repo_root().join("tests/hardhat");

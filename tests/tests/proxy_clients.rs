@@ -4,22 +4,12 @@
 //! gateway's JSON-RPC WebSocket with roles (tests/js/gateway-ws.mjs). scripts/test.sh installs
 //! them.
 
-use fogchain_e2e::{repo_root, Devnet};
-use std::process::Command;
+use fogchain_e2e::{run_client, Devnet};
 
 fn run(program: &str, script: &str) {
     let dir = tempfile::tempdir().unwrap();
     let devnet = Devnet::start(dir.path());
-    let output = Command::new(program)
-        .arg(repo_root().join(script))
-        .arg(dir.path().join("network.json"))
-        .output()
-        .unwrap_or_else(|e| panic!("run {program} {script} (scripts/test.sh installs its packages): {e}"));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{script} failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("\"ok\": true") || stdout.contains("\"ok\":true"), "{stdout}");
-    println!("{stdout}");
+    run_client(program, script, &[dir.path().join("network.json").as_os_str()]);
     devnet.stop();
 }
 

@@ -1,8 +1,7 @@
 //! The sales-order scenario driven by a real client: ethers.js v6 (npm) against a fresh devnet,
 //! with the committed Sale and SaleFactory artifacts (direct deploy and through the factory).
 
-use fogchain_e2e::{repo_root, shared_data, Devnet};
-use std::process::Command;
+use fogchain_e2e::{repo_root, run_client, shared_data, Devnet};
 
 #[test]
 fn ethers_sale_scenario_on_a_fresh_devnet() {
@@ -13,15 +12,7 @@ fn ethers_sale_scenario_on_a_fresh_devnet() {
     );
     let dir = tempfile::tempdir().unwrap();
     let devnet = Devnet::start(dir.path());
-    let output = Command::new("node")
-        .arg(js.join("sale-scenario.mjs"))
-        .arg(dir.path().join("network.json"))
-        .arg(shared_data().join("sale-scenario.json"))
-        .output()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "ethers scenario failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("\"ok\":true"), "{stdout}");
+    let (network, scenario) = (dir.path().join("network.json"), shared_data().join("sale-scenario.json"));
+    run_client("node", "tests/js/sale-scenario.mjs", &[network.as_os_str(), scenario.as_os_str()]);
     devnet.stop();
 }

@@ -1,6 +1,8 @@
 // The proxy's API as the apps use it: login sessions (POST /session), JSON-RPC through the
 // gateway (POST /), the things API (/network, /cluster, /things) and JSON-RPC subscriptions over
 // the gateway's WebSocket (?token=). See proxy/src/things.rs and docs/proxy.md.
+import { createPublicClient, custom, decodeEventLog } from 'viem';
+import { friendly } from './errors.js';
 
 /** A JSON-RPC or HTTP error with the server's words. */
 export class ApiError extends Error {
@@ -162,3 +164,43 @@ export const num = (hex) => Number.parseInt(hex, 16);
 
 /** 0x1234…abcd */
 export const short = (h) => (h && h.length > 12 ? `${h.slice(0, 6)}…${h.slice(-4)}` : h ?? '');
+
+/**
+ * The sign-in of a page: the `#login` form (or a session kept for this tab) opens a session, then
+ * the page's `#app` is shown with the user and a sign-out button in `#who`, and
+ * `start({network, client})` runs with `GET /network` and a viem client over the gateway.
+ */
+export function signIn(api, start) {
+  const $ = (id) => document.getElementById(id);
+  const enter = async () => {
+    const network = await api.get('/network');
+    const client = createPublicClient({ transport: custom({ request: api.request }) });
+    $('login-panel').classList.add('hidden');
+    $('app').classList.remove('hidden');
+    $('who').innerHTML = `${esc(api.session.name)} (${esc(api.session.role)}) <button class="link" id="logout">Sign out</button>`;
+    $('logout').onclick = async () => {
+      await api.logout();
+      location.reload();
+    };
+    await start({ network, client });
+  };
+  $('login').onsubmit = async (e) => {
+    e.preventDefault();
+    try {
+      await api.login($('login-user').value, $('login-password').value);
+      await enter();
+    } catch (err) {
+      show($('login-status'), friendly(err), 'error');
+    }
+  };
+  if (api.loggedIn) enter().catch(() => api.logout());
+}
+
+/** The event of `log` decoded with `abi`, or null when it is not one of its events. */
+export function decodeLog(abi, log) {
+  try {
+    return decodeEventLog({ abi, data: log.data, topics: log.topics });
+  } catch {
+    return null;
+  }
+}

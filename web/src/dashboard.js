@@ -4,10 +4,10 @@
 // warehouse releases recorded on chain.
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import { createPublicClient, custom, decodeEventLog, hexToString, keccak256, stringToHex, toEventSelector } from 'viem';
+import { hexToString, keccak256, stringToHex, toEventSelector } from 'viem';
 import { abi as dangerAbi } from '../../contracts/artifacts/DangerIndex.json';
 import { abi as registryAbi } from '../../contracts/artifacts/SensorRegistry.json';
-import { Api, esc, num, show, short } from './api.js';
+import { Api, decodeLog, esc, num, show, short, signIn } from './api.js';
 import { friendly } from './errors.js';
 
 const $ = (id) => document.getElementById(id);
@@ -25,16 +25,8 @@ const latestByRegion = new Map(); // region -> {di, risk, block}
 const series = new Map(); // region -> [[block, di], ...]
 let chart = null;
 
-async function start() {
-  network = await api.get('/network');
-  client = createPublicClient({ transport: custom({ request: api.request }) });
-  $('login-panel').classList.add('hidden');
-  $('app').classList.remove('hidden');
-  $('who').innerHTML = `${esc(api.session.name)} (${esc(api.session.role)}) <button class="link" id="logout">Sign out</button>`;
-  $('logout').onclick = async () => {
-    await api.logout();
-    location.reload();
-  };
+async function start(connected) {
+  ({ network, client } = connected);
   await loadThings();
   await Promise.all([cluster(), history()]);
   setInterval(cluster, 2000);
@@ -128,12 +120,8 @@ $('desired-form').onsubmit = async (e) => {
 // ---- forest-fire danger
 
 function onDanger(log) {
-  let ev;
-  try {
-    ev = decodeEventLog({ abi: dangerAbi, data: log.data, topics: log.topics });
-  } catch {
-    return;
-  }
+  const ev = decodeLog(dangerAbi, log);
+  if (!ev) return;
   const region = ev.args.region;
   const block = num(log.blockNumber);
   const di = Number(ev.args.diX100) / 100;
@@ -195,12 +183,8 @@ function drawChart() {
 // ---- warehouse releases
 
 function onRelease(log) {
-  let ev;
-  try {
-    ev = decodeEventLog({ abi: registryAbi, data: log.data, topics: log.topics });
-  } catch {
-    return;
-  }
+  const ev = decodeLog(registryAbi, log);
+  if (!ev) return;
   let p = {};
   try {
     p = JSON.parse(hexToString(ev.args.payload));
@@ -227,14 +211,4 @@ async function history() {
   renderDanger();
 }
 
-$('login').onsubmit = async (e) => {
-  e.preventDefault();
-  try {
-    await api.login($('login-user').value, $('login-password').value);
-    await start();
-  } catch (err) {
-    show($('login-status'), friendly(err), 'error');
-  }
-};
-
-if (api.loggedIn) start().catch(() => api.logout());
+signIn(api, start);

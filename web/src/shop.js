@@ -3,10 +3,10 @@
 // opens for the buyer after a signed challenge (proxy/src/warehouse.rs).
 import QRCode from 'qrcode';
 import jsQR from 'jsqr';
-import { createPublicClient, custom, decodeEventLog, encodeFunctionData, formatEther, parseEther } from 'viem';
+import { encodeFunctionData, formatEther, parseEther } from 'viem';
 import { abi as saleFactoryAbi } from '../../contracts/artifacts/SaleFactory.json';
 import { abi as saleAbi } from '../../contracts/artifacts/FactorySale.json';
-import { Api, esc, show, short } from './api.js';
+import { Api, decodeLog, esc, show, short, signIn } from './api.js';
 import { friendly } from './errors.js';
 import { connect, wallets } from './wallet.js';
 
@@ -17,16 +17,8 @@ let network = null;
 let client = null;
 let wallet = null;
 
-async function start() {
-  network = await api.get('/network');
-  client = createPublicClient({ transport: custom({ request: api.request }) });
-  $('login-panel').classList.add('hidden');
-  $('app').classList.remove('hidden');
-  $('who').innerHTML = `${esc(api.session.name)} (${esc(api.session.role)}) <button class="link" id="logout">Sign out</button>`;
-  $('logout').onclick = async () => {
-    await api.logout();
-    location.reload();
-  };
+async function start(connected) {
+  ({ network, client } = connected);
   $('wallet-choice').innerHTML = wallets().map((w) => `<option value="${esc(w.id)}">${esc(w.label)}</option>`).join('');
   if (network.lockers?.length) $('locker-id').value = network.lockers[0];
   route();
@@ -105,16 +97,6 @@ function needWallet() {
   return wallet;
 }
 
-$('login').onsubmit = async (e) => {
-  e.preventDefault();
-  try {
-    await api.login($('login-user').value, $('login-password').value);
-    await start();
-  } catch (err) {
-    show($('login-status'), friendly(err), 'error');
-  }
-};
-
 $('wallet').onsubmit = async (e) => {
   e.preventDefault();
   try {
@@ -140,15 +122,7 @@ $('sell-form').onsubmit = async (e) => {
       args: [$('make').value, $('model').value, Number($('year').value), parseEther($('price').value), $('serial').value],
     });
     const receipt = await w.send({ to: network.saleFactory, data });
-    const created = receipt.logs
-      .map((l) => {
-        try {
-          return decodeEventLog({ abi: saleFactoryAbi, data: l.data, topics: l.topics });
-        } catch {
-          return null;
-        }
-      })
-      .find((ev) => ev?.eventName === 'SaleCreated');
+    const created = receipt.logs.map((l) => decodeLog(saleFactoryAbi, l)).find((ev) => ev?.eventName === 'SaleCreated');
     show($('sell-status'), `Listed. Sale contract ${created?.args.sale ?? '(see your sales)'}.`);
     e.target.reset();
     await refresh();
@@ -265,4 +239,4 @@ $('sign-release').onclick = async () => {
   }
 };
 
-if (api.loggedIn) start().catch(() => api.logout());
+signIn(api, start);

@@ -85,12 +85,11 @@ impl History {
 /// How long one RPC call of the load may take (a paused node never answers).
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 
-async fn call(rpc: &Rpc, method: &str, params: Value) -> Result<Value, String> {
-    match tokio::time::timeout(CALL_TIMEOUT, rpc.call(method, params)).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(format!("{e:#}")),
-        Err(_) => Err("timed out".into()),
-    }
+/// `rpc.call` within [`CALL_TIMEOUT`].
+async fn call(rpc: &Rpc, method: &str, params: Value) -> eyre::Result<Value> {
+    tokio::time::timeout(CALL_TIMEOUT, rpc.call(method, params))
+        .await
+        .unwrap_or_else(|_| Err(eyre::eyre!("{method}: timed out")))
 }
 
 /// Most transactions one lane has without a receipt; beyond, it only re-sends (a cluster
@@ -128,7 +127,7 @@ pub(crate) async fn lane(
         let (rpc, history) = (nodes[node].clone(), history.clone());
         tokio::spawn(async move {
             let answer = call(&rpc, "eth_sendRawTransaction", json!([raw])).await;
-            let error = answer.err().filter(|e| !e.contains("already known"));
+            let error = answer.err().map(|e| format!("{e:#}")).filter(|e| !e.contains("already known"));
             history.push(Event::Sent { t: history.now(), lane, nonce, hash, node, error });
         });
     };

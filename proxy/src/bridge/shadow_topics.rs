@@ -16,9 +16,7 @@ impl Bridge {
         if !matches!(op, "get" | "update" | "delete") {
             return;
         }
-        if self.shadow_limiter.check_key(&thing.to_string()).is_err() {
-            metrics::counter!("fogchain_proxy_rate_limited_total", "source" => "shadow").increment(1);
-            let r = Rejection { code: 429, message: "Too Many Requests".into() };
+        if let Err(r) = self.shadow_rate(thing) {
             self.publish(format!("{base}/{op}/rejected"), &rejection_json(&r, token.as_ref())).await;
             return;
         }
@@ -55,15 +53,22 @@ impl Bridge {
         if !self.devices.contains_key(thing) {
             return Err(Rejection { code: 404, message: format!("No shadow exists with name: '{thing}'") });
         }
-        if self.shadow_limiter.check_key(&thing.to_string()).is_err() {
-            metrics::counter!("fogchain_proxy_rate_limited_total", "source" => "shadow").increment(1);
-            return Err(Rejection { code: 429, message: "Too Many Requests".into() });
-        }
+        self.shadow_rate(thing)?;
         match op {
             "get" => self.shadows.get(thing, None),
             "delete" => self.shadows.delete(thing, None),
             _ => self.apply_update(thing, body).await.map_err(|(r, _)| r),
         }
+    }
+
+    /// One shadow request of `thing` against `[limits] shadow-requests-per-second` (MQTT and
+    /// HTTP alike): 429 "Too Many Requests" beyond.
+    fn shadow_rate(&self, thing: &str) -> Result<(), Rejection> {
+        if self.shadow_limiter.check_key(&thing.to_string()).is_err() {
+            metrics::counter!("fogchain_proxy_rate_limited_total", "source" => "shadow").increment(1);
+            return Err(Rejection { code: 429, message: "Too Many Requests".into() });
+        }
+        Ok(())
     }
 
     async fn apply_update(&self, thing: &str, request: &[u8]) -> Result<Value, (Rejection, Option<Value>)> {

@@ -2,6 +2,7 @@
 //! IoT contracts predeployed and set up (shared by `fogchain devnet` and `fogchain genesis new`).
 
 use crate::DevnetError;
+use alloy_eips::eip2935::{HISTORY_STORAGE_ADDRESS, HISTORY_STORAGE_CODE};
 use alloy_genesis::{Genesis, GenesisAccount};
 use alloy_primitives::{Address, B256, U256};
 use alloy_signer_local::{coins_bip39::English, MnemonicBuilder, PrivateKeySigner};
@@ -115,7 +116,8 @@ pub fn dev_accounts() -> Result<Vec<PrivateKeySigner>, DevnetError> {
         .collect()
 }
 
-/// A Prague genesis with `members`, balances `alloc` (wei), when `iot` is set the IoT contracts
+/// A Prague genesis with `members`, balances `alloc` (wei), the EIP-2935 history contract, when
+/// `iot` is set the IoT contracts
 /// predeployed and set up, and when `permissions` is set account permissioning (`None`: an
 /// open chain, where any account may transact).
 pub fn genesis_spec(
@@ -138,6 +140,13 @@ pub fn genesis_spec(
     for (address, wei) in alloc {
         genesis.alloc.insert(*address, GenesisAccount::default().with_balance(*wei));
     }
+    // EIP-2935's history contract, as Ethereum has it since Prague: every block's pre-block
+    // system call stores its parent's hash, so contracts read the last 8,191 block hashes
+    // (docs/node.md, "Rules").
+    genesis.alloc.insert(
+        HISTORY_STORAGE_ADDRESS,
+        GenesisAccount::default().with_nonce(Some(1)).with_code(Some(HISTORY_STORAGE_CODE.clone())),
+    );
     if let Some(iot) = iot {
         genesis.alloc.extend(iot_predeploys(chain_id, &iot)?);
     }

@@ -7,6 +7,7 @@
 //! processes), `fogchain genesis new`, and `fogchain proxy` / `fogchain sale`, which run the
 //! separate `fogchain-proxy` binary (the proxy has no RocksDB and runs on its own host).
 
+pub mod blocktest;
 mod genesis;
 mod network_file;
 mod permissioning;

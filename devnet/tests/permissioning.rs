@@ -88,7 +88,7 @@ impl Ledger {
     fn execute(&self, txs: Vec<Recovered<TxEnvelope>>, mode: Mode) -> Result<ExecutedBlock, ExecError> {
         let (hash, head) = self.storage.head().unwrap();
         let template = child_header(&self.spec, hash, &head, head.timestamp + 1, key(100).address());
-        execute_block(&self.spec, &self.storage, &head, template, txs, mode)
+        execute_block(&self.spec, &self.storage, &head, template, txs, None, mode)
     }
 
     /// Builds a block of `txs` as a leader would and makes it the head.
@@ -324,7 +324,8 @@ fn every_node_refuses_a_block_built_without_the_check() {
     // were open (same state root otherwise).
     let hidden = HideContract(leader_store.clone());
     let executed =
-        execute_block(&spec, &hidden, &head, template, [tx], Mode::Build { max_transactions: 10 }).unwrap();
+        execute_block(&spec, &hidden, &head, template, [tx], None, Mode::Build { max_transactions: 10 })
+            .unwrap();
     assert_eq!(executed.transactions.len(), 1, "the hostile build included the transaction");
     let mut header = executed.header.clone();
     seal(&mut header, &key(100)).unwrap();

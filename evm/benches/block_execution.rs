@@ -92,9 +92,16 @@ fn bench(c: &mut Criterion) {
             b.iter_batched(
                 || txs.clone(),
                 |txs| {
-                    let out =
-                        execute_block(&f.spec, &f.storage, &parent, header.clone(), txs, Mode::Validate)
-                            .unwrap();
+                    let out = execute_block(
+                        &f.spec,
+                        &f.storage,
+                        &parent,
+                        header.clone(),
+                        txs,
+                        None,
+                        Mode::Validate,
+                    )
+                    .unwrap();
                     assert_eq!(out.receipts.len(), TXS);
                     out
                 },

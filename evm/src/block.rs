@@ -1,19 +1,32 @@
 //! Executing a block: the same code builds a block on the leader and validates it everywhere.
 
-use crate::{block_env, cfg_env, recovered_tx_env, spec_for, DbError, ExecError, Permissions, StateDb};
+use crate::{
+    block_env, cfg_env, recovered_tx_env, spec_for, DbError, ExecError, Forks, Permissions, StateDb,
+};
 use alloy_consensus::{
     proofs::calculate_receipt_root, transaction::Recovered, Eip658Value, Header, Receipt, ReceiptEnvelope,
     ReceiptWithBloom, Transaction, TxEnvelope, TxType,
 };
-use alloy_eips::{eip7685::EMPTY_REQUESTS_HASH, Encodable2718};
-use alloy_primitives::{Bloom, B256};
-use alloy_trie::EMPTY_ROOT_HASH;
-use fogchain_genesis::ChainSpec;
+use alloy_eips::{
+    eip2935::HISTORY_STORAGE_ADDRESS,
+    eip4895::{Withdrawal, Withdrawals},
+    eip6110::DEPOSIT_REQUEST_TYPE,
+    eip7685::Requests,
+    Encodable2718,
+};
+use alloy_evm::{
+    block::{state_changes::post_block_withdrawals_balance_increments, SystemCaller},
+    eth::eip6110::parse_deposits_from_receipts,
+    EthEvmFactory, Evm, EvmEnv, EvmFactory,
+};
+use alloy_primitives::{Address, Bloom, B256};
+use alloy_trie::{EMPTY_ROOT_HASH, KECCAK_EMPTY};
+use fogchain_genesis::{ChainSpec, RuleSet};
 use fogchain_storage::{BlockWrite, KvRead, StateChanges, StoredBody};
 use revm::{
     context::result::{EVMError, InvalidTransaction},
+    database::DatabaseCommitExt,
     primitives::hardfork::SpecId,
-    Context, ExecuteCommitEvm, MainBuilder, MainContext,
 };
 
 /// How [`execute_block`] treats transactions that cannot be executed.
@@ -54,6 +67,8 @@ pub struct ExecutedBlock {
     pub state: StateChanges,
     /// Transactions left out ([`Mode::Build`] only).
     pub skipped: Vec<Skipped>,
+    /// The withdrawals credited (Ethereum's rules from Shanghai on; `None` otherwise).
+    pub withdrawals: Option<Withdrawals>,
 }
 
 impl ExecutedBlock {
@@ -65,7 +80,7 @@ impl ExecutedBlock {
         BlockWrite {
             hash,
             header: self.header,
-            body: StoredBody { transactions, senders },
+            body: StoredBody { transactions, senders, withdrawals: self.withdrawals },
             receipts: self.receipts,
             state: self.state,
             applied_index,
@@ -113,33 +128,64 @@ pub fn describe_invalid(err: &InvalidTransaction) -> String {
 
 /// Executes `transactions` on top of the state in `reader` (the state of `parent`), in a block
 /// whose environment is taken from `template` (number, timestamp, beneficiary, gas limit, base
-/// fee, mix hash, extra data). Returns the completed header and everything to persist.
+/// fee, mix hash, extra data, excess blob gas, parent beacon root). Returns the completed header
+/// and everything to persist.
+///
+/// The steps, and what the chain's [`RuleSet`] decides in each:
+/// 1. pre-block system calls: Ethereum's EIP-4788 beacon root and EIP-2935 history calls; a
+///    Fogchain network only the EIP-2935 one, when the history contract is in its state;
+/// 2. the transactions with revm (Fogchain: the permissioning rule first, no blob
+///    transactions; Ethereum: blob gas within the block maximum, EIP-4844 / EIP-7691);
+/// 3. Ethereum only: `withdrawals` credited (EIP-4895) and, from Prague, the requests
+///    (EIP-6110 deposits from the receipts, EIP-7002 and EIP-7251 system calls) whose
+///    EIP-7685 hash goes into the header; a Fogchain block has none (empty requests hash).
+///
+/// Errors: [`ExecError::InvalidTransaction`] ([`Mode::Validate`] only), [`ExecError::System`]
+/// when a system call or deposit log makes the block invalid, storage and revm faults.
 pub fn execute_block<R: KvRead + ?Sized>(
     chain: &ChainSpec,
     reader: &R,
     parent: &Header,
     template: Header,
     transactions: impl IntoIterator<Item = Recovered<TxEnvelope>>,
+    withdrawals: Option<&[Withdrawal]>,
     mode: Mode,
 ) -> Result<ExecutedBlock, ExecError> {
     let spec_id = spec_for(chain, &template);
-    // Account permissioning as of the parent state (see `permissions`).
-    let mut permissions = Permissions::new(reader)?;
+    let fork = chain.fork_at(template.number, template.timestamp);
+    let ethereum = chain.rules == RuleSet::Ethereum;
+    let cancun = spec_id.is_enabled_in(SpecId::CANCUN);
+    let forks = Forks(chain);
+    let mut system = SystemCaller::new(forks);
+    // Account permissioning as of the parent state (see `permissions`); Fogchain's rule.
+    let mut permissions = if ethereum { None } else { Some(Permissions::new(reader)?) };
     let mut db = StateDb::new(reader, spec_id.is_enabled_in(SpecId::SPURIOUS_DRAGON));
-    let mut evm = Context::mainnet()
-        .with_db(&mut db)
-        .with_cfg(cfg_env(chain, spec_id))
-        .with_block(block_env(&template, spec_id))
-        .build_mainnet();
+    let template = Header {
+        excess_blob_gas: cancun.then(|| template.excess_blob_gas.unwrap_or_default()),
+        parent_beacon_block_root: cancun.then(|| template.parent_beacon_block_root.unwrap_or_default()),
+        ..template
+    };
+    let env = EvmEnv::new(cfg_env(chain, spec_id), block_env(chain, &template, spec_id));
+    let mut evm = EthEvmFactory::default().create_evm(&mut db, env);
+
+    if ethereum {
+        system.apply_pre_execution_changes(&template, &mut evm).map_err(ExecError::from_block)?;
+    } else if spec_id.is_enabled_in(SpecId::PRAGUE) && has_code(evm.db_mut(), HISTORY_STORAGE_ADDRESS)? {
+        system
+            .apply_blockhashes_contract_call(template.parent_hash, &mut evm)
+            .map_err(ExecError::from_block)?;
+    }
 
     let max = match mode {
         Mode::Build { max_transactions } => max_transactions,
         Mode::Validate => usize::MAX,
     };
+    let max_blob_gas = chain.blob_params(fork).map_or(0, |p| p.max_blob_gas_per_block());
     let mut included = Vec::new();
     let mut receipts = Vec::new();
     let mut skipped = Vec::new();
     let mut gas_used = 0u64;
+    let mut blob_gas_used = 0u64;
     let mut logs_bloom = Bloom::ZERO;
     for (index, tx) in transactions.into_iter().enumerate() {
         let hash = *tx.inner().tx_hash();
@@ -152,13 +198,27 @@ pub fn execute_block<R: KvRead + ?Sized>(
         if included.len() >= max {
             break;
         }
-        if tx.inner().is_eip4844() {
+        let blob_gas = tx.inner().blob_gas_used().unwrap_or_default();
+        if tx.inner().is_eip4844() && !ethereum {
             skipped.push(skip("transaction type not supported".into(), true)?);
             continue;
         }
-        if let Err(refusal) = permissions.check(tx.signer(), tx.kind())? {
-            skipped.push(skip(refusal.to_string(), true)?);
+        if blob_gas > max_blob_gas - blob_gas_used {
+            let permanent = blob_gas > max_blob_gas;
+            skipped.push(skip(
+                format!(
+                    "blob gas used {blob_gas} exceeds the block's remaining {}",
+                    max_blob_gas - blob_gas_used
+                ),
+                permanent,
+            )?);
             continue;
+        }
+        if let Some(permissions) = permissions.as_mut() {
+            if let Err(refusal) = permissions.check(tx.signer(), tx.kind())? {
+                skipped.push(skip(refusal.to_string(), true)?);
+                continue;
+            }
         }
         if tx.gas_limit() > template.gas_limit - gas_used {
             let permanent = tx.gas_limit() > template.gas_limit;
@@ -175,6 +235,7 @@ pub fn execute_block<R: KvRead + ?Sized>(
             Err(other) => return Err(ExecError::Evm(other.to_string())),
         };
         gas_used += result.tx_gas_used();
+        blob_gas_used += blob_gas;
         let receipt = Receipt {
             status: Eip658Value::Eip658(result.is_success()),
             cumulative_gas_used: gas_used,
@@ -185,10 +246,28 @@ pub fn execute_block<R: KvRead + ?Sized>(
         receipts.push(receipt_envelope(tx.inner().tx_type(), receipt));
         included.push(tx);
     }
+
+    let mut requests = Requests::default();
+    if ethereum && spec_id.is_enabled_in(SpecId::PRAGUE) {
+        let deposits =
+            parse_deposits_from_receipts(forks, &receipts).map_err(|e| ExecError::from_block(e.into()))?;
+        if !deposits.is_empty() {
+            requests.push_request_with_type(DEPOSIT_REQUEST_TYPE, deposits);
+        }
+        system.append_post_execution_changes(&mut evm, &mut requests).map_err(ExecError::from_block)?;
+    }
+    let withdrawals = if ethereum { withdrawals } else { None };
+    if let Some(withdrawals) = withdrawals {
+        let credits = post_block_withdrawals_balance_increments(forks, template.timestamp, withdrawals);
+        evm.db_mut().increment_balances(credits).map_err(|DbError(e)| ExecError::Storage(e))?;
+    }
     drop(evm);
     let (state_root, state) = db.finish(parent.state_root)?;
 
     let envelopes: Vec<&TxEnvelope> = included.iter().map(|t| t.inner()).collect();
+    let shanghai = spec_id.is_enabled_in(SpecId::SHANGHAI);
+    let withdrawals_root =
+        withdrawals.map_or(EMPTY_ROOT_HASH, alloy_consensus::proofs::calculate_withdrawals_root);
     let header = Header {
         parent_hash: template.parent_hash,
         state_root,
@@ -196,14 +275,20 @@ pub fn execute_block<R: KvRead + ?Sized>(
         receipts_root: calculate_receipt_root(&receipts),
         logs_bloom,
         gas_used,
-        withdrawals_root: spec_id.is_enabled_in(SpecId::SHANGHAI).then_some(EMPTY_ROOT_HASH),
-        blob_gas_used: spec_id.is_enabled_in(SpecId::CANCUN).then_some(0),
-        excess_blob_gas: spec_id.is_enabled_in(SpecId::CANCUN).then_some(0),
-        parent_beacon_block_root: spec_id.is_enabled_in(SpecId::CANCUN).then_some(B256::ZERO),
-        requests_hash: spec_id.is_enabled_in(SpecId::PRAGUE).then_some(EMPTY_REQUESTS_HASH),
+        withdrawals_root: shanghai.then_some(withdrawals_root),
+        blob_gas_used: cancun.then_some(blob_gas_used),
+        requests_hash: spec_id.is_enabled_in(SpecId::PRAGUE).then(|| requests.requests_hash()),
         ..template
     };
-    Ok(ExecutedBlock { header, transactions: included, receipts, state, skipped })
+    let withdrawals =
+        (ethereum && shanghai).then(|| Withdrawals::new(withdrawals.unwrap_or_default().to_vec()));
+    Ok(ExecutedBlock { header, transactions: included, receipts, state, skipped, withdrawals })
+}
+
+/// Whether `address` holds code in the state `db` executes on.
+fn has_code<R: KvRead + ?Sized>(db: &mut StateDb<'_, R>, address: Address) -> Result<bool, ExecError> {
+    let info = db.account_info(address).map_err(|DbError(e)| ExecError::Storage(e))?;
+    Ok(info.is_some_and(|a| a.code_hash != KECCAK_EMPTY))
 }
 
 fn transactions_root(txs: &[&TxEnvelope]) -> B256 {
@@ -225,46 +310,56 @@ pub fn receipt_envelope(ty: TxType, receipt: ReceiptWithBloom) -> ReceiptEnvelop
 }
 
 /// Re-executes a received block and checks that its header commits to exactly the result:
-/// state root, transactions root, receipts root, logs bloom and gas used.
+/// state root, transactions root, receipts root, logs bloom, gas used, and every other field
+/// execution computes (withdrawals root, blob gas used, requests hash).
 pub fn validate_block<R: KvRead + ?Sized>(
     chain: &ChainSpec,
     reader: &R,
     parent: &Header,
     header: &Header,
     transactions: Vec<Recovered<TxEnvelope>>,
+    withdrawals: Option<&[Withdrawal]>,
 ) -> Result<ExecutedBlock, ExecError> {
-    let executed = execute_block(chain, reader, parent, header.clone(), transactions, Mode::Validate)?;
+    let executed =
+        execute_block(chain, reader, parent, header.clone(), transactions, withdrawals, Mode::Validate)?;
     let got = &executed.header;
-    let checks = [
+    let mismatch = |field: &'static str, expected: String, got: String| {
+        Err(ExecError::Mismatch { field, expected, got })
+    };
+    let roots = [
         ("stateRoot", header.state_root, got.state_root),
         ("transactionsRoot", header.transactions_root, got.transactions_root),
         ("receiptsRoot", header.receipts_root, got.receipts_root),
     ];
-    for (field, expected, got) in checks {
+    for (field, expected, got) in roots {
         if expected != got {
-            return Err(ExecError::Mismatch { field, expected: expected.to_string(), got: got.to_string() });
+            return mismatch(field, expected.to_string(), got.to_string());
         }
     }
     if header.gas_used != got.gas_used {
-        return Err(ExecError::Mismatch {
-            field: "gasUsed",
-            expected: header.gas_used.to_string(),
-            got: got.gas_used.to_string(),
-        });
+        return mismatch("gasUsed", header.gas_used.to_string(), got.gas_used.to_string());
     }
     if header.logs_bloom != got.logs_bloom {
-        return Err(ExecError::Mismatch {
-            field: "logsBloom",
-            expected: "header".into(),
-            got: "executed".into(),
-        });
+        return mismatch("logsBloom", "header".into(), "executed".into());
+    }
+    let optional = [
+        ("withdrawalsRoot", header.withdrawals_root, got.withdrawals_root),
+        ("requestsHash", header.requests_hash, got.requests_hash),
+    ];
+    for (field, expected, got) in optional {
+        if expected != got {
+            return mismatch(field, format!("{expected:?}"), format!("{got:?}"));
+        }
+    }
+    if header.blob_gas_used != got.blob_gas_used {
+        return mismatch(
+            "blobGasUsed",
+            format!("{:?}", header.blob_gas_used),
+            format!("{:?}", got.blob_gas_used),
+        );
     }
     if header != got {
-        return Err(ExecError::Mismatch {
-            field: "header",
-            expected: format!("{header:?}"),
-            got: format!("{got:?}"),
-        });
+        return mismatch("header", format!("{header:?}"), format!("{got:?}"));
     }
     Ok(executed)
 }

@@ -157,7 +157,7 @@ fn run<R: KvRead + ?Sized>(
     let mut evm = Context::mainnet()
         .with_db(&mut db)
         .with_cfg(cfg)
-        .with_block(block_env(header, spec_id))
+        .with_block(block_env(chain, header, spec_id))
         .build_mainnet_with_inspector(&mut inspector);
     let outcome = evm.inspect_tx(call_tx_env(params, gas, chain.chain_id()));
     drop(evm);

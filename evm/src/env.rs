@@ -1,7 +1,7 @@
 //! EVM environment: fork -> revm spec, block and transaction environments.
 
 use alloy_consensus::{transaction::Recovered, Header, Transaction, TxEnvelope};
-use alloy_eips::{eip7691::BLOB_GASPRICE_UPDATE_FRACTION_PECTRA, Typed2718};
+use alloy_eips::Typed2718;
 use alloy_primitives::{Address, U256};
 use fogchain_genesis::{ChainSpec, Fork};
 use revm::{
@@ -35,9 +35,29 @@ pub fn spec_for(spec: &ChainSpec, header: &Header) -> SpecId {
     spec_id(spec.fork_at(header.number, header.timestamp))
 }
 
-/// Chain configuration for revm with the mainnet gas parameters of `spec_id`.
+/// Chain configuration for revm with the mainnet gas parameters of `spec_id` and the chain's
+/// blob limit per transaction (EIP-7691 / EIP-7840).
 pub fn cfg_env(chain: &ChainSpec, spec_id: SpecId) -> CfgEnv {
-    cfg_env_for(chain.chain_id(), spec_id)
+    let mut cfg = cfg_env_for(chain.chain_id(), spec_id);
+    if let Some(params) = chain.blob_params(fork_of(spec_id)) {
+        cfg.max_blobs_per_tx = Some(params.max_blobs_per_tx);
+        cfg.blob_base_fee_update_fraction = Some(params.update_fraction as u64);
+    }
+    cfg
+}
+
+/// The fork whose blob parameters apply under `spec_id` (the reverse of [`spec_id`] from
+/// Cancun on).
+fn fork_of(spec_id: SpecId) -> Fork {
+    if spec_id.is_enabled_in(SpecId::OSAKA) {
+        Fork::Osaka
+    } else if spec_id.is_enabled_in(SpecId::PRAGUE) {
+        Fork::Prague
+    } else if spec_id.is_enabled_in(SpecId::CANCUN) {
+        Fork::Cancun
+    } else {
+        Fork::Shanghai
+    }
 }
 
 /// [`cfg_env`] for a bare chain id.
@@ -48,9 +68,9 @@ pub fn cfg_env_for(chain_id: u64, spec_id: SpecId) -> CfgEnv {
 }
 
 /// Block environment from a header: everything execution depends on comes from the block
-/// itself (number, timestamp in seconds, coinbase, gas limit, base fee, prevrandao), never from
-/// the executing node's clock.
-pub fn block_env(header: &Header, spec_id: SpecId) -> BlockEnv {
+/// itself (number, timestamp in seconds, coinbase, gas limit, base fee, prevrandao, excess blob
+/// gas priced with the fork's update fraction), never from the executing node's clock.
+pub fn block_env(chain: &ChainSpec, header: &Header, spec_id: SpecId) -> BlockEnv {
     let mut env = BlockEnv {
         number: U256::from(header.number),
         beneficiary: header.beneficiary,
@@ -61,10 +81,12 @@ pub fn block_env(header: &Header, spec_id: SpecId) -> BlockEnv {
         prevrandao: spec_id.is_enabled_in(SpecId::MERGE).then_some(header.mix_hash),
         ..Default::default()
     };
-    if spec_id.is_enabled_in(SpecId::CANCUN) {
+    if let Some(params) =
+        chain.blob_params(fork_of(spec_id)).filter(|_| spec_id.is_enabled_in(SpecId::CANCUN))
+    {
         env.set_blob_excess_gas_and_price(
             header.excess_blob_gas.unwrap_or_default(),
-            BLOB_GASPRICE_UPDATE_FRACTION_PECTRA as u64,
+            params.update_fraction as u64,
         );
     }
     env
@@ -134,7 +156,8 @@ pub fn next_base_fee(chain: &ChainSpec, parent: &Header) -> Option<u64> {
 }
 
 /// The header a child of `parent` (hash `parent_hash`) starts from: number, gas limit (constant),
-/// base fee, `timestamp` (seconds, never below the parent's) and `beneficiary`; roots, bloom and
+/// base fee, `timestamp` (seconds, never below the parent's), `beneficiary` and from Cancun the
+/// excess blob gas (EIP-4844) and a zero parent beacon root (no beacon chain); roots, bloom and
 /// gas used are filled in by [`crate::execute_block`], the seal by the minter.
 pub fn child_header(
     chain: &ChainSpec,
@@ -143,14 +166,18 @@ pub fn child_header(
     timestamp: u64,
     beneficiary: Address,
 ) -> Header {
+    let timestamp = timestamp.max(parent.timestamp);
+    let cancun = chain.fork_at(parent.number + 1, timestamp) >= Fork::Cancun;
     Header {
         parent_hash,
         ommers_hash: alloy_consensus::constants::EMPTY_OMMER_ROOT_HASH,
         beneficiary,
         number: parent.number + 1,
         gas_limit: parent.gas_limit,
-        timestamp: timestamp.max(parent.timestamp),
+        timestamp,
         base_fee_per_gas: next_base_fee(chain, parent),
+        excess_blob_gas: cancun.then(|| crate::next_excess_blob_gas(chain, parent, timestamp)),
+        parent_beacon_block_root: cancun.then_some(alloy_primitives::B256::ZERO),
         ..Default::default()
     }
 }

@@ -9,13 +9,19 @@
 //! `eth_estimateGas`, [`trace_transaction`] / [`trace_call`] geth's tracers, and
 //! [`create_access_list`] `eth_createAccessList`; callers run them off the async runtime.
 //! [`Permissions`] is the account-permissioning rule blocks and the pool apply.
+//!
+//! One pipeline, two rule sets: the chain spec's [`fogchain_genesis::RuleSet`] decides the header
+//! rules ([`check_header`]) and the block-level steps around the transactions (system calls,
+//! withdrawals, requests; see [`execute_block`]). alloy-evm provides those Ethereum steps.
 
 mod block;
 mod budget;
 mod call;
 mod env;
+mod forks;
 mod permissions;
 mod predeploy;
+mod rules;
 mod senders;
 mod state;
 mod trace;
@@ -24,8 +30,10 @@ pub use block::*;
 pub use budget::*;
 pub use call::*;
 pub use env::*;
+pub use forks::*;
 pub use permissions::*;
 pub use predeploy::*;
+pub use rules::*;
 pub use senders::*;
 pub use state::*;
 pub use trace::*;
@@ -64,4 +72,18 @@ pub enum ExecError {
     /// revm reported an error that is not about the transaction.
     #[error("evm error: {0}")]
     Evm(String),
+    /// A block-level step of Ethereum's rules refused the block: a system call failed
+    /// (EIP-2935, EIP-4788, EIP-7002, EIP-7251) or a deposit log is malformed (EIP-6110).
+    #[error("invalid block: {0}")]
+    System(#[source] alloy_evm::block::BlockValidationError),
+}
+
+impl ExecError {
+    /// An error of alloy-evm's block-level steps: a refusal of the block, or a fault.
+    pub(crate) fn from_block(err: alloy_evm::block::BlockExecutionError) -> Self {
+        match err {
+            alloy_evm::block::BlockExecutionError::Validation(e) => Self::System(e),
+            other => Self::Evm(other.to_string()),
+        }
+    }
 }

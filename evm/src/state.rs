@@ -49,6 +49,15 @@ pub struct StateDb<'a, R: ?Sized> {
     state_clear: bool,
 }
 
+impl<R: ?Sized> std::fmt::Debug for StateDb<'_, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateDb")
+            .field("accounts", &self.accounts.len())
+            .field("dirty", &self.dirty.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl<'a, R: KvRead + ?Sized> StateDb<'a, R> {
     /// A state view over `reader` (the parent block's state).
     pub fn new(reader: &'a R, state_clear: bool) -> Self {

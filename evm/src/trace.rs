@@ -172,7 +172,7 @@ pub fn trace_transaction<R: KvRead + ?Sized>(
         let mut evm = Context::mainnet()
             .with_db(&mut db)
             .with_cfg(cfg_env(chain, spec_id))
-            .with_block(block_env(header, spec_id))
+            .with_block(block_env(chain, header, spec_id))
             .build_mainnet();
         for tx in &txs[..index] {
             evm.transact_commit(recovered_tx_env(tx)).map_err(evm_error)?;
@@ -183,7 +183,7 @@ pub fn trace_transaction<R: KvRead + ?Sized>(
     trace_one(
         &mut db,
         cfg_env(chain, spec_id),
-        block_env(header, spec_id),
+        block_env(chain, header, spec_id),
         recovered_tx_env(tx),
         opts,
         budget,
@@ -206,7 +206,7 @@ pub fn trace_call<R: KvRead + ?Sized>(
     trace_one(
         &mut db,
         call_cfg(chain, spec_id, params),
-        block_env(header, spec_id),
+        block_env(chain, header, spec_id),
         call_tx_env(params, gas, chain.chain_id()),
         opts,
         budget,
@@ -237,7 +237,7 @@ pub fn create_access_list<R: KvRead + ?Sized>(
             let mut evm = Context::mainnet()
                 .with_db(&mut db)
                 .with_cfg(call_cfg(chain, spec_id, &params))
-                .with_block(block_env(header, spec_id))
+                .with_block(block_env(chain, header, spec_id))
                 .build_mainnet_with_inspector((&mut inspector, &mut bound));
             evm.inspect_tx(call_tx_env(&params, gas, chain.chain_id()))
         };

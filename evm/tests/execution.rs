@@ -115,6 +115,7 @@ fn receipts_failed_transactions_and_incremental_state_root() {
         &parent,
         header.clone(),
         txs.clone(),
+        None,
         Mode::Build { max_transactions: 100 },
     )
     .unwrap();
@@ -175,6 +176,7 @@ fn receipts_failed_transactions_and_incremental_state_root() {
         &parent,
         header,
         txs.clone(),
+        None,
         Mode::Build { max_transactions: 100 },
     )
     .unwrap();
@@ -182,14 +184,15 @@ fn receipts_failed_transactions_and_incremental_state_root() {
     let created = a.address().create(2);
 
     // Validation of the same block by another node gives the same header; a tampered one fails.
-    let validated = validate_block(&net.spec, &net.storage, &parent, &executed.header, txs.clone()).unwrap();
+    let validated =
+        validate_block(&net.spec, &net.storage, &parent, &executed.header, txs.clone(), None).unwrap();
     assert_eq!(validated.header, executed.header);
     let mut tampered = executed.header.clone();
     tampered.state_root = B256::repeat_byte(1);
-    let err = validate_block(&net.spec, &net.storage, &parent, &tampered, txs.clone()).unwrap_err();
+    let err = validate_block(&net.spec, &net.storage, &parent, &tampered, txs.clone(), None).unwrap_err();
     assert!(matches!(err, ExecError::Mismatch { field: "stateRoot", .. }), "{err}");
-    let err =
-        validate_block(&net.spec, &net.storage, &parent, &executed.header, txs[1..].to_vec()).unwrap_err();
+    let err = validate_block(&net.spec, &net.storage, &parent, &executed.header, txs[1..].to_vec(), None)
+        .unwrap_err();
     assert!(matches!(err, ExecError::InvalidTransaction { index: 0, .. }), "{err}");
 
     write(&net, &executed);

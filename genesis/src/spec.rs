@@ -2,7 +2,7 @@
 
 use crate::{alloc_state_root, AllocAccount, GenesisError, Result};
 use alloy_consensus::{constants::EMPTY_OMMER_ROOT_HASH, Header};
-use alloy_eips::{eip1559::INITIAL_BASE_FEE, eip7685::EMPTY_REQUESTS_HASH};
+use alloy_eips::{eip1559::INITIAL_BASE_FEE, eip7685::EMPTY_REQUESTS_HASH, eip7840::BlobParams};
 use alloy_genesis::{ChainConfig, Genesis};
 use alloy_primitives::{Address, B256, B64, U256};
 use alloy_trie::EMPTY_ROOT_HASH;
@@ -92,9 +92,31 @@ impl Default for FogchainConfig {
     }
 }
 
+/// Which block rules a chain follows. The block pipeline (decode, header checks, revm
+/// execution, receipts, roots, state write) is one; the rule set decides the parts where a
+/// Fogchain network and Ethereum differ (docs/node.md, "Rules").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RuleSet {
+    /// A Fogchain network: blocks sealed by a member (signature in `extraData`), constant gas
+    /// limit, timestamps that never decrease, no beacon chain (no withdrawals, no EIP-4788 root,
+    /// no EIP-7685 requests), the EIP-2935 history call when the contract is in genesis, account
+    /// permissioning, no blob transactions.
+    #[default]
+    Fogchain,
+    /// Ethereum's post-merge rules as geth validates them: no seal, gas limit moving by less
+    /// than 1/1024 a block, strictly increasing timestamps, `extraData` of at most 32 bytes,
+    /// the pre-block system calls (EIP-4788, EIP-2935), blob transactions and blob gas
+    /// (EIP-4844, EIP-7691), withdrawals (EIP-4895) and requests (EIP-6110, EIP-7002, EIP-7251,
+    /// EIP-7685). Used by `fogchain blocktest` on the reference fixtures.
+    Ethereum,
+}
+
 /// A parsed, validated chain spec with its genesis header.
 #[derive(Debug, Clone)]
 pub struct ChainSpec {
+    /// The block rules of this chain ([`RuleSet::Fogchain`] for every genesis file; Ethereum's
+    /// only through [`ChainSpec::ethereum`]).
+    pub rules: RuleSet,
     /// The geth part of the genesis file.
     pub genesis: Genesis,
     /// The `fogchain` section.
@@ -149,11 +171,40 @@ impl ChainSpec {
         }
         let alloc: BTreeMap<_, _> =
             genesis.alloc.iter().map(|(a, acc)| (*a, AllocAccount::from_genesis(acc))).collect();
-        let mut spec =
-            Self { genesis, fogchain, alloc, genesis_header: Header::default(), genesis_hash: B256::ZERO };
+        let mut spec = Self {
+            rules: RuleSet::Fogchain,
+            genesis,
+            fogchain,
+            alloc,
+            genesis_header: Header::default(),
+            genesis_hash: B256::ZERO,
+        };
         spec.genesis_header = spec.build_genesis_header();
         spec.genesis_hash = spec.genesis_header.hash_slow();
         Ok(spec)
+    }
+
+    /// A chain with Ethereum's block rules ([`RuleSet::Ethereum`]) for a geth genesis: the
+    /// reference tests' chains. Errors as [`ChainSpec::new`].
+    pub fn ethereum(genesis: Genesis) -> Result<Self> {
+        let mut spec = Self::new(genesis, FogchainConfig::default())?;
+        spec.rules = RuleSet::Ethereum;
+        Ok(spec)
+    }
+
+    /// The blob parameters (EIP-4844 / EIP-7691 / EIP-7840) in force for a block of `fork`: the
+    /// genesis `config.blobSchedule` entry of the fork when present, else the fork's defaults
+    /// (Cancun: target 3, max 6 blobs; Prague and later: target 6, max 9). `None` before Cancun.
+    pub fn blob_params(&self, fork: Fork) -> Option<BlobParams> {
+        let (name, default) = match fork {
+            f if f < Fork::Cancun => return None,
+            Fork::Cancun => ("cancun", BlobParams::cancun()),
+            Fork::Prague => ("prague", BlobParams::prague()),
+            _ => ("osaka", BlobParams::prague()),
+        };
+        let schedule = &self.genesis.config.blob_schedule;
+        let entry = schedule.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, p)| *p);
+        Some(entry.map_or(default, |p| p.with_max_blobs_per_tx(p.max_blob_count)))
     }
 
     /// Chain id (EIP-155).

@@ -1,7 +1,8 @@
 //! Applying committed blocks: the one code path every node (the minter too) runs.
 //!
-//! [`Chain::apply_block`] checks the parent link, number, timestamp, gas limit, base fee and
-//! seal, re-executes the transactions with revm (or reuses the minter's own execution of the
+//! [`Chain::apply_block`] checks the parent link, the header rules of the chain's rule set
+//! (number, timestamp, gas limit, base fee, ...; see `fogchain_evm::check_header`) and the
+//! seal of a Fogchain block, re-executes the transactions with revm (or reuses the minter's own execution of the
 //! very same block), compares the roots and writes everything in one RocksDB batch. A block
 //! whose parent is no longer the head (a stale speculative block of a deposed leader) is a
 //! deterministic no-op: [`Applied::Stale`] hands its transactions back to the pool.
@@ -9,8 +10,8 @@
 use crate::seal::{sealer, SealError};
 use alloy_consensus::{transaction::Recovered, Block, Header, TxEnvelope};
 use alloy_primitives::{Address, B256};
-use fogchain_evm::{next_base_fee, validate_block, ExecError, ExecutedBlock};
-use fogchain_genesis::{ChainSpec, Sealers};
+use fogchain_evm::{check_header, validate_block, ExecError, ExecutedBlock};
+use fogchain_genesis::{ChainSpec, RuleSet, Sealers};
 use fogchain_storage::{ChainReader, Storage, StorageError};
 use parking_lot::{Mutex, RwLock};
 use std::sync::Arc;
@@ -34,9 +35,14 @@ impl SealedBlock {
         Self { block, hash }
     }
 
-    /// Decodes an RLP block (a committed Raft entry, a block-sync answer) and hashes it.
+    /// Decodes an RLP block (a committed Raft entry, a block-sync answer, a fixture or export
+    /// file's block) and hashes it. Bytes after the block are an error, as in geth.
     pub fn decode(mut data: &[u8]) -> Result<Self, alloy_rlp::Error> {
-        Ok(Self::new(alloy_rlp::Decodable::decode(&mut data)?))
+        let block = alloy_rlp::Decodable::decode(&mut data)?;
+        if !data.is_empty() {
+            return Err(alloy_rlp::Error::UnexpectedLength);
+        }
+        Ok(Self::new(block))
     }
 
     /// RLP encoding (a Raft entry).
@@ -172,7 +178,7 @@ impl Chain {
         let body = self.storage.body(&hash)?.ok_or_else(|| {
             StorageError::Corrupt(format!("block {number} ({hash}) has a header but no body"))
         })?;
-        let withdrawals = header.withdrawals_root.map(|_| Default::default());
+        let withdrawals = header.withdrawals_root.map(|_| body.withdrawals.unwrap_or_default());
         let block = FogBlock {
             header,
             body: alloy_consensus::BlockBody { transactions: body.transactions, ommers: vec![], withdrawals },
@@ -187,26 +193,25 @@ impl Chain {
         self.head.subscribe()
     }
 
-    fn check_header(&self, parent: &Header, header: &Header) -> Result<Address, ChainError> {
+    /// The chain rules of the header against its parent ([`fogchain_evm::check_header`]), and
+    /// for a Fogchain block its seal: the signer must be a member at this height and the
+    /// beneficiary. Returns the sealer (`None` under Ethereum's rules: no seal).
+    fn check_header(&self, parent: &Header, block: &SealedBlock) -> Result<Option<Address>, ChainError> {
+        let header = block.header();
         let invalid = |reason: String| ChainError::InvalidHeader { number: header.number, reason };
-        if header.number != parent.number + 1 {
-            return Err(invalid(format!("number follows {}", parent.number)));
+        check_header(&self.spec, parent, header).map_err(|e| invalid(e.0))?;
+        let body = &block.block.body;
+        if !body.ommers.is_empty() {
+            return Err(invalid(format!("{} uncles in a post-merge block", body.ommers.len())));
         }
-        if header.timestamp < parent.timestamp {
-            return Err(invalid(format!(
-                "timestamp {} is before its parent's {}",
-                header.timestamp, parent.timestamp
-            )));
+        if body.withdrawals.is_some() != header.withdrawals_root.is_some() {
+            return Err(invalid("withdrawals and withdrawalsRoot must come together".into()));
         }
-        if header.gas_limit != parent.gas_limit {
-            return Err(invalid(format!("gas limit {} differs from {}", header.gas_limit, parent.gas_limit)));
+        if self.spec.rules == RuleSet::Ethereum {
+            return Ok(None);
         }
-        if header.base_fee_per_gas != next_base_fee(&self.spec, parent) {
-            return Err(invalid(format!(
-                "base fee {:?} is not {:?}",
-                header.base_fee_per_gas,
-                next_base_fee(&self.spec, parent)
-            )));
+        if body.withdrawals.as_ref().is_some_and(|w| !w.is_empty()) {
+            return Err(invalid("withdrawals in a Fogchain block".into()));
         }
         let signer = sealer(header)?;
         let sealers = self.sealers.read();
@@ -216,7 +221,7 @@ impl Chain {
         if header.beneficiary != signer {
             return Err(invalid(format!("beneficiary {} is not the sealer {signer}", header.beneficiary)));
         }
-        Ok(signer)
+        Ok(Some(signer))
     }
 
     /// Applies a committed block. `executed` is the minter's own execution of this block (used
@@ -243,6 +248,12 @@ impl Chain {
                 })
             })
         };
+        if header.parent_hash != head_hash && self.spec.rules == RuleSet::Ethereum {
+            return Err(ChainError::InvalidHeader {
+                number: header.number,
+                reason: format!("unknown ancestor {} (head is {head_hash})", header.parent_hash),
+            });
+        }
         if header.parent_hash != head_hash {
             let txs = match executed {
                 Some(e) => e.transactions,
@@ -250,10 +261,13 @@ impl Chain {
             };
             return Ok(Applied::Stale(txs));
         }
-        self.check_header(&head, header)?;
+        self.check_header(&head, block)?;
         let executed = match executed.filter(|e| e.header == *header) {
             Some(e) => e,
-            None => validate_block(&self.spec, &self.storage, &head, header, recover()?)?,
+            None => {
+                let withdrawals = block.block.body.withdrawals.as_ref().map(|w| w.as_slice());
+                validate_block(&self.spec, &self.storage, &head, header, recover()?, withdrawals)?
+            }
         };
         let write = executed.into_block_write(hash, applied_index);
         self.storage.write_block(&write)?;

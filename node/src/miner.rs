@@ -145,7 +145,7 @@ impl Miner {
         let mode = Mode::Build { max_transactions: spec.fogchain.max_block_transactions };
         let started = Instant::now();
         let mut executed =
-            execute_block(&spec, self.chain.storage(), &head, template, best.transactions, mode)
+            execute_block(&spec, self.chain.storage(), &head, template, best.transactions, None, mode)
                 .map_err(ChainError::from)?;
         metrics::histogram!("fogchain_block_build_seconds").record(started.elapsed().as_secs_f64());
         let invalid: Vec<B256> = executed.skipped.iter().filter(|s| s.permanent).map(|s| s.hash).collect();

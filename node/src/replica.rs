@@ -219,6 +219,7 @@ mod tests {
             &head,
             template,
             txs,
+            None,
             Mode::Build { max_transactions: 100 },
         )
         .unwrap();

@@ -340,9 +340,7 @@ impl Filters {
 /// The `newHeads` notification of block `number`: the block object without transactions.
 pub(crate) fn head_notification(storage: &Storage, number: u64) -> RpcResult<Option<serde_json::Value>> {
     let Some((hash, header)) = storage.header_by_number(number)? else { return Ok(None) };
-    let body = storage
-        .body(&hash)?
-        .unwrap_or(fogchain_storage::StoredBody { transactions: vec![], senders: vec![] });
+    let body = storage.body(&hash)?.unwrap_or(fogchain_storage::StoredBody::default());
     let block = rpc_block(hash, header, body, false);
     serde_json::to_value(&block.header).map(Some).map_err(|e| RpcError::Internal(e.to_string()))
 }

@@ -218,7 +218,7 @@ impl Storage {
             &BlockWrite {
                 hash: spec.genesis_hash,
                 header: spec.genesis_header.clone(),
-                body: StoredBody { transactions: vec![], senders: vec![] },
+                body: StoredBody::default(),
                 receipts: vec![],
                 state,
                 applied_index: None,

@@ -112,13 +112,18 @@ pub mod raft_keys {
 pub const SCHEMA_VERSION: u32 = 2;
 
 /// A block body as stored: the transactions and their recovered senders (recovered once, at
-/// pool admission or block validation, never again on reads).
-#[derive(Debug, Clone, PartialEq, Eq, RlpEncodable, RlpDecodable)]
+/// pool admission or block validation, never again on reads), and the withdrawals (EIP-4895) of
+/// a chain with Ethereum's rules (a Fogchain block has none; bodies stored before the field
+/// existed decode with `None`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, RlpEncodable, RlpDecodable)]
+#[rlp(trailing)]
 pub struct StoredBody {
     /// Transactions in block order.
     pub transactions: Vec<TxEnvelope>,
     /// Sender of each transaction.
     pub senders: Vec<Address>,
+    /// Withdrawals, from Shanghai on in a block with Ethereum's rules.
+    pub withdrawals: Option<alloy_eips::eip4895::Withdrawals>,
 }
 
 /// Where a transaction was included.

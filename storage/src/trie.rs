@@ -4,15 +4,18 @@
 //! are embedded in their parent, as the spec requires. An update loads only the nodes on the
 //! paths of the changed keys, and [`Trie::commit`] re-hashes only those: the cost of a block's
 //! state root grows with the keys it changes, not with the size of the state. Node encoding and
-//! decoding come from `alloy-trie`; keys are always 32-byte hashes here (secure trie), so
-//! branch nodes never carry values.
+//! decoding come from `alloy-trie`, except branch nodes, which are encoded here because a
+//! branch may carry a value (a key that is a prefix of another). The state and storage tries use
+//! 32-byte hashed keys (secure trie), where that never happens; keys of any length
+//! ([`Trie::set_bytes`]) are what the reference vectors (ethereum/tests `TrieTests`) exercise.
 
 use crate::{Result, StorageError};
 use alloy_primitives::{keccak256, B256};
 use alloy_rlp::Decodable;
+use alloy_rlp::EMPTY_STRING_CODE;
 use alloy_trie::{
-    nodes::{BranchNode, ExtensionNode, LeafNode, RlpNode, TrieNode},
-    Nibbles, TrieMask, EMPTY_ROOT_HASH,
+    nodes::{ExtensionNode, LeafNode, RlpNode, TrieNode},
+    Nibbles, EMPTY_ROOT_HASH,
 };
 
 /// Read access to stored trie nodes.
@@ -29,7 +32,8 @@ enum Node {
     Empty,
     Leaf(Nibbles, Vec<u8>),
     Extension(Nibbles, Box<Node>),
-    Branch(Box<[Node; 16]>),
+    /// Sixteen children and the value of the key that ends here, if any.
+    Branch(Box<[Node; 16]>, Option<Vec<u8>>),
     /// A stored subtree that has not been loaded (unchanged so far).
     Hash(B256),
 }
@@ -62,6 +66,11 @@ impl<'r, R: NodeReader + ?Sized> Trie<'r, R> {
 
     /// Reads the value stored under a 32-byte key (already hashed by the caller).
     pub fn get(&self, key: &B256) -> Result<Option<Vec<u8>>> {
+        self.get_bytes(key.as_slice())
+    }
+
+    /// Reads the value stored under a key of any length.
+    pub fn get_bytes(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let path = Nibbles::unpack(key);
         let mut node = std::borrow::Cow::Borrowed(&self.root);
         let mut pos = 0;
@@ -79,8 +88,8 @@ impl<'r, R: NodeReader + ?Sized> Trie<'r, R> {
                     pos += k.len();
                     (**child).clone()
                 }
-                Node::Branch(children) => {
-                    let Some(i) = path.get(pos) else { return Ok(None) };
+                Node::Branch(children, value) => {
+                    let Some(i) = path.get(pos) else { return Ok(value.clone()) };
                     pos += 1;
                     children[i as usize].clone()
                 }
@@ -91,6 +100,11 @@ impl<'r, R: NodeReader + ?Sized> Trie<'r, R> {
 
     /// Sets `key` to `value` (a non-empty RLP value), or removes it when `value` is empty.
     pub fn set(&mut self, key: &B256, value: Vec<u8>) -> Result<()> {
+        self.set_bytes(key.as_slice(), value)
+    }
+
+    /// [`Trie::set`] for a key of any length (a key may be a prefix of another).
+    pub fn set_bytes(&mut self, key: &[u8], value: Vec<u8>) -> Result<()> {
         let path = Nibbles::unpack(key);
         let root = std::mem::replace(&mut self.root, Node::Empty);
         self.root =
@@ -107,10 +121,10 @@ impl<'r, R: NodeReader + ?Sized> Trie<'r, R> {
                     return Ok(Node::Leaf(k, value));
                 }
                 let p = k.common_prefix_length(path);
-                let mut children = empty_children();
-                children[k.get_unchecked(p) as usize] = Node::Leaf(k.slice(p + 1..), v);
-                children[path.get_unchecked(p) as usize] = Node::Leaf(path.slice(p + 1..), value);
-                wrap_extension(path.slice(..p), Node::Branch(children))
+                let (mut children, mut here) = (empty_children(), None);
+                place(&mut children, &mut here, k.slice(p..), v);
+                place(&mut children, &mut here, path.slice(p..), value);
+                wrap_extension(path.slice(..p), Node::Branch(children, here))
             }
             Node::Extension(k, child) => {
                 let p = k.common_prefix_length(path);
@@ -118,16 +132,17 @@ impl<'r, R: NodeReader + ?Sized> Trie<'r, R> {
                     let child = self.insert_at(*child, &path.slice(p..), value)?;
                     return Ok(Node::Extension(k, Box::new(child)));
                 }
-                let mut children = empty_children();
+                let (mut children, mut here) = (empty_children(), None);
                 children[k.get_unchecked(p) as usize] = wrap_extension(k.slice(p + 1..), *child);
-                children[path.get_unchecked(p) as usize] = Node::Leaf(path.slice(p + 1..), value);
-                wrap_extension(k.slice(..p), Node::Branch(children))
+                place(&mut children, &mut here, path.slice(p..), value);
+                wrap_extension(k.slice(..p), Node::Branch(children, here))
             }
-            Node::Branch(mut children) => {
-                let i = path.get_unchecked(0) as usize;
+            Node::Branch(mut children, here) => {
+                let Some(i) = path.get(0) else { return Ok(Node::Branch(children, Some(value))) };
+                let i = i as usize;
                 let child = std::mem::replace(&mut children[i], Node::Empty);
                 children[i] = self.insert_at(child, &path.slice(1..), value)?;
-                Node::Branch(children)
+                Node::Branch(children, here)
             }
         })
     }
@@ -157,21 +172,27 @@ impl<'r, R: NodeReader + ?Sized> Trie<'r, R> {
                 let child = self.remove_at(*child, &path.slice(k.len()..))?;
                 self.merge_extension(k, child)?
             }
-            Node::Branch(mut children) => {
-                let i = path.get_unchecked(0) as usize;
-                let child = std::mem::replace(&mut children[i], Node::Empty);
-                children[i] = self.remove_at(child, &path.slice(1..))?;
+            Node::Branch(mut children, mut here) => {
+                match path.get(0) {
+                    None => here = None,
+                    Some(i) => {
+                        let child = std::mem::replace(&mut children[i as usize], Node::Empty);
+                        children[i as usize] = self.remove_at(child, &path.slice(1..))?;
+                    }
+                }
                 let mut remaining = children.iter().enumerate().filter(|(_, c)| !matches!(c, Node::Empty));
                 let first = remaining.next().map(|(i, _)| i);
-                match (first, remaining.next()) {
-                    (None, _) => Node::Empty,
-                    (Some(only), None) => {
+                match (first, remaining.next(), here) {
+                    // Only the value is left: a leaf with an empty remaining path.
+                    (None, _, Some(value)) => Node::Leaf(Nibbles::default(), value),
+                    (None, _, None) => Node::Empty,
+                    (Some(only), None, None) => {
                         // A branch with one child collapses into that child, prefixed by its nibble.
                         let child = std::mem::replace(&mut children[only], Node::Empty);
                         let nibble = Nibbles::from_nibbles_unchecked([only as u8]);
                         self.merge_extension(nibble, child)?
                     }
-                    _ => Node::Branch(children),
+                    (_, _, here) => Node::Branch(children, here),
                 }
             }
         })
@@ -184,7 +205,7 @@ impl<'r, R: NodeReader + ?Sized> Trie<'r, R> {
             Node::Hash(h) => return self.merge_extension(prefix, self.load(&h)?),
             Node::Leaf(k, v) => Node::Leaf(prefix.join(&k), v),
             Node::Extension(k, c) => Node::Extension(prefix.join(&k), c),
-            branch @ Node::Branch(_) => Node::Extension(prefix, Box::new(branch)),
+            branch @ Node::Branch(..) => Node::Extension(prefix, Box::new(branch)),
         })
     }
 
@@ -194,9 +215,9 @@ impl<'r, R: NodeReader + ?Sized> Trie<'r, R> {
             Node::Hash(h) => self.contains(&self.load(h)?, path)?,
             Node::Leaf(k, _) => k == path,
             Node::Extension(k, c) => path.starts_with(k) && self.contains(c, &path.slice(k.len()..))?,
-            Node::Branch(children) => match path.get(0) {
+            Node::Branch(children, here) => match path.get(0) {
                 Some(i) => self.contains(&children[i as usize], &path.slice(1..))?,
-                None => false,
+                None => here.is_some(),
             },
         })
     }
@@ -222,6 +243,15 @@ impl<'r, R: NodeReader + ?Sized> Trie<'r, R> {
     }
 }
 
+/// Puts `value` under the remaining path `rest` of a new branch: the branch's own value when
+/// `rest` is empty, else a leaf in the child slot of its first nibble.
+fn place(children: &mut [Node; 16], here: &mut Option<Vec<u8>>, rest: Nibbles, value: Vec<u8>) {
+    match rest.get(0) {
+        None => *here = Some(value),
+        Some(i) => children[i as usize] = Node::Leaf(rest.slice(1..), value),
+    }
+}
+
 fn wrap_extension(prefix: Nibbles, child: Node) -> Node {
     if prefix.is_empty() {
         child
@@ -239,16 +269,24 @@ fn encode_node(node: &Node, buf: &mut Vec<u8>, out: &mut NewNodes) {
         Node::Extension(k, child) => {
             ExtensionNode::new(*k, child_ref(child, out)).encode(buf);
         }
-        Node::Branch(children) => {
-            let mut stack = Vec::with_capacity(16);
-            let mut mask = TrieMask::default();
-            for (i, c) in children.iter().enumerate() {
-                if !matches!(c, Node::Empty) {
-                    mask.set_bit(i as u8);
-                    stack.push(child_ref(c, out));
+        Node::Branch(children, value) => {
+            // [child_0, ..., child_15, value]: an absent child or value is the empty string.
+            let refs: Vec<Option<RlpNode>> =
+                children.iter().map(|c| (!matches!(c, Node::Empty)).then(|| child_ref(c, out))).collect();
+            let value_length = value.as_ref().map_or(1, |v| v.as_slice().length());
+            let payload_length =
+                refs.iter().map(|r| r.as_ref().map_or(1, |r| r.len())).sum::<usize>() + value_length;
+            alloy_rlp::Header { list: true, payload_length }.encode(buf);
+            for r in &refs {
+                match r {
+                    Some(r) => buf.extend_from_slice(r),
+                    None => buf.push(EMPTY_STRING_CODE),
                 }
             }
-            BranchNode::new(stack, mask).encode(buf);
+            match value {
+                Some(v) => v.as_slice().encode(buf),
+                None => buf.push(EMPTY_STRING_CODE),
+            }
         }
     }
 }
@@ -268,24 +306,49 @@ fn child_ref(node: &Node, out: &mut NewNodes) -> RlpNode {
 }
 
 fn decode_node(rlp: &[u8]) -> Result<Node> {
-    let node =
-        TrieNode::decode(&mut &rlp[..]).map_err(|e| StorageError::Corrupt(format!("bad trie node: {e}")))?;
+    let corrupt = |e: alloy_rlp::Error| StorageError::Corrupt(format!("bad trie node: {e}"));
+    if let Some(items) = branch_items(rlp).map_err(corrupt)? {
+        let mut children = empty_children();
+        for (i, item) in items[..16].iter().enumerate() {
+            if *item != [EMPTY_STRING_CODE] {
+                children[i] = decode_ref(&RlpNode::from_raw_rlp(item).map_err(corrupt)?)?;
+            }
+        }
+        let value = match items[16] {
+            [EMPTY_STRING_CODE] => None,
+            mut item => Some(alloy_rlp::Header::decode_bytes(&mut item, false).map_err(corrupt)?.to_vec()),
+        };
+        return Ok(Node::Branch(children, value));
+    }
+    let node = TrieNode::decode(&mut &rlp[..]).map_err(corrupt)?;
     Ok(match node {
         TrieNode::EmptyRoot => Node::Empty,
         TrieNode::Leaf(l) => Node::Leaf(l.key, l.value),
         TrieNode::Extension(e) => Node::Extension(e.key, Box::new(decode_ref(&e.child)?)),
-        TrieNode::Branch(b) => {
-            let mut children = empty_children();
-            let mut stack = b.stack.iter();
-            for i in 0..16u8 {
-                if b.state_mask.is_bit_set(i) {
-                    let r = stack.next().ok_or_else(|| StorageError::Corrupt("bad branch".into()))?;
-                    children[i as usize] = decode_ref(r)?;
-                }
-            }
-            Node::Branch(children)
-        }
+        TrieNode::Branch(_) => unreachable!("branch nodes are decoded above"),
     })
+}
+
+/// The 17 items of a branch node's RLP list (each item's own RLP), or `None` when `rlp` is not
+/// a 17-item list (a leaf, an extension or the empty root).
+fn branch_items(rlp: &[u8]) -> alloy_rlp::Result<Option<Vec<&[u8]>>> {
+    let mut buf = rlp;
+    let header = alloy_rlp::Header::decode(&mut buf)?;
+    if !header.list {
+        return Ok(None);
+    }
+    let mut payload = &buf[..header.payload_length];
+    let mut items = Vec::with_capacity(17);
+    while !payload.is_empty() {
+        let start = payload;
+        let item = alloy_rlp::Header::decode(&mut payload)?;
+        payload = &payload[item.payload_length..];
+        items.push(&start[..start.len() - payload.len()]);
+        if items.len() > 17 {
+            return Err(alloy_rlp::Error::Custom("invalid number of items in the list"));
+        }
+    }
+    Ok((items.len() == 17).then_some(items))
 }
 
 fn decode_ref(r: &RlpNode) -> Result<Node> {

@@ -191,7 +191,7 @@ mod tests {
             let template = child_header(&f.spec, head_hash, &head, head.timestamp + 1, Address::ZERO);
             let max = f.spec.fogchain.max_block_transactions;
             let best = f.pool.best(template.base_fee_per_gas, max, head.gas_limit);
-            let executed = execute_block(&f.spec, &f.storage, &head, template, best.transactions, Mode::Build { max_transactions: max }).unwrap();
+            let executed = execute_block(&f.spec, &f.storage, &head, template, best.transactions, None, Mode::Build { max_transactions: max }).unwrap();
             prop_assert!(executed.transactions.iter().any(|t| *t.tx_hash() == hash));
             prop_assert!(executed.skipped.is_empty(), "the builder got only executable transactions: {:?}", executed.skipped);
         }

@@ -80,7 +80,8 @@ impl Chain {
         let (hash, parent) = self.storage.head().unwrap();
         let template =
             fogchain_evm::child_header(&self.spec, hash, &parent, parent.timestamp + 1, Address::ZERO);
-        let out = execute_block(&self.spec, &self.storage, &parent, template, [tx], Mode::Validate).unwrap();
+        let out =
+            execute_block(&self.spec, &self.storage, &parent, template, [tx], None, Mode::Validate).unwrap();
         let receipt = out.receipts[0].clone();
         let hash = out.header.hash_slow();
         self.storage.write_block(&out.into_block_write(hash, None)).unwrap();

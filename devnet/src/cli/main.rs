@@ -1,5 +1,6 @@
 //! `fogchain`: run a node, or a whole local network.
 
+mod blocktest;
 mod launcher;
 mod new_network;
 mod process;
@@ -42,6 +43,9 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<std::ffi::OsString>,
     },
+    /// Run Ethereum blockchain reference tests through the block pipeline (geth's `evm
+    /// blocktest`): PATH... [--run REGEX] [--json]; exit 1 when any fails.
+    Blocktest(blocktest::BlocktestArgs),
     /// Sales-order tools: runs `fogchain-proxy sale ARGS` (`barcode`).
     #[command(disable_help_flag = true)]
     Sale {
@@ -90,6 +94,13 @@ fn run(cli: Cli) -> eyre::Result<()> {
             runtime.block_on(launcher::run(args))
         }
         Command::Genesis(GenesisCommand::New(args)) => new_network::run(args),
+        Command::Blocktest(args) => {
+            if blocktest::run(args)? {
+                Ok(())
+            } else {
+                std::process::exit(1)
+            }
+        }
         Command::Proxy { args } => Err(process::exec_proxy(args)),
         Command::Sale { args } => {
             Err(process::exec_proxy(std::iter::once("sale".into()).chain(args).collect()))

@@ -84,8 +84,7 @@ fn block_rewards<R: KvRead + ?Sized>(
     header: &Header,
     percentiles: &[f64],
 ) -> RpcResult<Vec<u128>> {
-    let body =
-        reader.body(&hash)?.unwrap_or(fogchain_storage::StoredBody { transactions: vec![], senders: vec![] });
+    let body = reader.body(&hash)?.unwrap_or(fogchain_storage::StoredBody::default());
     let receipts = reader.receipts(&hash)?.unwrap_or_default();
     let base_fee = header.base_fee_per_gas.unwrap_or_default();
     let mut tips: Vec<(u128, u64)> = body

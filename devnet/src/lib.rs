@@ -5,9 +5,12 @@
 //! The `fogchain` binary lives in this crate too (`src/cli/`): `fogchain node` (one node, from
 //! `fogchain-node`), `fogchain devnet` (the launcher: every node and the proxy as child
 //! processes), `fogchain genesis new`, and `fogchain proxy` / `fogchain sale`, which run the
-//! separate `fogchain-proxy` binary (the proxy has no RocksDB and runs on its own host).
+//! separate `fogchain-proxy` binary (the proxy has no RocksDB and runs on its own host),
+//! `fogchain blocktest` (Ethereum's reference tests, [`blocktest`]) and `fogchain export` /
+//! `fogchain import` (geth's RLP block stream, [`chain_file`]).
 
 pub mod blocktest;
+pub mod chain_file;
 mod genesis;
 mod network_file;
 mod permissioning;

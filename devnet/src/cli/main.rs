@@ -1,6 +1,7 @@
 //! `fogchain`: run a node, or a whole local network.
 
 mod blocktest;
+mod chain_io;
 mod launcher;
 mod new_network;
 mod process;
@@ -46,6 +47,12 @@ enum Command {
     /// Run Ethereum blockchain reference tests through the block pipeline (geth's `evm
     /// blocktest`): PATH... [--run REGEX] [--json]; exit 1 when any fails.
     Blocktest(blocktest::BlocktestArgs),
+    /// Write the chain to FILE as geth's RLP block stream: --config NODE.toml FILE [--from N]
+    /// [--to M] (the node stopped).
+    Export(chain_io::ExportArgs),
+    /// Apply the blocks of an RLP block stream to a node's chain (checked as committed blocks
+    /// are: links, rules, members' seals): --config NODE.toml FILE (the node stopped).
+    Import(chain_io::ImportArgs),
     /// Sales-order tools: runs `fogchain-proxy sale ARGS` (`barcode`).
     #[command(disable_help_flag = true)]
     Sale {
@@ -101,6 +108,8 @@ fn run(cli: Cli) -> eyre::Result<()> {
                 std::process::exit(1)
             }
         }
+        Command::Export(args) => chain_io::export(args),
+        Command::Import(args) => chain_io::import(args),
         Command::Proxy { args } => Err(process::exec_proxy(args)),
         Command::Sale { args } => {
             Err(process::exec_proxy(std::iter::once("sale".into()).chain(args).collect()))

@@ -38,6 +38,9 @@ fn bytes(s: &str) -> Vec<u8> {
     }
 }
 
+/// A vector's (key, value) steps in order; an empty value deletes.
+type Steps = [(Vec<u8>, Vec<u8>)];
+
 /// The `in` of a vector as ordered (key, value) steps; an empty value deletes.
 fn steps(input: &Value) -> Vec<(Vec<u8>, Vec<u8>)> {
     let value = |v: &Value| v.as_str().map(bytes).unwrap_or_default();
@@ -64,7 +67,7 @@ impl NodeReader for MemNodes {
 /// Applies the steps to the stored trie, committing and reopening from the stored nodes after
 /// every step (so loads of hashed nodes are exercised), reads every final value back, and
 /// returns the root. The final root must also come out the same with one commit of all steps.
-fn stored_root(steps: &[(Vec<u8>, Vec<u8>)]) -> B256 {
+fn stored_root(steps: &Steps) -> B256 {
     let mut nodes = MemNodes::default();
     let mut root = alloy_trie::EMPTY_ROOT_HASH;
     let mut last: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
@@ -90,14 +93,14 @@ fn stored_root(steps: &[(Vec<u8>, Vec<u8>)]) -> B256 {
     root
 }
 
-fn secure_root(steps: &[(Vec<u8>, Vec<u8>)]) -> B256 {
+fn secure_root(steps: &Steps) -> B256 {
     let hashed: Vec<_> = steps.iter().map(|(k, v)| (keccak256(k).to_vec(), v.clone())).collect();
     stored_root(&hashed)
 }
 
 /// The root of the final key set through alloy-trie's `HashBuilder` (keys in nibble order), when
 /// no key is a prefix of another (the builder's domain); else through the stored trie only.
-fn plain_root(steps: &[(Vec<u8>, Vec<u8>)]) -> B256 {
+fn plain_root(steps: &Steps) -> B256 {
     let stored = stored_root(steps);
     let mut last: BTreeMap<Nibbles, Vec<u8>> = BTreeMap::new();
     for (key, value) in steps {
@@ -120,7 +123,7 @@ fn plain_root(steps: &[(Vec<u8>, Vec<u8>)]) -> B256 {
     stored
 }
 
-fn run(file: &str, root: fn(&[(Vec<u8>, Vec<u8>)]) -> B256) -> usize {
+fn run(file: &str, root: fn(&Steps) -> B256) -> usize {
     let vectors = vectors(file);
     assert!(!vectors.is_empty(), "{file} has no vectors");
     for (name, vector) in &vectors {

@@ -6,7 +6,10 @@ use fogchain_devnet::chain_file;
 use fogchain_genesis::ChainSpec;
 use fogchain_node::{chain::Chain, config::NodeConfig};
 use fogchain_storage::Storage;
-use std::{path::PathBuf, sync::Arc};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 /// Arguments of `fogchain export`.
 #[derive(Args)]
@@ -35,7 +38,7 @@ pub(crate) struct ImportArgs {
     file: PathBuf,
 }
 
-fn open_chain(config: &PathBuf) -> eyre::Result<Chain> {
+fn open_chain(config: &Path) -> eyre::Result<Chain> {
     let config = NodeConfig::load(config)?;
     let spec = Arc::new(ChainSpec::from_file(&config.genesis)?);
     let db = config.datadir.join("db");

@@ -11,11 +11,13 @@ use alloy_eips::{
     eip2935::HISTORY_STORAGE_ADDRESS,
     eip4895::{Withdrawal, Withdrawals},
     eip6110::DEPOSIT_REQUEST_TYPE,
+    eip7002::WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS,
+    eip7251::CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS,
     eip7685::Requests,
     Encodable2718,
 };
 use alloy_evm::{
-    block::{state_changes::post_block_withdrawals_balance_increments, SystemCaller},
+    block::{state_changes::post_block_withdrawals_balance_increments, BlockValidationError, SystemCaller},
     eth::eip6110::parse_deposits_from_receipts,
     EthEvmFactory, Evm, EvmEnv, EvmFactory,
 };
@@ -249,6 +251,17 @@ pub fn execute_block<R: KvRead + ?Sized>(
 
     let mut requests = Requests::default();
     if ethereum && spec_id.is_enabled_in(SpecId::PRAGUE) {
+        // EIP-7002 / EIP-7251: a block whose request contract has no code is invalid
+        // (execution-specs' `SYSTEM_CONTRACT_EMPTY`); alloy-evm's call would succeed on it.
+        for (name, address) in [
+            ("withdrawal requests (EIP-7002)", WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS),
+            ("consolidation requests (EIP-7251)", CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS),
+        ] {
+            if !has_code(evm.db_mut(), address)? {
+                let message = format!("no code at the {name} contract {address}");
+                return Err(ExecError::System(BlockValidationError::WithdrawalRequestsContractCall { message }));
+            }
+        }
         let deposits =
             parse_deposits_from_receipts(forks, &receipts).map_err(|e| ExecError::from_block(e.into()))?;
         if !deposits.is_empty() {

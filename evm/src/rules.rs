@@ -15,6 +15,9 @@ pub const MIN_GAS_LIMIT: u64 = 5_000;
 /// geth's `params.GasLimitBoundDivisor`: an Ethereum block's gas limit differs from its
 /// parent's by less than `parent / 1024`.
 pub const GAS_LIMIT_BOUND_DIVISOR: u64 = 1_024;
+/// EIP-7934 `MAX_RLP_BLOCK_SIZE` (10 MiB less a 2 MiB margin): the largest RLP block from
+/// Osaka on, bytes.
+pub const MAX_RLP_BLOCK_SIZE: usize = 10_485_760 - 2_097_152;
 /// geth's `params.MaxGasLimit` (2^63 - 1), gas.
 pub const MAX_GAS_LIMIT: u64 = 0x7fff_ffff_ffff_ffff;
 
@@ -130,11 +133,16 @@ fn check_ethereum_header(chain: &ChainSpec, parent: &Header, header: &Header) ->
 
 /// `excessBlobGas` of the child of `parent` with timestamp `timestamp` (seconds), EIP-4844 with
 /// the target of the child's fork (EIP-7691): `max(0, parent excess + parent used - target)`,
-/// 0 on the first Cancun block. `0` before Cancun.
+/// from Osaka with EIP-7918's reserve price; 0 on the first Cancun block and before Cancun.
 pub fn next_excess_blob_gas(chain: &ChainSpec, parent: &Header, timestamp: u64) -> u64 {
     let fork = chain.fork_at(parent.number + 1, timestamp);
     let Some(params) = chain.blob_params(fork) else { return 0 };
     match (parent.excess_blob_gas, parent.blob_gas_used) {
+        // EIP-7918: with the reserve price, a block whose blob fee is below what execution
+        // costs does not pull the excess down.
+        (Some(excess), Some(used)) if fork >= Fork::Osaka => {
+            params.next_block_excess_blob_gas_osaka(excess, used, parent.base_fee_per_gas.unwrap_or_default())
+        }
         (Some(excess), Some(used)) => (excess + used).saturating_sub(params.target_blob_gas_per_block()),
         _ => 0,
     }

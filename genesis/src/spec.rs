@@ -2,7 +2,12 @@
 
 use crate::{alloc_state_root, AllocAccount, GenesisError, Result};
 use alloy_consensus::{constants::EMPTY_OMMER_ROOT_HASH, Header};
-use alloy_eips::{eip1559::INITIAL_BASE_FEE, eip7685::EMPTY_REQUESTS_HASH, eip7840::BlobParams};
+use alloy_eips::{
+    eip1559::INITIAL_BASE_FEE,
+    eip7594::MAX_BLOBS_PER_TX_FUSAKA,
+    eip7685::EMPTY_REQUESTS_HASH,
+    eip7840::{BlobParams, BLOB_BASE_COST},
+};
 use alloy_genesis::{ChainConfig, Genesis};
 use alloy_primitives::{Address, B256, B64, U256};
 use alloy_trie::EMPTY_ROOT_HASH;
@@ -194,17 +199,25 @@ impl ChainSpec {
 
     /// The blob parameters (EIP-4844 / EIP-7691 / EIP-7840) in force for a block of `fork`: the
     /// genesis `config.blobSchedule` entry of the fork when present, else the fork's defaults
-    /// (Cancun: target 3, max 6 blobs; Prague and later: target 6, max 9). `None` before Cancun.
+    /// (Cancun: target 3, max 6 blobs; Prague and Osaka: target 6, max 9). From Osaka a
+    /// transaction carries at most 6 blobs (EIP-7594) and the blob base fee has a reserve price
+    /// (EIP-7918, `blob_base_cost`). `None` before Cancun.
     pub fn blob_params(&self, fork: Fork) -> Option<BlobParams> {
         let (name, default) = match fork {
             f if f < Fork::Cancun => return None,
             Fork::Cancun => ("cancun", BlobParams::cancun()),
             Fork::Prague => ("prague", BlobParams::prague()),
-            _ => ("osaka", BlobParams::prague()),
+            _ => ("osaka", BlobParams::osaka()),
         };
         let schedule = &self.genesis.config.blob_schedule;
-        let entry = schedule.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, p)| *p);
-        Some(entry.map_or(default, |p| p.with_max_blobs_per_tx(p.max_blob_count)))
+        let params = schedule.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map_or(default, |(_, p)| *p);
+        Some(if fork >= Fork::Osaka {
+            params
+                .with_max_blobs_per_tx(params.max_blob_count.min(MAX_BLOBS_PER_TX_FUSAKA))
+                .with_blob_base_cost(BLOB_BASE_COST)
+        } else {
+            params.with_max_blobs_per_tx(params.max_blob_count).with_blob_base_cost(0)
+        })
     }
 
     /// Chain id (EIP-155).

@@ -8,10 +8,10 @@
 //! deterministic no-op: [`Applied::Stale`] hands its transactions back to the pool.
 
 use crate::seal::{sealer, SealError};
-use alloy_consensus::{transaction::Recovered, Block, Header, TxEnvelope};
+use alloy_consensus::{transaction::Recovered, Block, Header, TxEip4844Variant, TxEnvelope};
 use alloy_primitives::{Address, B256};
-use fogchain_evm::{check_header, validate_block, ExecError, ExecutedBlock};
-use fogchain_genesis::{ChainSpec, RuleSet, Sealers};
+use fogchain_evm::{check_header, validate_block, ExecError, ExecutedBlock, MAX_RLP_BLOCK_SIZE};
+use fogchain_genesis::{ChainSpec, Fork, RuleSet, Sealers};
 use fogchain_storage::{ChainReader, Storage, StorageError};
 use parking_lot::{Mutex, RwLock};
 use std::sync::Arc;
@@ -66,6 +66,11 @@ impl SealedBlock {
     pub fn transactions(&self) -> &[TxEnvelope] {
         &self.block.body.transactions
     }
+}
+
+/// Whether `tx` is a blob transaction in its network form (with blobs, commitments, proofs).
+fn has_sidecar(tx: &TxEnvelope) -> bool {
+    matches!(tx, TxEnvelope::Eip4844(signed) if matches!(signed.tx(), TxEip4844Variant::TxEip4844WithSidecar(_)))
 }
 
 /// Why a block was refused.
@@ -204,10 +209,20 @@ impl Chain {
         if !body.ommers.is_empty() {
             return Err(invalid(format!("{} uncles in a post-merge block", body.ommers.len())));
         }
+        // A block carries blob transactions without their sidecars (EIP-4844: blobs travel
+        // beside the chain, never in a block).
+        if let Some(index) = block.transactions().iter().position(has_sidecar) {
+            return Err(invalid(format!("transaction {index} carries a blob sidecar")));
+        }
         if body.withdrawals.is_some() != header.withdrawals_root.is_some() {
             return Err(invalid("withdrawals and withdrawalsRoot must come together".into()));
         }
         if self.spec.rules == RuleSet::Ethereum {
+            let osaka = self.spec.fork_at(header.number, header.timestamp) >= Fork::Osaka;
+            let size = alloy_rlp::Encodable::length(&block.block);
+            if osaka && size > MAX_RLP_BLOCK_SIZE {
+                return Err(invalid(format!("block RLP is {size} bytes, more than {MAX_RLP_BLOCK_SIZE} (EIP-7934)")));
+            }
             return Ok(None);
         }
         if body.withdrawals.as_ref().is_some_and(|w| !w.is_empty()) {

@@ -117,8 +117,8 @@ pub struct HeaderHash {
 pub type Unsupported = String;
 
 /// The geth `config` for a fixture's `network`: every fork up to the named one active at
-/// genesis, or a transition at timestamp 15,000 (`XToYAtTime15k`). Proof-of-work networks
-/// (before Paris) are refused: Fogchain implements only post-merge rules.
+/// genesis, or a transition at timestamp 15,000 (`XToYAtTime15k`), Paris through Osaka.
+/// Proof-of-work networks (before Paris) and the blob-parameter-only forks are refused.
 pub fn chain_config(network: &str, chain_id: u64) -> Result<ChainConfig, Unsupported> {
     let mut config = prague_chain_config(chain_id);
     let (shanghai, cancun, prague, osaka) = match network {
@@ -129,8 +129,10 @@ pub fn chain_config(network: &str, chain_id: u64) -> Result<ChainConfig, Unsuppo
         "Cancun" => (Some(0), Some(0), None, None),
         "CancunToPragueAtTime15k" => (Some(0), Some(0), Some(15_000), None),
         "Prague" => (Some(0), Some(0), Some(0), None),
-        "PragueToOsakaAtTime15k" | "Osaka" => {
-            return Err(format!("network {network}: Osaka rules are not implemented (revm 43 has them; the header and block rules of EIP-7825/7918/7934 are not)"))
+        "PragueToOsakaAtTime15k" => (Some(0), Some(0), Some(0), Some(15_000)),
+        "Osaka" => (Some(0), Some(0), Some(0), Some(0)),
+        other if other.contains("BPO") => {
+            return Err(format!("network {other}: the blob-parameter-only forks (EIP-7892) are not scheduled by Fogchain's chain spec"))
         }
         other if other.contains("To") || POW_FORKS.contains(&other) => {
             return Err(format!("network {other}: proof-of-work rules (ethash seal, ommers, block rewards) are not implemented; Fogchain chains start after the merge"))

@@ -78,7 +78,7 @@ pub(crate) fn run(args: BlocktestArgs) -> eyre::Result<bool> {
                 scope.spawn(move || loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some((name, test)) = tests.get(i) else { break };
-                    let outcome = run_test(test, &dir);
+                    let outcome = run_test(name, test, &dir);
                     let _ = std::fs::remove_dir_all(&dir);
                     let counter = match outcome {
                         Outcome::Pass => &counts.pass,

@@ -259,7 +259,9 @@ pub fn execute_block<R: KvRead + ?Sized>(
         ] {
             if !has_code(evm.db_mut(), address)? {
                 let message = format!("no code at the {name} contract {address}");
-                return Err(ExecError::System(BlockValidationError::WithdrawalRequestsContractCall { message }));
+                return Err(ExecError::System(BlockValidationError::WithdrawalRequestsContractCall {
+                    message,
+                }));
             }
         }
         let deposits =

@@ -221,7 +221,9 @@ impl Chain {
             let osaka = self.spec.fork_at(header.number, header.timestamp) >= Fork::Osaka;
             let size = alloy_rlp::Encodable::length(&block.block);
             if osaka && size > MAX_RLP_BLOCK_SIZE {
-                return Err(invalid(format!("block RLP is {size} bytes, more than {MAX_RLP_BLOCK_SIZE} (EIP-7934)")));
+                return Err(invalid(format!(
+                    "block RLP is {size} bytes, more than {MAX_RLP_BLOCK_SIZE} (EIP-7934)"
+                )));
             }
             return Ok(None);
         }

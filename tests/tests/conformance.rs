@@ -1,6 +1,8 @@
 //! Ethereum's blockchain reference tests (tests/fixtures/ethereum: 525 Prague tests of
 //! execution-spec-tests, 59 Cancun header/block tests of ethereum/tests) through
-//! `fogchain blocktest`, as CI runs them: every test passes, none is skipped.
+//! `fogchain blocktest`, as CI runs them: every test passes, none is skipped. The extra set
+//! (tests/fixtures/ethereum-extra: Osaka, transitions, blob sidecars, system-contract
+//! deployment) passes with only the listed skips.
 
 use fogchain_e2e::fogchain_bin;
 use serde_json::Value;
@@ -36,6 +38,26 @@ fn every_reference_test_passes() {
     assert!(failed.is_empty(), "{} of {} did not pass", failed.len(), results.len());
     assert!(ok);
     assert!(stderr.contains("584 passed, 0 failed, 0 skipped"), "{stderr}");
+}
+
+#[test]
+fn osaka_transitions_and_edge_cases_pass_with_only_listed_skips() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/ethereum-extra");
+    let (ok, results, stderr) = blocktest(&[dir.to_str().unwrap()]);
+    let count = |status: &str| results.iter().filter(|r| r["status"] == status).count();
+    for r in results.iter().filter(|r| r["status"] == "fail") {
+        eprintln!("FAIL {}: {}", r["name"], r["reason"]);
+    }
+    assert!(ok, "{stderr}");
+    assert_eq!((count("pass"), count("fail"), count("skip")), (102, 0, 52), "{stderr}");
+    for r in results.iter().filter(|r| r["status"] == "skip") {
+        let reason = r["reason"].as_str().unwrap();
+        assert!(reason.starts_with("EIP-7610") || reason.contains("blob-parameter-only"), "{r}");
+    }
+    let passed_osaka = results
+        .iter()
+        .filter(|r| r["status"] == "pass" && r["name"].as_str().unwrap().contains("fork_Osaka"));
+    assert!(passed_osaka.count() >= 15);
 }
 
 #[test]

@@ -103,12 +103,16 @@ pub fn read_fixture(path: &Path) -> Result<BTreeMap<String, BlockchainTest>, Blo
 
 /// Tests not run — those whose name contains every part listed — with the reason (as geth's and
 /// reth's runners list theirs). Each is a limit of the EVM Fogchain embeds, not of a network.
-pub const KNOWN_SKIPS: &[(&[&str], &str)] = &[(
-    &["eip7610_create_collision", "non-empty-balance"],
-    "EIP-7610: a CREATE onto an account with storage (here also a balance) but no code and nonce 0 \
-     must collide; revm 43 checks only code and nonce (its storage is not visible to the collision \
-     check). Such accounts exist only in tests (reth skips these too)",
-)];
+pub const KNOWN_SKIPS: &[(&[&str], &str)] = &[
+    (&["eip7610_create_collision", "non-empty-balance"], EIP7610),
+    (&["create2collisionStorage"], EIP7610),
+    (&["dynamicAccountOverwriteEmpty"], EIP7610),
+    (&["RevertInCreateInInitCreate2"], EIP7610),
+];
+
+const EIP7610: &str = "EIP-7610: a CREATE onto an account with storage but no code and nonce 0 must \
+    collide; revm 43 checks only code and nonce (the storage is not visible to its collision \
+    check). Such accounts exist only in tests (reth skips these too)";
 
 /// Runs test `name` on a fresh store under `scratch` (a directory that is removed afterwards).
 pub fn run_test(name: &str, test: &BlockchainTest, scratch: &Path) -> Outcome {

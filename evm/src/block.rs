@@ -8,7 +8,8 @@ use alloy_consensus::{
     ReceiptWithBloom, Transaction, TxEnvelope, TxType,
 };
 use alloy_eips::{
-    eip2935::HISTORY_STORAGE_ADDRESS,
+    eip2935::{HISTORY_SERVE_WINDOW, HISTORY_STORAGE_ADDRESS},
+    eip4788::SYSTEM_ADDRESS,
     eip4895::{Withdrawal, Withdrawals},
     eip6110::DEPOSIT_REQUEST_TYPE,
     eip7002::WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS,
@@ -21,7 +22,7 @@ use alloy_evm::{
     eth::eip6110::parse_deposits_from_receipts,
     EthEvmFactory, Evm, EvmEnv, EvmFactory,
 };
-use alloy_primitives::{Address, Bloom, B256};
+use alloy_primitives::{Address, Bloom, B256, U256};
 use alloy_trie::{EMPTY_ROOT_HASH, KECCAK_EMPTY};
 use fogchain_genesis::{ChainSpec, RuleSet};
 use fogchain_storage::{BlockWrite, KvRead, StateChanges, StoredBody};
@@ -173,6 +174,7 @@ pub fn execute_block<R: KvRead + ?Sized>(
     if ethereum {
         system.apply_pre_execution_changes(&template, &mut evm).map_err(ExecError::from_block)?;
     } else if spec_id.is_enabled_in(SpecId::PRAGUE) && has_code(evm.db_mut(), HISTORY_STORAGE_ADDRESS)? {
+        warm_history_call(evm.db_mut(), &template)?;
         system
             .apply_blockhashes_contract_call(template.parent_hash, &mut evm)
             .map_err(ExecError::from_block)?;
@@ -298,6 +300,27 @@ pub fn execute_block<R: KvRead + ?Sized>(
     let withdrawals =
         (ethereum && shanghai).then(|| Withdrawals::new(withdrawals.unwrap_or_default().to_vec()));
     Ok(ExecutedBlock { header, transactions: included, receipts, state, skipped, withdrawals })
+}
+
+/// Reads everything the EIP-2935 system call of a Fogchain block touches (the system account,
+/// the contract's code and the slot it writes, the beneficiary) into `db`'s cache first. alloy-evm
+/// reports a failed system call, a storage error included, as an invalid block; read here, a
+/// storage error is a fault of this node (fail-stop) and never a reason to skip a block that
+/// every other node applies.
+fn warm_history_call<R: KvRead + ?Sized>(
+    db: &mut StateDb<'_, R>,
+    template: &Header,
+) -> Result<(), ExecError> {
+    use revm::Database;
+    let storage = |DbError(e)| ExecError::Storage(e);
+    db.basic(SYSTEM_ADDRESS).map_err(storage)?;
+    db.basic(template.beneficiary).map_err(storage)?;
+    if let Some(info) = db.basic(HISTORY_STORAGE_ADDRESS).map_err(storage)? {
+        db.code_by_hash(info.code_hash).map_err(storage)?;
+    }
+    let slot = (template.number.saturating_sub(1)) % HISTORY_SERVE_WINDOW as u64;
+    db.storage(HISTORY_STORAGE_ADDRESS, U256::from(slot)).map_err(storage)?;
+    Ok(())
 }
 
 /// Whether `address` holds code in the state `db` executes on.

@@ -26,7 +26,7 @@ pub fn spec_id(fork: Fork) -> SpecId {
         Fork::Shanghai => SpecId::SHANGHAI,
         Fork::Cancun => SpecId::CANCUN,
         Fork::Prague => SpecId::PRAGUE,
-        Fork::Osaka => SpecId::OSAKA,
+        Fork::Osaka | Fork::Bpo1 | Fork::Bpo2 | Fork::Bpo3 | Fork::Bpo4 | Fork::Bpo5 => SpecId::OSAKA,
     }
 }
 
@@ -41,13 +41,12 @@ pub fn cfg_env(chain: &ChainSpec, spec_id: SpecId) -> CfgEnv {
     let mut cfg = cfg_env_for(chain.chain_id(), spec_id);
     if let Some(params) = chain.blob_params(fork_of(spec_id)) {
         cfg.max_blobs_per_tx = Some(params.max_blobs_per_tx);
-        cfg.blob_base_fee_update_fraction = Some(params.update_fraction as u64);
     }
     cfg
 }
 
-/// The fork whose blob parameters apply under `spec_id` (the reverse of [`spec_id`] from
-/// Cancun on).
+/// The fork whose blob limit per transaction applies under `spec_id` (the reverse of
+/// [`spec_id`] from Cancun on; the blob-parameter-only forks keep Osaka's limit of 6, EIP-7594).
 fn fork_of(spec_id: SpecId) -> Fork {
     if spec_id.is_enabled_in(SpecId::OSAKA) {
         Fork::Osaka
@@ -81,9 +80,8 @@ pub fn block_env(chain: &ChainSpec, header: &Header, spec_id: SpecId) -> BlockEn
         prevrandao: spec_id.is_enabled_in(SpecId::MERGE).then_some(header.mix_hash),
         ..Default::default()
     };
-    if let Some(params) =
-        chain.blob_params(fork_of(spec_id)).filter(|_| spec_id.is_enabled_in(SpecId::CANCUN))
-    {
+    let fork = chain.fork_at(header.number, header.timestamp);
+    if let Some(params) = chain.blob_params(fork).filter(|_| spec_id.is_enabled_in(SpecId::CANCUN)) {
         env.set_blob_excess_gas_and_price(
             header.excess_blob_gas.unwrap_or_default(),
             params.update_fraction as u64,

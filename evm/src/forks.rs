@@ -49,6 +49,11 @@ impl EthereumHardforks for Forks<'_> {
             EthereumHardfork::Cancun => time(c.cancun_time),
             EthereumHardfork::Prague => time(c.prague_time),
             EthereumHardfork::Osaka => time(c.osaka_time),
+            EthereumHardfork::Bpo1 => time(c.bpo1_time),
+            EthereumHardfork::Bpo2 => time(c.bpo2_time),
+            EthereumHardfork::Bpo3 => time(c.bpo3_time),
+            EthereumHardfork::Bpo4 => time(c.bpo4_time),
+            EthereumHardfork::Bpo5 => time(c.bpo5_time),
             _ => ForkCondition::Never,
         }
     }

@@ -132,18 +132,19 @@ fn check_ethereum_header(chain: &ChainSpec, parent: &Header, header: &Header) ->
 }
 
 /// `excessBlobGas` of the child of `parent` with timestamp `timestamp` (seconds), EIP-4844 with
-/// the target of the child's fork (EIP-7691): `max(0, parent excess + parent used - target)`,
-/// from Osaka with EIP-7918's reserve price; 0 on the first Cancun block and before Cancun.
+/// the parameters of the child's fork (EIP-7691, EIP-7892): `max(0, parent excess + parent used
+/// - target)`; 0 on the first Cancun block and before Cancun. From Osaka, EIP-7918's reserve
+/// price (execution-specs' `calculate_excess_blob_gas`, all parameters the child fork's).
 pub fn next_excess_blob_gas(chain: &ChainSpec, parent: &Header, timestamp: u64) -> u64 {
     let fork = chain.fork_at(parent.number + 1, timestamp);
     let Some(params) = chain.blob_params(fork) else { return 0 };
-    match (parent.excess_blob_gas, parent.blob_gas_used) {
-        // EIP-7918: with the reserve price, a block whose blob fee is below what execution
-        // costs does not pull the excess down.
-        (Some(excess), Some(used)) if fork >= Fork::Osaka => {
-            params.next_block_excess_blob_gas_osaka(excess, used, parent.base_fee_per_gas.unwrap_or_default())
-        }
-        (Some(excess), Some(used)) => (excess + used).saturating_sub(params.target_blob_gas_per_block()),
-        _ => 0,
+    let (Some(excess), Some(used)) = (parent.excess_blob_gas, parent.blob_gas_used) else { return 0 };
+    if fork >= Fork::Osaka {
+        return params.next_block_excess_blob_gas_osaka(
+            excess,
+            used,
+            parent.base_fee_per_gas.unwrap_or_default(),
+        );
     }
+    (excess + used).saturating_sub(params.target_blob_gas_per_block())
 }

@@ -47,8 +47,19 @@ pub enum Fork {
     Cancun,
     /// Prague (EIP-7702, EIP-7623, requests hash in the header).
     Prague,
-    /// Osaka.
+    /// Osaka (EIP-7594 blobs per transaction, EIP-7825 gas cap, EIP-7918 blob reserve price,
+    /// EIP-7934 block size, CLZ, P256VERIFY).
     Osaka,
+    /// Blob-parameter-only fork 1 (EIP-7892): Osaka's rules, new blob parameters.
+    Bpo1,
+    /// Blob-parameter-only fork 2.
+    Bpo2,
+    /// Blob-parameter-only fork 3.
+    Bpo3,
+    /// Blob-parameter-only fork 4.
+    Bpo4,
+    /// Blob-parameter-only fork 5.
+    Bpo5,
 }
 
 /// One initial member of the network: a node that may seal blocks and join the Raft group.
@@ -199,7 +210,8 @@ impl ChainSpec {
 
     /// The blob parameters (EIP-4844 / EIP-7691 / EIP-7840) in force for a block of `fork`: the
     /// genesis `config.blobSchedule` entry of the fork when present, else the fork's defaults
-    /// (Cancun: target 3, max 6 blobs; Prague and Osaka: target 6, max 9). From Osaka a
+    /// (Cancun: target 3, max 6 blobs; Prague and Osaka: target 6, max 9; BPO1 10/15, BPO2
+    /// 14/21). From Osaka a
     /// transaction carries at most 6 blobs (EIP-7594) and the blob base fee has a reserve price
     /// (EIP-7918, `blob_base_cost`). `None` before Cancun.
     pub fn blob_params(&self, fork: Fork) -> Option<BlobParams> {
@@ -207,7 +219,13 @@ impl ChainSpec {
             f if f < Fork::Cancun => return None,
             Fork::Cancun => ("cancun", BlobParams::cancun()),
             Fork::Prague => ("prague", BlobParams::prague()),
-            _ => ("osaka", BlobParams::osaka()),
+            Fork::Osaka => ("osaka", BlobParams::osaka()),
+            Fork::Bpo1 => ("bpo1", BlobParams::bpo1()),
+            Fork::Bpo2 => ("bpo2", BlobParams::bpo2()),
+            // BPO3-5 have no defaults: their schedule entry, else the previous fork's.
+            Fork::Bpo3 => ("bpo3", self.blob_params(Fork::Bpo2)?),
+            Fork::Bpo4 => ("bpo4", self.blob_params(Fork::Bpo3)?),
+            _ => ("bpo5", self.blob_params(Fork::Bpo4)?),
         };
         let schedule = &self.genesis.config.blob_schedule;
         let params = schedule.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map_or(default, |(_, p)| *p);
@@ -240,8 +258,16 @@ impl ChainSpec {
         let c = &self.genesis.config;
         let by_time = |t: Option<u64>| t.is_some_and(|t| t <= timestamp);
         let by_block = |b: Option<u64>| b.is_some_and(|b| b <= number);
-        if by_time(c.osaka_time) {
-            return Fork::Osaka;
+        let bpo = [
+            (c.bpo5_time, Fork::Bpo5),
+            (c.bpo4_time, Fork::Bpo4),
+            (c.bpo3_time, Fork::Bpo3),
+            (c.bpo2_time, Fork::Bpo2),
+            (c.bpo1_time, Fork::Bpo1),
+            (c.osaka_time, Fork::Osaka),
+        ];
+        if let Some((_, fork)) = bpo.into_iter().find(|(t, _)| by_time(*t)) {
+            return fork;
         }
         if by_time(c.prague_time) {
             return Fork::Prague;

@@ -49,15 +49,20 @@ fn osaka_transitions_and_edge_cases_pass_with_only_listed_skips() {
         eprintln!("FAIL {}: {}", r["name"], r["reason"]);
     }
     assert!(ok, "{stderr}");
-    assert_eq!((count("pass"), count("fail"), count("skip")), (102, 0, 52), "{stderr}");
+    assert_eq!((count("pass"), count("fail"), count("skip")), (124, 0, 30), "{stderr}");
     for r in results.iter().filter(|r| r["status"] == "skip") {
         let reason = r["reason"].as_str().unwrap();
-        assert!(reason.starts_with("EIP-7610") || reason.contains("blob-parameter-only"), "{r}");
+        assert!(reason.starts_with("EIP-7610"), "{r}");
     }
-    let passed_osaka = results
-        .iter()
-        .filter(|r| r["status"] == "pass" && r["name"].as_str().unwrap().contains("fork_Osaka"));
-    assert!(passed_osaka.count() >= 15);
+    let passed = |fork: &str| {
+        results.iter().filter(|r| r["status"] == "pass" && r["name"].as_str().unwrap().contains(fork)).count()
+    };
+    assert!(
+        passed("fork_Osaka") >= 15 && passed("BPO") >= 20,
+        "Osaka {} BPO {}",
+        passed("fork_Osaka"),
+        passed("BPO")
+    );
 }
 
 #[test]

@@ -117,32 +117,52 @@ pub struct HeaderHash {
 pub type Unsupported = String;
 
 /// The geth `config` for a fixture's `network`: every fork up to the named one active at
-/// genesis, or a transition at timestamp 15,000 (`XToYAtTime15k`), Paris through Osaka.
-/// Proof-of-work networks (before Paris) and the blob-parameter-only forks are refused.
+/// genesis, or a transition at timestamp 15,000 (`XToYAtTime15k`), Paris through BPO4 (the
+/// blob-parameter-only forks of EIP-7892). Proof-of-work networks (before Paris) are refused.
 pub fn chain_config(network: &str, chain_id: u64) -> Result<ChainConfig, Unsupported> {
     let mut config = prague_chain_config(chain_id);
-    let (shanghai, cancun, prague, osaka) = match network {
-        "Paris" | "Merge" => (None, None, None, None),
-        "ParisToShanghaiAtTime15k" | "MergeToShanghaiAtTime15k" => (Some(15_000), None, None, None),
-        "Shanghai" => (Some(0), None, None, None),
-        "ShanghaiToCancunAtTime15k" => (Some(0), Some(15_000), None, None),
-        "Cancun" => (Some(0), Some(0), None, None),
-        "CancunToPragueAtTime15k" => (Some(0), Some(0), Some(15_000), None),
-        "Prague" => (Some(0), Some(0), Some(0), None),
-        "PragueToOsakaAtTime15k" => (Some(0), Some(0), Some(0), Some(15_000)),
-        "Osaka" => (Some(0), Some(0), Some(0), Some(0)),
-        other if other.contains("BPO") => {
-            return Err(format!("network {other}: the blob-parameter-only forks (EIP-7892) are not scheduled by Fogchain's chain spec"))
-        }
+    // Times of Shanghai, Cancun, Prague, Osaka and BPO1-4: the first `n` active at genesis, the
+    // one at `later` from 15,000, the rest not scheduled.
+    let at = |n: usize, later: Option<usize>| -> [Option<u64>; 8] {
+        std::array::from_fn(|i| match i {
+            i if i < n => Some(0),
+            i if Some(i) == later => Some(15_000),
+            _ => None,
+        })
+    };
+    let times = match network {
+        "Paris" | "Merge" => at(0, None),
+        "ParisToShanghaiAtTime15k" | "MergeToShanghaiAtTime15k" => at(0, Some(0)),
+        "Shanghai" => at(1, None),
+        "ShanghaiToCancunAtTime15k" => at(1, Some(1)),
+        "Cancun" => at(2, None),
+        "CancunToPragueAtTime15k" => at(2, Some(2)),
+        "Prague" => at(3, None),
+        "PragueToOsakaAtTime15k" => at(3, Some(3)),
+        "Osaka" => at(4, None),
+        "OsakaToBPO1AtTime15k" => at(4, Some(4)),
+        "BPO1" => at(5, None),
+        "BPO1ToBPO2AtTime15k" => at(5, Some(5)),
+        "BPO2" => at(6, None),
+        "BPO2ToBPO3AtTime15k" => at(6, Some(6)),
+        "BPO3" => at(7, None),
+        "BPO3ToBPO4AtTime15k" => at(7, Some(7)),
+        "BPO4" => at(8, None),
         other if other.contains("To") || POW_FORKS.contains(&other) => {
             return Err(format!("network {other}: proof-of-work rules (ethash seal, ommers, block rewards) are not implemented; Fogchain chains start after the merge"))
         }
         other => return Err(format!("unknown network {other}")),
     };
-    config.shanghai_time = shanghai;
-    config.cancun_time = cancun;
-    config.prague_time = prague;
-    config.osaka_time = osaka;
+    [
+        config.shanghai_time,
+        config.cancun_time,
+        config.prague_time,
+        config.osaka_time,
+        config.bpo1_time,
+        config.bpo2_time,
+        config.bpo3_time,
+        config.bpo4_time,
+    ] = times;
     Ok(config)
 }
 

@@ -1,4 +1,4 @@
-//! DangerIndex against ../shared/data/danger-index-vectors.json (every case exact) and its
+//! DangerIndex against tests/fixtures/data/danger-index-vectors.json (every case exact) and its
 //! gateway-only submit flow, executed with revm over real RocksDB state.
 
 mod common;

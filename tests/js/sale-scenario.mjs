@@ -1,4 +1,4 @@
-// Sales-order scenario (../../../shared/data/sale-scenario.json) with ethers.js v6 against a
+// Sales-order scenario (tests/fixtures/data/sale-scenario.json) with ethers.js v6 against a
 // running Fogchain devnet, with the committed contract artifacts (contracts/artifacts): once with
 // a Sale deployed directly by the seller (as in the paper), once through SaleFactory.
 // Usage: node sale-scenario.mjs NETWORK_JSON SCENARIO_JSON

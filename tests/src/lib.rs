@@ -51,13 +51,10 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
 }
 
-/// The shared reference data directory (`../shared/data` beside the repository, or
-/// `$FOGCHAIN_SHARED_DIR/data`).
+/// The reference data of the field scenarios (tests/fixtures/data: danger-index vectors, the
+/// sales-order scenario; its README says where they come from).
 pub fn shared_data() -> PathBuf {
-    match std::env::var_os("FOGCHAIN_SHARED_DIR") {
-        Some(dir) => PathBuf::from(dir).join("data"),
-        None => repo_root().join("../shared/data"),
-    }
+    repo_root().join("tests/fixtures/data")
 }
 
 /// Polls `f` until it returns `Some`, or panics after [`TIMEOUT`] with `what`.

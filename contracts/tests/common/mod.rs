@@ -13,13 +13,10 @@ use fogchain_storage::{ChainReader, Storage};
 
 pub const CHAIN_ID: u64 = 1337;
 
-/// The shared test data directory.
+/// A reference data file of tests/fixtures/data (danger-index vectors, sales-order scenario).
 pub fn shared_data(file: &str) -> serde_json::Value {
-    let dir = match std::env::var_os("FOGCHAIN_SHARED_DIR") {
-        Some(d) => std::path::PathBuf::from(d),
-        None => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
-    };
-    let text = std::fs::read_to_string(dir.join("data").join(file)).expect("shared data");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/data");
+    let text = std::fs::read_to_string(dir.join(file)).expect("reference data");
     serde_json::from_str(&text).unwrap()
 }
 

@@ -163,6 +163,16 @@ fn run_checked(test: &BlockchainTest, scratch: &Path) -> Result<(), Refusal> {
 
 fn import(chain: &Chain, i: usize, block: &FixtureBlock) -> Result<(), Refusal> {
     let decoded = SealedBlock::decode(&block.rlp);
+    if let (Some(_), Ok(b)) = (&block.block_header, &decoded) {
+        let parent = b.header().parent_hash;
+        let known = chain.storage().header(&parent).or_else(|e| fail(format!("reading the chain: {e}")))?;
+        if parent != chain.head().1 && known.is_some() {
+            return Err(Refusal::Skip(format!(
+                "block #{i} is valid on a side chain (parent {parent} is not the head): Fogchain keeps one \
+                 final chain and does not reorganise (Raft commits are final)"
+            )));
+        }
+    }
     let applied = decoded
         .map_err(|e| format!("undecodable block: {e}"))
         .and_then(|b| chain.apply_block(&b, None, None, |_| None).map_err(|e| e.to_string()).map(|a| (b, a)));

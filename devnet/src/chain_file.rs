@@ -139,3 +139,41 @@ fn next_item(input: &mut impl Read, index: u64) -> Result<Option<Vec<u8>>, Chain
     input.read_exact(&mut item[start..]).map_err(|e| malformed(format!("truncated: {e}")))?;
     Ok(Some(item))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn items(bytes: &[u8]) -> Result<Vec<Vec<u8>>, ChainFileError> {
+        let mut input = bytes;
+        let mut out = Vec::new();
+        while let Some(item) = next_item(&mut input, out.len() as u64)? {
+            out.push(item);
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn the_stream_is_cut_into_rlp_lists() {
+        // [] , [0x01], a long list of 60 bytes (0xf8 0x3c ...).
+        let mut stream = vec![0xc0, 0xc1, 0x01, 0xf8, 60];
+        stream.extend([0x80; 60]);
+        let got = items(&stream).unwrap();
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[1], vec![0xc1, 0x01]);
+        assert_eq!(got[2].len(), 62);
+        assert!(items(&[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn hostile_streams_are_refused_with_bounded_memory() {
+        let refused = |bytes: &[u8]| matches!(items(bytes), Err(ChainFileError::Malformed { .. }));
+        // Not a list, a truncated list, a length with a leading zero, a length over the bound
+        // (never allocated), a length that overflows usize.
+        assert!(refused(&[0x80]));
+        assert!(refused(&[0xc3, 0x01]));
+        assert!(refused(&[0xf9, 0x00, 0x40]));
+        assert!(refused(&[0xfb, 0x10, 0x00, 0x00, 0x00]));
+        assert!(refused(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]));
+    }
+}

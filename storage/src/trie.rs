@@ -525,6 +525,34 @@ mod tests {
         assert!(out.len() <= 8, "{} new nodes", out.len());
     }
 
+    /// Stored nodes are read back from disk: any bytes decode to a node or a `Corrupt` error,
+    /// never a panic (lists claiming more than they hold, 17-item lists with values, garbage).
+    #[test]
+    fn arbitrary_node_bytes_decode_or_error() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for len in 0..300usize {
+            for _ in 0..40 {
+                let mut bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+                if let Some(first) = bytes.first_mut() {
+                    *first = 0xc0 | (*first & 0x3f);
+                }
+                let _ = decode_node(&bytes);
+            }
+        }
+        assert!(decode_node(&[0xf8, 0xff, 0x80]).is_err());
+        assert!(decode_node(&[0xd1, 0x80]).is_err());
+        let mut branch = vec![0xd3];
+        branch.extend([0x80; 16]);
+        branch.extend([0x82, 0xab, 0xcd]);
+        assert!(matches!(decode_node(&branch), Ok(Node::Branch(_, Some(v))) if v == [0xab, 0xcd]));
+    }
+
     #[test]
     fn deleting_everything_gives_the_empty_root() {
         let mut nodes = MemNodes::default();

@@ -1,8 +1,6 @@
 //! Executing a block: the same code builds a block on the leader and validates it everywhere.
 
-use crate::{
-    block_env, cfg_env, recovered_tx_env, spec_for, DbError, ExecError, Forks, Permissions, StateDb,
-};
+use crate::{block_env, cfg_env, recovered_tx_env, DbError, ExecError, Forks, Permissions, StateDb};
 use alloy_consensus::{
     proofs::calculate_receipt_root, transaction::Recovered, Eip658Value, Header, Receipt, ReceiptEnvelope,
     ReceiptWithBloom, Transaction, TxEnvelope, TxType,
@@ -154,8 +152,8 @@ pub fn execute_block<R: KvRead + ?Sized>(
     withdrawals: Option<&[Withdrawal]>,
     mode: Mode,
 ) -> Result<ExecutedBlock, ExecError> {
-    let spec_id = spec_for(chain, &template);
     let fork = chain.fork_at(template.number, template.timestamp);
+    let spec_id = crate::spec_id(fork);
     let ethereum = chain.rules == RuleSet::Ethereum;
     let cancun = spec_id.is_enabled_in(SpecId::CANCUN);
     let forks = Forks(chain);
@@ -255,16 +253,15 @@ pub fn execute_block<R: KvRead + ?Sized>(
     if ethereum && spec_id.is_enabled_in(SpecId::PRAGUE) {
         // EIP-7002 / EIP-7251: a block whose request contract has no code is invalid
         // (execution-specs' `SYSTEM_CONTRACT_EMPTY`); alloy-evm's call would succeed on it.
-        for (name, address) in [
-            ("withdrawal requests (EIP-7002)", WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS),
-            ("consolidation requests (EIP-7251)", CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS),
-        ] {
-            if !has_code(evm.db_mut(), address)? {
-                let message = format!("no code at the {name} contract {address}");
-                return Err(ExecError::System(BlockValidationError::WithdrawalRequestsContractCall {
-                    message,
-                }));
-            }
+        if !has_code(evm.db_mut(), WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS)? {
+            let message = format!("no code at {WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS}");
+            return Err(ExecError::System(BlockValidationError::WithdrawalRequestsContractCall { message }));
+        }
+        if !has_code(evm.db_mut(), CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS)? {
+            let message = format!("no code at {CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS}");
+            return Err(ExecError::System(BlockValidationError::ConsolidationRequestsContractCall {
+                message,
+            }));
         }
         let deposits =
             parse_deposits_from_receipts(forks, &receipts).map_err(|e| ExecError::from_block(e.into()))?;

@@ -198,10 +198,10 @@ impl Chain {
         self.head.subscribe()
     }
 
-    /// The chain rules of the header against its parent ([`fogchain_evm::check_header`]), and
-    /// for a Fogchain block its seal: the signer must be a member at this height and the
-    /// beneficiary. Returns the sealer (`None` under Ethereum's rules: no seal).
-    fn check_header(&self, parent: &Header, block: &SealedBlock) -> Result<Option<Address>, ChainError> {
+    /// The chain rules of the header against its parent ([`fogchain_evm::check_header`]), the
+    /// body's shape, and for a Fogchain block its seal: the signer must be a member at this
+    /// height and the beneficiary.
+    fn check_header(&self, parent: &Header, block: &SealedBlock) -> Result<(), ChainError> {
         let header = block.header();
         let invalid = |reason: String| ChainError::InvalidHeader { number: header.number, reason };
         check_header(&self.spec, parent, header).map_err(|e| invalid(e.0))?;
@@ -218,14 +218,15 @@ impl Chain {
             return Err(invalid("withdrawals and withdrawalsRoot must come together".into()));
         }
         if self.spec.rules == RuleSet::Ethereum {
-            let osaka = self.spec.fork_at(header.number, header.timestamp) >= Fork::Osaka;
-            let size = alloy_rlp::Encodable::length(&block.block);
-            if osaka && size > MAX_RLP_BLOCK_SIZE {
-                return Err(invalid(format!(
-                    "block RLP is {size} bytes, more than {MAX_RLP_BLOCK_SIZE} (EIP-7934)"
-                )));
+            if self.spec.fork_at(header.number, header.timestamp) >= Fork::Osaka {
+                let size = alloy_rlp::Encodable::length(&block.block);
+                if size > MAX_RLP_BLOCK_SIZE {
+                    return Err(invalid(format!(
+                        "block RLP is {size} bytes, more than {MAX_RLP_BLOCK_SIZE} (EIP-7934)"
+                    )));
+                }
             }
-            return Ok(None);
+            return Ok(());
         }
         if body.withdrawals.as_ref().is_some_and(|w| !w.is_empty()) {
             return Err(invalid("withdrawals in a Fogchain block".into()));
@@ -238,7 +239,7 @@ impl Chain {
         if header.beneficiary != signer {
             return Err(invalid(format!("beneficiary {} is not the sealer {signer}", header.beneficiary)));
         }
-        Ok(Some(signer))
+        Ok(())
     }
 
     /// Applies a committed block. `executed` is the minter's own execution of this block (used

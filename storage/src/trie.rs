@@ -325,7 +325,8 @@ fn decode_node(rlp: &[u8]) -> Result<Node> {
         TrieNode::EmptyRoot => Node::Empty,
         TrieNode::Leaf(l) => Node::Leaf(l.key, l.value),
         TrieNode::Extension(e) => Node::Extension(e.key, Box::new(decode_ref(&e.child)?)),
-        TrieNode::Branch(_) => unreachable!("branch nodes are decoded above"),
+        // `branch_items` takes every 17-item list; alloy-trie has no other branch form.
+        TrieNode::Branch(_) => return Err(StorageError::Corrupt("bad trie node: branch".into())),
     })
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: unit and integration tests of all crates, and the end-to-end tests that start
 # real `fogchain` processes and drive them with real clients (ethers.js, viem, web3.js and
-# Hardhat and MQTT.js from npm, paho-mqtt from PyPI, mosquitto_pub / mosquitto_sub and
+# Hardhat, Foundry and MQTT.js from npm, paho-mqtt from PyPI, mosquitto_pub / mosquitto_sub and
 # Prometheus from Debian).
 # Extra arguments go to `cargo nextest run` (e.g. `scripts/test.sh -p fogchain-storage`).
 set -euo pipefail
@@ -21,9 +21,10 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "error: Node.js 20+ and npm are needed for the client tests: apt-get install -y nodejs npm" >&2
   exit 1
 fi
-# npm packages: client libraries, playwright-core and a Hardhat project for the end-to-end tests,
-# the pinned solc for contracts/, Vite and the apps' libraries for web/.
-for dir in tests/js tests/hardhat contracts web; do
+# npm packages: client libraries, playwright-core, a Hardhat project and Foundry (forge, cast,
+# solcjs) for the end-to-end tests, the pinned solc for contracts/, Vite and the apps' libraries
+# for web/.
+for dir in tests/js tests/hardhat tests/foundry contracts web; do
   if [ ! -f "$dir/node_modules/.package-lock.json" ] \
      || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
     echo "installing npm packages in $dir ..." >&2

@@ -3,8 +3,9 @@
 # against it side by side with a Fogchain devnet:
 #   scripts/bench-endpoint.sh hardhat [PORT]   # Hardhat 3 node (EDR), automine, chain 31337
 #   scripts/bench-endpoint.sh ganache [PORT]   # Ganache 7, chain 1337
-# Both fund the 10 accounts of the test mnemonic ("test ... junk") that fogchain-bench pays
-# from. Default port: 8547 (hardhat), 8548 (ganache). Installs bench/js's npm packages first.
+#   scripts/bench-endpoint.sh anvil [PORT]     # Foundry's Anvil 1.7, automine, chain 31337
+# Each funds the 10 accounts of the test mnemonic ("test ... junk") that fogchain-bench pays
+# from. Default port: 8547 (hardhat), 8548 (ganache), 8549 (anvil). Installs bench/js's npm packages first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which="${1:-}"
@@ -28,8 +29,13 @@ case "$which" in
       --wallet.mnemonic "test test test test test test test test test test test junk" \
       --wallet.totalAccounts 10 --wallet.defaultBalance 10000 --chain.chainId 1337 --logging.quiet
     ;;
+  anvil)
+    port="${2:-8549}"
+    exec "$dir/node_modules/.bin/anvil" --host 127.0.0.1 --port "$port" --silent \
+      --mnemonic "test test test test test test test test test test test junk" --accounts 10 --balance 10000
+    ;;
   *)
-    echo "usage: $0 hardhat|ganache [PORT]" >&2
+    echo "usage: $0 hardhat|ganache|anvil [PORT]" >&2
     exit 2
     ;;
 esac

@@ -7,7 +7,7 @@
 use crate::{
     members::Directory,
     transport::{Command, TransportHandle},
-    ConsensusError, ImportError, RaftStatus, StateMachine,
+    ApplyError, ConsensusError, RaftStatus, StateMachine,
 };
 use alloy_primitives::B256;
 use parking_lot::RwLock;
@@ -117,15 +117,15 @@ impl Fetcher {
                     let mut refused = None;
                     for block in blocks {
                         match self.machine.import_block(&block) {
-                            Ok((n, _)) if n >= number => break,
+                            Ok(block) if block.number >= number => break,
                             Ok(_) => {}
                             // A member that serves a bad block: ask the next one.
-                            Err(ImportError::Refused(reason)) => {
+                            Err(ApplyError::Refused(reason)) => {
                                 refused = Some(reason);
                                 break;
                             }
-                            // The database failed: fatal for this node.
-                            Err(e @ ImportError::Storage(_)) => return Err(e.into()),
+                            // The database failed, or a fault: fatal for this node.
+                            Err(fatal) => return Err(ConsensusError::Import(fatal)),
                         }
                     }
                     match refused {

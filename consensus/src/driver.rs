@@ -12,8 +12,9 @@ use crate::{
     block_sync::BlockSync,
     log_store::LogStore,
     members::Directory,
+    proposal::{DropReason, Pending, Proposal, ProposalOutcome},
     transport::{Command, TransportHandle},
-    ConsensusError, RaftStatus, Role, SnapshotData, StateMachine,
+    ApplyError, CommittedBlock, ConsensusError, RaftStatus, Role, SnapshotData, StateMachine,
 };
 use fogchain_genesis::Member;
 use fogchain_storage::{raft_keys, RawOp, Table};
@@ -42,7 +43,7 @@ struct PendingSync {
 pub(crate) enum Input {
     Raft { from: u64, msgs: Vec<ByteBuf> },
     Unreachable { to: u64, snapshot: bool },
-    Propose { data: Vec<u8>, reply: oneshot::Sender<Result<(), ConsensusError>> },
+    Propose { data: Vec<u8>, reply: oneshot::Sender<Result<Proposal, ConsensusError>> },
     ConfChange { cc: ConfChange, reply: oneshot::Sender<Result<(), ConsensusError>> },
     Shutdown { reply: oneshot::Sender<()> },
 }
@@ -73,6 +74,8 @@ pub(crate) struct Driver {
     pub(crate) status: watch::Sender<RaftStatus>,
     pub(crate) config: DriverConfig,
     pub(crate) pending_conf: Option<(Vec<u8>, oneshot::Sender<Result<(), ConsensusError>>)>,
+    /// Block proposals waiting for their entries to be applied.
+    pub(crate) proposals: Pending,
     /// A leadership transfer for shutdown is under way.
     pub(crate) transferring: bool,
     /// Block sync under way, with the entries committed meanwhile.
@@ -241,7 +244,13 @@ impl Driver {
                 let result = if self.node.raft.state != StateRole::Leader {
                     Err(ConsensusError::NotLeader { leader: self.node.raft.leader_id })
                 } else {
-                    self.node.propose(vec![], data).map_err(|e| ConsensusError::Raft(e.to_string()))
+                    match self.node.propose(vec![], data) {
+                        // A leader appends the entry to its log at once.
+                        Ok(()) => Ok(self
+                            .proposals
+                            .register(self.node.raft.raft_log.last_index(), self.node.raft.term)),
+                        Err(e) => Err(ConsensusError::Raft(e.to_string())),
+                    }
                 };
                 let _ = reply.send(result);
             }
@@ -315,28 +324,47 @@ impl Driver {
         let mut last = 0;
         for entry in entries {
             last = entry.index;
-            match entry.get_entry_type() {
-                EntryType::EntryNormal if entry.data.is_empty() => {
-                    // A new leader's empty entry.
-                    self.machine.storage().set_applied_index(entry.index)?;
-                }
+            // What a proposal at this index learns when it is not this entry's.
+            let overwritten = ProposalOutcome::Dropped(DropReason::Overwritten { term: entry.term });
+            let outcome = match entry.get_entry_type() {
+                EntryType::EntryNormal if !entry.data.is_empty() => self.apply_block(&entry)?,
                 EntryType::EntryNormal => {
-                    self.machine.apply_block(entry.index, &entry.data).map_err(ConsensusError::Apply)?
+                    // A new leader's empty entry.
+                    self.node.mut_store().record_applied(entry.index, vec![])?;
+                    overwritten
                 }
                 EntryType::EntryConfChange => {
                     let cc = ConfChange::parse_from_bytes(&entry.data)
                         .map_err(|e| ConsensusError::Raft(format!("undecodable conf change: {e}")))?;
                     self.apply_conf_change(entry.index, cc)?;
+                    overwritten
                 }
                 EntryType::EntryConfChangeV2 => {
                     // Never proposed by Fogchain.
                     tracing::warn!(index = entry.index, "ignoring a joint configuration change");
-                    self.machine.storage().set_applied_index(entry.index)?;
+                    self.node.mut_store().record_applied(entry.index, vec![])?;
+                    overwritten
                 }
-            }
+            };
+            self.proposals.applied(entry.index, entry.term, outcome);
         }
         self.node.mut_store().set_applied(last);
         Ok(())
+    }
+
+    /// Applies one block entry through the state machine; returns what its proposer (if this
+    /// node proposed it) learns.
+    fn apply_block(&mut self, entry: &Entry) -> Result<ProposalOutcome, ConsensusError> {
+        let committed = CommittedBlock { index: entry.index, term: entry.term, data: &entry.data };
+        match self.machine.apply_block(committed) {
+            Ok(block) => Ok(ProposalOutcome::Applied { number: block.number, hash: block.hash }),
+            Err(ApplyError::Refused(reason)) => {
+                // Every node refuses it alike: a no-op, recorded here.
+                self.node.mut_store().record_applied(entry.index, vec![])?;
+                Ok(ProposalOutcome::Refused(reason.to_string()))
+            }
+            Err(fatal) => Err(ConsensusError::Apply(fatal)),
+        }
     }
 
     fn apply_conf_change(&mut self, index: u64, cc: ConfChange) -> Result<(), ConsensusError> {
@@ -353,17 +381,12 @@ impl Driver {
                     ConfChangeType::RemoveNode => directory.remove(cc.node_id, head),
                 }
                 let members = serde_json::to_vec(&directory).unwrap_or_default();
-                self.machine.storage().write_raw(
-                    &[
+                self.node.mut_store().record_applied(
+                    index,
+                    vec![
                         LogStore::conf_state_op(&conf_state),
                         RawOp::Put(Table::RaftState, raft_keys::MEMBERS.to_vec(), members),
-                        RawOp::Put(
-                            Table::Meta,
-                            fogchain_storage::meta_keys::APPLIED_INDEX.to_vec(),
-                            index.to_be_bytes().to_vec(),
-                        ),
                     ],
-                    true,
                 )?;
                 tracing::info!(index, change = ?cc.get_change_type(), node = cc.node_id, voters = ?conf_state.voters, learners = ?conf_state.learners, "configuration changed");
                 self.node.mut_store().set_conf_state(conf_state);
@@ -372,7 +395,7 @@ impl Driver {
             }
             Err(e) => {
                 tracing::warn!(index, error = %e, "configuration change rejected");
-                self.machine.storage().set_applied_index(index)?;
+                self.node.mut_store().record_applied(index, vec![])?;
                 Err(ConsensusError::Raft(e.to_string()))
             }
         };
@@ -406,6 +429,7 @@ impl Driver {
             .storage()
             .write_raw(&[RawOp::Put(Table::RaftState, raft_keys::PENDING_SYNC.to_vec(), pending)], true)?;
         self.node.mut_store().apply_snapshot(snapshot)?;
+        self.proposals.snapshot(meta.index);
         match &mut self.syncing {
             // A newer snapshot during a sync: the entries waiting are covered by it.
             Some(sync) => {
@@ -446,20 +470,14 @@ impl Driver {
             return Ok(());
         }
         let members = serde_json::to_vec(&sync.data.directory).unwrap_or_default();
-        self.machine.storage().write_raw(
-            &[
+        self.node.mut_store().record_applied(
+            sync.index,
+            vec![
                 RawOp::Put(Table::RaftState, raft_keys::MEMBERS.to_vec(), members),
-                RawOp::Put(
-                    Table::Meta,
-                    fogchain_storage::meta_keys::APPLIED_INDEX.to_vec(),
-                    sync.index.to_be_bytes().to_vec(),
-                ),
                 RawOp::Delete(Table::RaftState, raft_keys::PENDING_SYNC.to_vec()),
             ],
-            true,
         )?;
         self.set_directory(sync.data.directory);
-        self.node.mut_store().set_applied(sync.index);
         self.apply(sync.waiting)?;
         self.publish_status();
         Ok(())

@@ -18,6 +18,7 @@ mod gossip;
 mod identity;
 mod log_store;
 mod members;
+mod proposal;
 mod slog_bridge;
 mod transport;
 mod validate;
@@ -27,6 +28,7 @@ pub use gossip::{ForwardedTxs, DEFAULT_FORWARDED_QUEUE_BYTES};
 pub use identity::*;
 pub use log_store::{LogStore, SnapshotSource, BOOTSTRAP_INDEX};
 pub use members::*;
+pub use proposal::{DropReason, Proposal, ProposalOutcome};
 pub use transport::{PeerInfo, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES};
 pub use validate::{refuse_message, MAX_APPEND_ENTRIES};
 
@@ -63,15 +65,16 @@ pub enum ConsensusError {
     /// The request is invalid (unknown id, bad address, ...).
     #[error("{0}")]
     Invalid(String),
-    /// Applying a committed block failed in storage (fatal for this node).
+    /// Applying a committed block failed on this node (fatal for this node).
     #[error("applying a committed block: {0}")]
-    Apply(StorageError),
-    /// Block sync failed.
+    Apply(#[source] ApplyError),
+    /// Block sync could not complete.
     #[error("block sync: {0}")]
     Sync(String),
-    /// A block fetched by block sync was refused.
+    /// A block fetched by block sync could not be imported (fatal for this node: a refused
+    /// block is retried from another member instead).
     #[error("block sync: {0}")]
-    Import(#[from] ImportError),
+    Import(#[source] ApplyError),
     /// The transport could not start.
     #[error("{0}")]
     Transport(String),
@@ -105,16 +108,55 @@ pub enum NotReady {
     },
 }
 
-/// Why a block fetched by block sync was not imported.
+/// A boxed error kept as the source of an [`ApplyError`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why the state machine did not make a block the new head.
 #[derive(Debug, thiserror::Error)]
-pub enum ImportError {
-    /// The database failed (fatal for this node).
+pub enum ApplyError {
+    /// The block is refused by the chain's rules (undecodable, stale: it does not extend the
+    /// head, or invalid): every node judges it the same, so it is skipped, deterministically.
+    #[error("block refused: {0}")]
+    Refused(#[source] BoxError),
+    /// The database failed: this node stops (fail-stop).
     #[error(transparent)]
     Storage(#[from] StorageError),
-    /// The block is undecodable, does not extend the head, or breaks a chain rule; the reason
-    /// is for logs only.
-    #[error("block refused: {0}")]
-    Refused(String),
+    /// This node failed executing the block for a reason that is not the block's (an EVM
+    /// error that is not a rule): this node stops, as for storage.
+    #[error("fault: {0}")]
+    Fault(#[source] BoxError),
+}
+
+impl ApplyError {
+    /// A refusal with `reason`.
+    pub fn refused(reason: impl Into<BoxError>) -> Self {
+        Self::Refused(reason.into())
+    }
+
+    /// True for a storage failure or a fault: the node must stop.
+    pub fn is_fatal(&self) -> bool {
+        !matches!(self, Self::Refused(_))
+    }
+}
+
+/// A block entry committed by Raft, handed to [`StateMachine::apply_block`].
+#[derive(Debug, Clone, Copy)]
+pub struct CommittedBlock<'a> {
+    /// Its log index: the machine records it as applied in the same write as the block.
+    pub index: u64,
+    /// The term of the leader that proposed it.
+    pub term: u64,
+    /// The block, RLP.
+    pub data: &'a [u8],
+}
+
+/// A block that became the head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppliedBlock {
+    /// Block number.
+    pub number: u64,
+    /// Block hash.
+    pub hash: B256,
 }
 
 /// The replicated state machine: the node's chain. Called from the driver thread (and the
@@ -122,17 +164,19 @@ pub enum ImportError {
 pub trait StateMachine: Send + Sync + 'static {
     /// The node database (the Raft log lives in its own column families there).
     fn storage(&self) -> &Storage;
-    /// Applies the block (RLP) committed at log `index`. The block is checked and executed; a
-    /// stale or invalid block is a deterministic no-op. `index` must be recorded as applied
-    /// atomically with the block, or alone for a no-op. `Err` only when storage fails.
-    fn apply_block(&self, index: u64, data: &[u8]) -> Result<(), StorageError>;
+    /// Applies a committed block entry. On `Ok` the block is the new head and `entry.index` was
+    /// recorded as applied in the same atomic write. On `Err` nothing was written: a refused
+    /// block is a no-op on every node (consensus records the index itself); storage failure
+    /// and faults stop the node. Consensus is the only other writer of the applied index.
+    fn apply_block(&self, entry: CommittedBlock<'_>) -> Result<AppliedBlock, ApplyError>;
     /// Head (number, hash).
     fn head(&self) -> (u64, B256);
     /// Canonical blocks from number `from`, RLP, up to about `max_bytes` (at least one when
     /// there is one).
     fn encoded_blocks(&self, from: u64, max_bytes: usize) -> Vec<Vec<u8>>;
-    /// Verifies and applies a block fetched by block sync; returns its (number, hash).
-    fn import_block(&self, data: &[u8]) -> Result<(u64, B256), ImportError>;
+    /// Verifies and applies a block (RLP) fetched by block sync, without an applied index
+    /// (consensus records the snapshot's when the sync completes).
+    fn import_block(&self, data: &[u8]) -> Result<AppliedBlock, ApplyError>;
     /// The membership changed (e.g. new sealers).
     fn members_changed(&self, directory: &Directory);
 }
@@ -357,6 +401,7 @@ impl Consensus {
             status: status_tx,
             config: config.driver.clone(),
             pending_conf: None,
+            proposals: Default::default(),
             transferring: false,
             syncing: None,
             dropped_messages: 0,
@@ -467,8 +512,9 @@ impl Consensus {
         self.transport.state.read().connected.values().cloned().collect()
     }
 
-    /// Proposes a block (RLP) as a log entry. Blocking: call from a plain thread.
-    pub fn propose_block(&self, data: Vec<u8>) -> Result<(), ConsensusError> {
+    /// Proposes a block (RLP) as a log entry; the [`Proposal`] tells where it went and, later,
+    /// whether it was applied or dropped. Leader only. Blocking: call from a plain thread.
+    pub fn propose_block(&self, data: Vec<u8>) -> Result<Proposal, ConsensusError> {
         let (reply, answer) = oneshot::channel();
         self.input(Input::Propose { data, reply })?;
         answer.blocking_recv().map_err(|_| ConsensusError::Stopped)?

@@ -5,7 +5,7 @@
 //! raft-rs reads never touch the disk; every change is written through to RocksDB first.
 //! Compaction keeps the log short ([`LogStore::compact`]), so memory stays bounded.
 
-use fogchain_storage::{raft_keys, ChainReader, KvRead, RawOp, Storage, StorageError, Table};
+use fogchain_storage::{meta_keys, raft_keys, ChainReader, KvRead, RawOp, Storage, StorageError, Table};
 use parking_lot::RwLock;
 use protobuf::Message as _;
 use raft::{
@@ -216,9 +216,24 @@ impl LogStore {
         self.core.read().conf_state.clone()
     }
 
-    /// Records the applied index.
+    /// Records the applied index in memory (the entries up to it were applied and their index
+    /// persisted, by [`Self::record_applied`] or with their block).
     pub fn set_applied(&self, index: u64) {
         self.core.write().applied = index;
+    }
+
+    /// Persists `index` as applied for an entry that wrote no block (an empty entry, a refused
+    /// block, a configuration change, a completed block sync), with `also` in the same atomic
+    /// write. Fsynced when `also` is not empty; a lost no-op is re-applied as a no-op after a
+    /// crash. Besides the state machine's block writes (which carry the index they are given),
+    /// this is the only writer of the applied index.
+    pub fn record_applied(&self, index: u64, also: Vec<RawOp>) -> Result<(), StorageError> {
+        let sync = !also.is_empty();
+        let mut ops = also;
+        ops.push(RawOp::Put(Table::Meta, meta_keys::APPLIED_INDEX.to_vec(), index.to_be_bytes().to_vec()));
+        self.db.write_raw(&ops, sync)?;
+        self.set_applied(index);
+        Ok(())
     }
 
     /// Sets what builds snapshot payloads (the state at the applied index, for followers too far
@@ -508,9 +523,9 @@ mod tests {
         hs.term = 2;
         hs.commit = 3;
         store.append(&entries, Some(&hs), true).unwrap();
-        drop(store);
         // Entries up to 5 were applied, then the process died before the HardState was written.
-        db.set_applied_index(5).unwrap();
+        store.record_applied(5, vec![]).unwrap();
+        drop(store);
         let store = LogStore::open(db, &[1]).unwrap();
         assert_eq!(store.initial_state().unwrap().hard_state.commit, 5);
         assert_eq!(store.applied(), 5);

@@ -105,14 +105,29 @@ impl ChainError {
             ChainError::Storage(_) | ChainError::Execution(ExecError::Storage(_) | ExecError::Evm(_))
         )
     }
+}
 
-    /// The fault as a storage error (for the consensus layer, which stops on it).
-    pub fn into_storage(self) -> StorageError {
-        match self {
-            ChainError::Storage(e) | ChainError::Execution(ExecError::Storage(e)) => e,
-            other => StorageError::Corrupt(other.to_string()),
+/// For the consensus layer: storage failure and faults stop the node; a rule the block breaks
+/// makes it a refused (skipped) entry.
+impl From<ChainError> for fogchain_consensus::ApplyError {
+    fn from(e: ChainError) -> Self {
+        match e {
+            ChainError::Storage(e) | ChainError::Execution(ExecError::Storage(e)) => Self::Storage(e),
+            e if e.is_fault() => Self::Fault(Box::new(e)),
+            e => Self::Refused(Box::new(e)),
         }
     }
+}
+
+/// A committed block that does not extend the head (a deposed leader's, built on a parent that
+/// is no longer the head): skipped on every node.
+#[derive(Debug, thiserror::Error)]
+#[error("block {number} does not extend the head (block {head})")]
+pub struct StaleBlock {
+    /// The block's number.
+    pub number: u64,
+    /// The head's number.
+    pub head: u64,
 }
 
 /// Outcome of applying a committed block.

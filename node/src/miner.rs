@@ -9,7 +9,10 @@
 //! `max(parent, now)`.
 //!
 //! One block is in flight at a time: it is built on the applied state, so it cannot conflict
-//! with an uncommitted predecessor.
+//! with an uncommitted predecessor. The minter learns what became of it from its
+//! [`Proposal`] (the commit handshake, `fogchain_consensus::proposal`): applied as the head,
+//! refused, or dropped (a later leader overwrote its entry). When this node stops leading it
+//! stops waiting (it cannot mint anyway); the entry settles when the next leader's log reaches it.
 
 use crate::{
     chain::{Chain, ChainError, FogBlock, SealedBlock},
@@ -19,7 +22,7 @@ use crate::{
 use alloy_consensus::BlockBody;
 use alloy_primitives::B256;
 use alloy_signer_local::PrivateKeySigner;
-use fogchain_consensus::{Consensus, ConsensusError, Role};
+use fogchain_consensus::{Consensus, ConsensusError, Proposal, ProposalOutcome, Role};
 use fogchain_evm::{child_header, execute_block, Mode};
 use fogchain_storage::ChainReader;
 use fogchain_txpool::{TxPool, LOWEST_BASE_FEE};
@@ -30,16 +33,15 @@ use std::{
 use tokio_util::sync::CancellationToken;
 
 /// A proposed block not yet applied.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 struct Inflight {
-    number: u64,
-    term: u64,
+    proposal: Proposal,
     since: Instant,
 }
 
-/// How long a proposal may stay uncommitted before the minter assumes it was lost (a leader
-/// change dropped it) and builds again.
-const PROPOSAL_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the minter waits for its proposal's outcome before it looks at its role and the
+/// shutdown signal again.
+const OUTCOME_POLL: Duration = Duration::from_millis(50);
 
 /// Mints blocks from the pool when this node leads.
 pub struct Miner {
@@ -90,27 +92,34 @@ impl Miner {
                 self.pool.wait_for_change(generation, Duration::from_millis(100));
                 continue;
             }
-            if let Some(f) = inflight {
-                let applied = self.chain.head().0 >= f.number;
-                if applied {
-                    metrics::histogram!("fogchain_block_commit_seconds")
-                        .record(f.since.elapsed().as_secs_f64());
+            if let Some(f) = &inflight {
+                if f.proposal.term != status.term {
+                    // Deposed and elected again meanwhile: the old entry settles on its own.
                     inflight = None;
-                } else if f.term != status.term || f.since.elapsed() > PROPOSAL_TIMEOUT {
-                    metrics::counter!("fogchain_raft_proposals_dropped_total").increment(1);
-                    inflight = None;
-                } else {
-                    self.pool.wait_for_change(generation, Duration::from_millis(20));
                     continue;
                 }
+                let Some(outcome) = f.proposal.wait(OUTCOME_POLL) else { continue };
+                match outcome {
+                    ProposalOutcome::Applied { .. } => metrics::histogram!("fogchain_block_commit_seconds")
+                        .record(f.since.elapsed().as_secs_f64()),
+                    ProposalOutcome::Refused(reason) => {
+                        tracing::warn!(index = f.proposal.index, %reason, "own block refused when applied")
+                    }
+                    ProposalOutcome::Dropped(reason) => {
+                        tracing::info!(index = f.proposal.index, %reason, "own block proposal dropped");
+                        metrics::counter!("fogchain_raft_proposals_dropped_total").increment(1);
+                        self.replica.clear_minted();
+                    }
+                }
+                inflight = None;
             }
             if self.pool.is_empty() || idle_at == Some(generation) {
                 self.pool.wait_for_change(generation, Duration::from_millis(200));
                 continue;
             }
-            match self.mint_once(status.term) {
-                Ok(Some(f)) => {
-                    inflight = Some(f);
+            match self.mint_once() {
+                Ok(Some(proposal)) => {
+                    inflight = Some(Inflight { proposal, since: Instant::now() });
                     idle_at = None;
                 }
                 Ok(None) => idle_at = Some(generation),
@@ -124,7 +133,7 @@ impl Miner {
     }
 
     /// Builds, seals and proposes one block on the applied head.
-    fn mint_once(&self, term: u64) -> Result<Option<Inflight>, MintError> {
+    fn mint_once(&self) -> Result<Option<Proposal>, MintError> {
         let spec = self.chain.spec().clone();
         let (head_hash, head) = self.chain.storage().head().map_err(ChainError::from)?;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
@@ -175,8 +184,8 @@ impl Miner {
         let block = SealedBlock::new(FogBlock { header, body });
         let (hash, number, txs) = (block.hash(), block.header().number, block.transactions().len());
         self.replica.set_minted(hash, executed);
-        self.consensus.propose_block(block.encode())?;
-        tracing::debug!(number, %hash, txs, "proposed block");
-        Ok(Some(Inflight { number, term, since: Instant::now() }))
+        let proposal = self.consensus.propose_block(block.encode())?;
+        tracing::debug!(number, %hash, txs, index = proposal.index, term = proposal.term, "proposed block");
+        Ok(Some(proposal))
     }
 }

@@ -1,10 +1,10 @@
 //! The node's chain as Raft's replicated state machine: committed entries are blocks.
 
-use crate::chain::{Applied, Chain, SealedBlock};
+use crate::chain::{Applied, Chain, SealedBlock, StaleBlock};
 use alloy_primitives::B256;
-use fogchain_consensus::{Directory, ImportError, StateMachine};
+use fogchain_consensus::{AppliedBlock, ApplyError, CommittedBlock, Directory, StateMachine};
 use fogchain_evm::ExecutedBlock;
-use fogchain_storage::{Storage, StorageError};
+use fogchain_storage::Storage;
 use fogchain_txpool::TxPool;
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -35,6 +35,11 @@ impl Replica {
         *self.minted.lock() = Some((hash, executed));
     }
 
+    /// Forgets the minter's execution (its proposal was dropped).
+    pub fn clear_minted(&self) {
+        self.minted.lock().take();
+    }
+
     fn take_minted(&self, hash: B256) -> Option<ExecutedBlock> {
         let mut minted = self.minted.lock();
         if minted.as_ref().is_some_and(|(h, _)| *h == hash) {
@@ -50,42 +55,39 @@ impl StateMachine for Replica {
         self.chain.storage()
     }
 
-    fn apply_block(&self, index: u64, data: &[u8]) -> Result<(), StorageError> {
-        let storage = self.chain.storage();
-        let block = match SealedBlock::decode(data) {
-            Ok(block) => block,
-            Err(e) => {
-                tracing::warn!(index, error = %e, "committed entry is not a block; skipped");
-                return storage.set_applied_index(index);
-            }
-        };
+    fn apply_block(&self, entry: CommittedBlock<'_>) -> Result<AppliedBlock, ApplyError> {
+        let index = entry.index;
+        let block = SealedBlock::decode(entry.data).map_err(|e| {
+            tracing::warn!(index, error = %e, "committed entry is not a block; skipped");
+            ApplyError::refused(e)
+        })?;
         let hash = block.hash();
         let executed = self.take_minted(hash);
         let started = std::time::Instant::now();
+        let number = block.header().number;
         match self.chain.apply_block(&block, executed, Some(index), |h| self.pool.sender_of(h)) {
             Ok(Applied::Head { number, hash, senders }) => {
                 tracing::info!(number, %hash, txs = senders.len(), index, "block committed");
                 crate::metrics::block_applied(block.header(), senders.len(), started.elapsed());
                 self.pool.on_block(&senders, &[]);
-                Ok(())
+                Ok(AppliedBlock { number, hash })
             }
             Ok(Applied::Stale(txs)) => {
-                tracing::info!(number = block.header().number, %hash, index, "stale block (deposed leader) skipped; its transactions return to the pool");
+                tracing::info!(number, %hash, index, "stale block (deposed leader) skipped; its transactions return to the pool");
                 metrics::counter!("fogchain_blocks_skipped_total", "reason" => "stale").increment(1);
-                storage.set_applied_index(index)?;
                 let senders: Vec<_> = txs.iter().map(|t| t.signer()).collect();
                 self.pool.reinsert(txs);
                 // Those whose nonce the head already used can never be mined: drop them.
                 self.pool.on_block(&senders, &[]);
-                Ok(())
+                Err(ApplyError::refused(StaleBlock { number, head: self.chain.head().0 }))
             }
             // The database failed (also while executing): fatal, never "an invalid block".
-            Err(e) if e.is_fault() => Err(e.into_storage()),
+            Err(e) if e.is_fault() => Err(e.into()),
             Err(e) => {
                 // Every node runs the same checks on the same block: all skip it.
-                tracing::warn!(number = block.header().number, %hash, index, error = %e, "invalid committed block skipped");
+                tracing::warn!(number, %hash, index, error = %e, "invalid committed block skipped");
                 metrics::counter!("fogchain_blocks_skipped_total", "reason" => "invalid").increment(1);
-                storage.set_applied_index(index)
+                Err(e.into())
             }
         }
     }
@@ -115,21 +117,17 @@ impl StateMachine for Replica {
         out
     }
 
-    fn import_block(&self, data: &[u8]) -> Result<(u64, B256), ImportError> {
-        let block =
-            SealedBlock::decode(data).map_err(|e| ImportError::Refused(format!("undecodable block: {e}")))?;
-        match self.chain.apply_block(&block, None, None, |h| self.pool.sender_of(h)) {
-            Ok(Applied::Head { number, hash, senders }) => {
+    fn import_block(&self, data: &[u8]) -> Result<AppliedBlock, ApplyError> {
+        let block = SealedBlock::decode(data).map_err(ApplyError::refused)?;
+        match self.chain.apply_block(&block, None, None, |h| self.pool.sender_of(h))? {
+            Applied::Head { number, hash, senders } => {
                 self.pool.on_block(&senders, &[]);
-                Ok((number, hash))
+                Ok(AppliedBlock { number, hash })
             }
-            Ok(Applied::Stale(_)) => Err(ImportError::Refused(format!(
-                "synced block {} does not extend the head {:?}",
-                block.header().number,
-                self.chain.head()
-            ))),
-            Err(e) if e.is_fault() => Err(ImportError::Storage(e.into_storage())),
-            Err(e) => Err(ImportError::Refused(e.to_string())),
+            Applied::Stale(_) => Err(ApplyError::refused(StaleBlock {
+                number: block.header().number,
+                head: self.chain.head().0,
+            })),
         }
     }
 
@@ -191,6 +189,11 @@ mod tests {
         Node { _dir: dir, replica: Replica::new(chain.clone(), pool.clone()), chain, pool }
     }
 
+    /// Applies `data` as the block entry committed at `index`.
+    fn commit(node: &Node, index: u64, data: &[u8]) -> Result<AppliedBlock, ApplyError> {
+        node.replica.apply_block(CommittedBlock { index, term: 1, data })
+    }
+
     fn transfer(nonce: u64, wei: u64) -> TxEnvelope {
         let mut tx = TxEip1559 {
             chain_id: 1337,
@@ -248,18 +251,23 @@ mod tests {
         // A block sealed by a non-member.
         let block2_bad = {
             let n = node(&spec);
-            n.replica.apply_block(2, &block1).unwrap();
+            commit(&n, 2, &block1).unwrap();
             mint(&n, vec![transfer(1, 1)], &key(7))
         };
         for n in [&a, &b] {
-            n.replica.apply_block(2, &block1).unwrap();
+            assert_eq!(commit(n, 2, &block1).unwrap().number, 1);
             assert!(n.pool.is_empty(), "the mined tx left the pool");
-            n.replica.apply_block(3, &stale).unwrap();
+            let refused = |result: Result<AppliedBlock, ApplyError>| match result {
+                Err(ApplyError::Refused(reason)) => reason.to_string(),
+                other => panic!("not refused: {other:?}"),
+            };
+            assert!(refused(commit(n, 3, &stale)).contains("does not extend the head"));
             assert!(n.pool.is_empty(), "the stale block's tx reused a mined nonce and was dropped");
-            n.replica.apply_block(4, &block2_bad).unwrap();
-            n.replica.apply_block(5, b"not a block").unwrap();
+            assert!(refused(commit(n, 4, &block2_bad)).contains("seal"));
+            refused(commit(n, 5, b"not a block"));
             assert_eq!(n.chain.head().0, 1);
-            assert_eq!(n.chain.storage().applied_index().unwrap(), 5);
+            // Refused entries write nothing: consensus records their index.
+            assert_eq!(n.chain.storage().applied_index().unwrap(), 2);
         }
         assert_eq!(a.chain.head(), b.chain.head());
         assert_eq!(
@@ -275,7 +283,7 @@ mod tests {
         let leader = key(100);
         for nonce in 0..5 {
             let block = mint(&a, vec![transfer(nonce, 1)], &leader);
-            a.replica.apply_block(nonce + 2, &block).unwrap();
+            commit(&a, nonce + 2, &block).unwrap();
         }
         let served = a.replica.encoded_blocks(1, 1 << 20);
         assert_eq!(served.len(), 5);
@@ -304,9 +312,9 @@ mod tests {
         // block 2.
         a.chain.set_sealers(tenures(Some(1)));
         let block1 = mint(&a, vec![transfer(0, 1)], &first);
-        a.replica.apply_block(2, &block1).unwrap();
+        commit(&a, 2, &block1).unwrap();
         let block2 = mint(&a, vec![transfer(1, 1)], &second);
-        a.replica.apply_block(3, &block2).unwrap();
+        commit(&a, 3, &block2).unwrap();
         assert_eq!(a.chain.head().0, 2);
         // The removed member's key signs another block 2: a syncing node that got the
         // membership from a snapshot refuses it and takes the genuine one.
@@ -314,8 +322,8 @@ mod tests {
         b.replica.import_block(&block1).unwrap();
         let forged = mint(&b, vec![transfer(1, 2)], &first);
         match b.replica.import_block(&forged) {
-            Err(ImportError::Refused(reason)) => {
-                assert!(reason.contains("not a member at block 2"), "{reason}")
+            Err(ApplyError::Refused(reason)) => {
+                assert!(reason.to_string().contains("not a member at block 2"), "{reason}")
             }
             other => panic!("a block past its sealer's tenure was not refused: {other:?}"),
         }

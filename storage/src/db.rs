@@ -411,15 +411,6 @@ impl Storage {
             .collect()
     }
 
-    /// Records `index` as applied without a block (stale or invalid block entries, empty
-    /// entries); not fsynced: re-applying such an entry after a crash is a no-op.
-    pub fn set_applied_index(&self, index: u64) -> Result<()> {
-        self.write_raw(
-            &[RawOp::Put(Table::Meta, meta_keys::APPLIED_INDEX.to_vec(), index.to_be_bytes().to_vec())],
-            false,
-        )
-    }
-
     /// A consistent read-only view of the database as of now.
     pub fn snapshot(&self) -> StateSnapshot<'_> {
         StateSnapshot { storage: self, snapshot: self.db.snapshot() }

@@ -399,6 +399,11 @@ async fn start_proxy(
 }
 
 fn print_banner(network: &NetworkFile, path: &Path) {
+    println!("{}", banner(network, path));
+}
+
+/// What the launcher prints once the network runs: endpoints, credentials, contracts, accounts.
+fn banner(network: &NetworkFile, path: &Path) -> String {
     let mut out = String::new();
     out.push_str("\nFogchain devnet is running\n\n");
     out.push_str(&format!("Chain id       {}\n", network.chain_id));
@@ -430,13 +435,42 @@ fn print_banner(network: &NetworkFile, path: &Path) {
         }
     }
     out.push_str("\nContracts (account 0 is admin and gateway; AccountPermissions: docs/permissioning.md)\n");
+    // One column for the names, as wide as the longest plus two spaces.
+    let width = network.contracts.keys().map(String::len).max().unwrap_or(0) + 2;
     for (name, address) in &network.contracts {
-        out.push_str(&format!("{name:<15}{address}\n"));
+        out.push_str(&format!("{name:<width$}{address}\n"));
     }
     out.push_str(&format!("\nAccounts (10,000 ETH each; mnemonic \"{TEST_MNEMONIC}\")\n"));
     for (i, a) in network.accounts.iter().enumerate() {
         out.push_str(&format!("({i}) {}  {}\n", a.address, a.private_key));
     }
     out.push_str(&format!("\nNetwork description: {}\nPress Ctrl-C to stop.\n", path.display()));
-    println!("{out}");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_banner_keeps_contract_names_apart_from_their_addresses() {
+        let contracts =
+            ["AccountPermissions", "DangerIndex", "DeviceRegistry", "SaleFactory", "SensorRegistry"];
+        let network = NetworkFile {
+            chain_id: 1337,
+            genesis_hash: Default::default(),
+            admin_token: "token".into(),
+            nodes: vec![],
+            contracts: contracts.iter().map(|n| (n.to_string(), Address::repeat_byte(0xab))).collect(),
+            proxy: None,
+            accounts: vec![],
+        };
+        let text = banner(&network, Path::new("network.json"));
+        let column = "AccountPermissions".len() + 2;
+        for name in contracts {
+            let line = text.lines().find(|l| l.starts_with(name)).expect("a line per contract");
+            assert_eq!(line.find("0x"), Some(column), "{line:?}");
+            assert!(line[name.len()..column].chars().all(|c| c == ' '), "{line:?}");
+        }
+    }
 }

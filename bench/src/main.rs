@@ -159,12 +159,12 @@ async fn run(cli: Cli) -> eyre::Result<()> {
         Command::RpcTransfers { target, load, txs, rate } => {
             let t = connect(&target).await?;
             let workload = "rpc-transfers";
-            let r = load::burst(&t, Call::Transfer, txs, rate, &load, &target.out, workload, command_line());
+            let r = load::burst(&t, Call::Transfer, txs, rate, &load, &target.out, workload);
             (r.await?, target.out)
         }
         Command::RpcContract { target, load, call, txs, rate } => {
             let t = connect(&target).await?;
-            let r = load::burst(&t, call, txs, rate, &load, &target.out, "rpc-contract", command_line());
+            let r = load::burst(&t, call, txs, rate, &load, &target.out, "rpc-contract");
             (r.await?, target.out)
         }
         Command::Saturation {

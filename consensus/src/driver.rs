@@ -39,12 +39,15 @@ struct PendingSync {
     data: SnapshotData,
 }
 
+/// Where the outcome of a configuration change goes.
+pub(crate) type ConfChangeReply = oneshot::Sender<Result<(), ConsensusError>>;
+
 /// Inputs of the driver thread.
 pub(crate) enum Input {
     Raft { from: u64, msgs: Vec<ByteBuf> },
     Unreachable { to: u64, snapshot: bool },
     Propose { data: Vec<u8>, reply: oneshot::Sender<Result<Proposal, ConsensusError>> },
-    ConfChange { cc: ConfChange, reply: oneshot::Sender<Result<(), ConsensusError>> },
+    ConfChange { cc: ConfChange, reply: ConfChangeReply },
     Shutdown { reply: oneshot::Sender<()> },
 }
 
@@ -73,7 +76,7 @@ pub(crate) struct Driver {
     pub(crate) directory: Arc<RwLock<Directory>>,
     pub(crate) status: watch::Sender<RaftStatus>,
     pub(crate) config: DriverConfig,
-    pub(crate) pending_conf: Option<(Vec<u8>, oneshot::Sender<Result<(), ConsensusError>>)>,
+    pub(crate) pending_conf: Option<(Vec<u8>, ConfChangeReply)>,
     /// Block proposals waiting for their entries to be applied.
     pub(crate) proposals: Pending,
     /// A leadership transfer for shutdown is under way.

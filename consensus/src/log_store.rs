@@ -336,9 +336,7 @@ impl LogStore {
             return Ok(0);
         }
         let term = core.term(index - 1).map_err(|e| corrupt("compaction", e))?;
-        let mut meta = SnapshotMetadata::default();
-        meta.index = index - 1;
-        meta.term = term;
+        let meta = SnapshotMetadata { index: index - 1, term, ..Default::default() };
         let ops = [
             RawOp::Put(Table::RaftState, raft_keys::SNAPSHOT_META.to_vec(), encode(&meta)),
             RawOp::DeleteRange(Table::RaftLog, entry_key(0), entry_key(index)),
@@ -396,8 +394,8 @@ impl raft::Storage for LogStore {
         if core.applied < request_index || core.applied < core.snapshot_meta.index {
             return Err(raft::Error::Store(raft::StorageError::SnapshotTemporarilyUnavailable));
         }
-        let mut snapshot = Snapshot::default();
-        snapshot.data = self.snapshot_source.read().as_ref().map(|f| f()).unwrap_or_default().into();
+        let data = self.snapshot_source.read().as_ref().map(|f| f()).unwrap_or_default();
+        let mut snapshot = Snapshot { data: data.into(), ..Default::default() };
         let meta = snapshot.mut_metadata();
         meta.index = core.applied;
         meta.term = core.term(core.applied)?;
@@ -421,11 +419,7 @@ mod tests {
     }
 
     fn entry(index: u64, term: u64) -> Entry {
-        let mut e = Entry::default();
-        e.index = index;
-        e.term = term;
-        e.data = vec![index as u8; 10].into();
-        e
+        Entry { index, term, data: vec![index as u8; 10].into(), ..Default::default() }
     }
 
     #[test]
@@ -466,9 +460,7 @@ mod tests {
         assert_eq!(store.last_index().unwrap(), 1);
         assert_eq!(store.term(1).unwrap(), 1);
         let entries: Vec<Entry> = (2..=10).map(|i| entry(i, 2)).collect();
-        let mut hs = HardState::default();
-        hs.term = 2;
-        hs.commit = 5;
+        let hs = HardState { term: 2, commit: 5, ..Default::default() };
         store.append(&entries, Some(&hs), true).unwrap();
         // A new leader overwrites 8.. with entries of term 3.
         store.append(&[entry(8, 3), entry(9, 3)], None, true).unwrap();
@@ -519,9 +511,7 @@ mod tests {
         let db = Storage::open(dir.path(), &spec()).unwrap();
         let store = LogStore::open(db.clone(), &[1]).unwrap();
         let entries: Vec<Entry> = (2..=6).map(|i| entry(i, 2)).collect();
-        let mut hs = HardState::default();
-        hs.term = 2;
-        hs.commit = 3;
+        let hs = HardState { term: 2, commit: 3, ..Default::default() };
         store.append(&entries, Some(&hs), true).unwrap();
         // Entries up to 5 were applied, then the process died before the HardState was written.
         store.record_applied(5, vec![]).unwrap();

@@ -116,7 +116,7 @@ impl BudgetInspector {
                 return Some(BudgetExceeded::TraceBytes(self.budget.max_trace_bytes));
             }
         }
-        if self.steps % CLOCK_EVERY == 0 && self.budget.started.elapsed() > self.budget.timeout {
+        if self.steps.is_multiple_of(CLOCK_EVERY) && self.budget.started.elapsed() > self.budget.timeout {
             return Some(BudgetExceeded::Timeout(self.budget.timeout));
         }
         None

@@ -60,8 +60,10 @@ fn the_struct_logger_stops_at_its_byte_budget() {
     assert!(matches!(err, TraceError::Budget(BudgetExceeded::TraceBytes(_))), "{err}");
     // Without the stack copies the same budget holds many more steps, and the call tracer
     // records no steps at all: it runs into the step budget instead.
-    let mut opts = GethDebugTracingOptions::default();
-    opts.tracer = Some(alloy_rpc_types_trace::geth::GethDebugBuiltInTracerType::CallTracer.into());
+    let opts = GethDebugTracingOptions {
+        tracer: Some(alloy_rpc_types_trace::geth::GethDebugBuiltInTracerType::CallTracer.into()),
+        ..Default::default()
+    };
     let budget = Budget::new(Duration::from_secs(60), 100_000, 4 << 20);
     let err =
         fogchain_evm::trace_call(&spec, &storage, &head, &params, 50_000_000, &opts, budget).unwrap_err();

@@ -181,7 +181,7 @@ mod tests {
     fn names(text: &str) -> Vec<String> {
         let mut out = Vec::new();
         let mut rest = text;
-        while let Some(at) = rest.find(|c: char| c == 'f' || c == 'p') {
+        while let Some(at) = rest.find(['f', 'p']) {
             let tail = &rest[at..];
             let end = tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(tail.len());
             let word = &tail[..end];

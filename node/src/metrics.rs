@@ -98,6 +98,8 @@ pub fn register(
 }
 
 /// Bytes available to this process on the filesystem holding `path` (statvfs).
+// fsblkcnt_t and c_ulong are u64 on 64-bit Linux but u32 on 32-bit targets: the conversions stay.
+#[allow(clippy::useless_conversion)]
 fn free_bytes(path: &Path) -> Option<u64> {
     use std::os::unix::ffi::OsStrExt;
     let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;

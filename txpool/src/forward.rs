@@ -158,7 +158,7 @@ mod tests {
         *link.leader.lock() = Some(2);
         pool.wake();
         wait_until("the forward", || {
-            link.sent.lock().iter().any(|(to, txs)| *to == 2 && txs == &[bytes.clone()])
+            link.sent.lock().iter().any(|(to, txs)| *to == 2 && txs == std::slice::from_ref(&bytes))
         });
         // The leader pools what it is sent, once.
         let leader = fixture(PoolConfig::default());

@@ -23,7 +23,6 @@ pub(crate) async fn burst(
     args: &LoadArgs,
     out: &Path,
     workload: &str,
-    command: String,
 ) -> eyre::Result<RunResult> {
     let per_account = txs.div_ceil(args.accounts.max(1)) as u64;
     let mut w = Workload::prepare(target, call, args.accounts, per_account).await?;
@@ -85,7 +84,7 @@ pub(crate) async fn burst(
         target: target.label.clone(),
         endpoints: target.endpoints(),
         started_unix,
-        command,
+        command: crate::command_line(),
         summary,
         table: None,
         data: json!({

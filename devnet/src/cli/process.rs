@@ -67,7 +67,7 @@ pub(crate) fn spawn_child(
 
 /// The last lines of a child's log, for error messages.
 pub(crate) fn log_tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     let tail = lines[lines.len().saturating_sub(10)..].join("\n");
     format!("{tail}\n(full log: {})", path.display())

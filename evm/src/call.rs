@@ -11,7 +11,7 @@ use fogchain_genesis::ChainSpec;
 use fogchain_storage::KvRead;
 use revm::{
     context::{
-        result::{EVMError, ExecutionResult},
+        result::{EVMError, ExecutionResult, HaltReason},
         TxEnv,
     },
     inspector::InspectEvm,
@@ -72,7 +72,7 @@ pub enum CallOutcome {
     /// Halted exceptionally (out of gas, invalid opcode, ...).
     Halt {
         /// revm's halt reason.
-        reason: String,
+        reason: HaltReason,
         /// Gas used (the whole limit).
         gas_used: u64,
     },
@@ -174,7 +174,7 @@ fn run<R: KvRead + ?Sized>(
             CallOutcome::Success { output: output.into_data(), gas_used, logs }
         }
         ExecutionResult::Revert { output, .. } => CallOutcome::Revert { output, gas_used },
-        ExecutionResult::Halt { reason, .. } => CallOutcome::Halt { reason: format!("{reason:?}"), gas_used },
+        ExecutionResult::Halt { reason, .. } => CallOutcome::Halt { reason, gas_used },
     })
 }
 

@@ -33,6 +33,8 @@ pub use env::*;
 pub use forks::*;
 pub use permissions::*;
 pub use predeploy::*;
+/// Why a call halted ([`CallOutcome::Halt`]): revm's types.
+pub use revm::context::result::{HaltReason, OutOfGasError};
 pub use rules::*;
 pub use senders::*;
 pub use state::*;

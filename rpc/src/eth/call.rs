@@ -108,11 +108,12 @@ impl EthRpc {
 }
 
 /// geth's message for a call that halted.
-fn halt_message(reason: &str, gas_used: u64) -> String {
-    if reason.contains("OutOfGas") {
-        format!("out of gas: gas required exceeds allowance ({gas_used})")
-    } else {
-        format!("execution halted: {reason}")
+fn halt_message(reason: &fogchain_evm::HaltReason, gas_used: u64) -> String {
+    match reason {
+        fogchain_evm::HaltReason::OutOfGas(_) => {
+            format!("out of gas: gas required exceeds allowance ({gas_used})")
+        }
+        other => format!("execution halted: {other:?}"),
     }
 }
 
@@ -187,5 +188,22 @@ impl DebugTraceApiServer for EthRpc {
             })
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::halt_message;
+    use fogchain_evm::{HaltReason, OutOfGasError};
+
+    #[test]
+    fn halts_are_worded_as_geth_by_their_typed_reason() {
+        for oog in [OutOfGasError::Basic, OutOfGasError::Memory, OutOfGasError::Precompile] {
+            assert_eq!(
+                halt_message(&HaltReason::OutOfGas(oog), 30_000),
+                "out of gas: gas required exceeds allowance (30000)"
+            );
+        }
+        assert_eq!(halt_message(&HaltReason::OpcodeNotFound, 1), "execution halted: OpcodeNotFound");
     }
 }

@@ -1,14 +1,10 @@
 //! JSON-RPC errors with geth's codes and wording.
 
 use alloy_primitives::Bytes;
+use fogchain_client::{codes, Refusal};
 use fogchain_evm::{CallError, ExecError};
 use fogchain_storage::StorageError;
-use jsonrpsee::types::{error::INVALID_PARAMS_CODE, ErrorObjectOwned};
-
-/// geth's code for server-side failures and transaction rejections.
-pub const SERVER_ERROR_CODE: i32 = -32000;
-/// geth's code for a reverted `eth_call` / `eth_estimateGas` (data carries the revert bytes).
-pub const EXECUTION_REVERTED_CODE: i32 = 3;
+use jsonrpsee::types::ErrorObjectOwned;
 
 /// An error answered to a JSON-RPC client.
 #[derive(Debug, thiserror::Error)]
@@ -16,9 +12,18 @@ pub enum RpcError {
     /// Parameters are malformed (-32602).
     #[error("{0}")]
     InvalidParams(String),
-    /// Rejected by validation or not served (-32000), e.g. `nonce too low`, `header not found`.
+    /// Rejected by validation or not served (-32000), e.g. `header not found`.
     #[error("{0}")]
     Server(String),
+    /// A refused transaction or estimate (-32000 with geth's message and the refusal kind as
+    /// data, `{"refusal": "nonce-too-low"}`: `fogchain_client::codes`).
+    #[error("{message}")]
+    Refused {
+        /// geth's message.
+        message: String,
+        /// What clients decide by.
+        refusal: Refusal,
+    },
     /// Execution reverted (code 3, geth's `execution reverted: <reason>`).
     #[error("{}", revert_message(.0))]
     Reverted(Bytes),
@@ -26,19 +31,13 @@ pub enum RpcError {
     #[error("internal error: {0}")]
     Internal(String),
     /// A server limit refuses the request for now (EIP-1474 "limit exceeded",
-    /// [`LIMIT_EXCEEDED_CODE`]); the client may retry later.
+    /// `codes::LIMIT_EXCEEDED`); the client may retry later.
     #[error("{0}")]
     LimitExceeded(String),
-    /// An admin method without the admin bearer token ([`UNAUTHORIZED_CODE`]).
+    /// An admin method without the admin bearer token (`codes::UNAUTHORIZED`).
     #[error("unauthorized: admin_ and raft_ membership methods need 'Authorization: Bearer <admin token>' (the node's [rpc] admin-token)")]
     Unauthorized,
 }
-
-/// Code of [`RpcError::LimitExceeded`] (EIP-1474).
-pub const LIMIT_EXCEEDED_CODE: i32 = -32005;
-
-/// Code of [`RpcError::Unauthorized`].
-pub const UNAUTHORIZED_CODE: i32 = -32001;
 
 /// `execution reverted` plus the reason of an `Error(string)` or `Panic(uint256)` revert, as
 /// geth words it; other revert data (custom errors) gives plain `execution reverted`.
@@ -55,23 +54,30 @@ pub fn revert_message(output: &[u8]) -> String {
 }
 
 impl From<fogchain_txpool::PoolError> for RpcError {
-    /// A refused transaction: -32000 with geth's message.
+    /// A refused transaction: -32000 with geth's message and its kind; a storage failure:
+    /// -32603.
     fn from(err: fogchain_txpool::PoolError) -> Self {
-        RpcError::Server(err.to_string())
+        match err.refusal() {
+            Some(refusal) => RpcError::Refused { message: err.to_string(), refusal },
+            None => RpcError::Internal(err.to_string()),
+        }
     }
 }
 
 impl From<RpcError> for ErrorObjectOwned {
     fn from(err: RpcError) -> Self {
         let message = err.to_string();
-        match err {
-            RpcError::InvalidParams(_) => ErrorObjectOwned::owned(INVALID_PARAMS_CODE, message, None::<()>),
-            RpcError::Server(_) => ErrorObjectOwned::owned(SERVER_ERROR_CODE, message, None::<()>),
-            RpcError::Reverted(data) => ErrorObjectOwned::owned(EXECUTION_REVERTED_CODE, message, Some(data)),
-            RpcError::Internal(_) => ErrorObjectOwned::owned(-32603, message, None::<()>),
-            RpcError::LimitExceeded(_) => ErrorObjectOwned::owned(LIMIT_EXCEEDED_CODE, message, None::<()>),
-            RpcError::Unauthorized => ErrorObjectOwned::owned(UNAUTHORIZED_CODE, message, None::<()>),
-        }
+        let (code, data) = match err {
+            RpcError::InvalidParams(_) => (codes::INVALID_PARAMS, None),
+            RpcError::Server(_) => (codes::SERVER_ERROR, None),
+            RpcError::Refused { refusal, .. } => (codes::SERVER_ERROR, Some(refusal.data())),
+            RpcError::Reverted(data) => (codes::EXECUTION_REVERTED, Some(serde_json::json!(data))),
+            RpcError::Internal(_) => (codes::INTERNAL_ERROR, None),
+            RpcError::LimitExceeded(_) => (codes::LIMIT_EXCEEDED, None),
+            RpcError::Unauthorized => (codes::UNAUTHORIZED, None),
+        };
+        // Every code above fits an i32 (JSON-RPC codes are small negatives).
+        ErrorObjectOwned::owned(code as i32, message, data)
     }
 }
 
@@ -87,6 +93,9 @@ impl From<CallError> for RpcError {
             CallError::Reverted { output } => RpcError::Reverted(output),
             CallError::Exec(ExecError::Storage(e)) => e.into(),
             CallError::Exec(e) => RpcError::Internal(e.to_string()),
+            e @ CallError::GasExceedsAllowance(_) => {
+                RpcError::Refused { message: e.to_string(), refusal: Refusal::GasExceedsAllowance }
+            }
             other => RpcError::Server(other.to_string()),
         }
     }

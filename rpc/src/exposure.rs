@@ -16,8 +16,8 @@ use jsonrpsee::{
 };
 use std::{collections::BTreeMap, future::Future, sync::Arc};
 
-/// geth's code for an unknown (or switched-off) method.
-pub const METHOD_NOT_FOUND_CODE: i32 = -32601;
+/// geth's code for an unknown (or switched-off) method (`fogchain_client::codes`).
+pub const METHOD_NOT_FOUND_CODE: i32 = fogchain_client::codes::METHOD_NOT_FOUND as i32;
 
 /// A JSON-RPC namespace: the part of a method name before the first `_`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]

@@ -67,7 +67,7 @@ pub struct RpcConfig {
     /// so cheap methods always keep a core.
     pub max_concurrent_calls: usize,
     /// Longest wait for a free EVM slot; then the request is refused with
-    /// [`LIMIT_EXCEEDED_CODE`] (1 s).
+    /// `fogchain_client::codes::LIMIT_EXCEEDED` (1 s).
     pub call_queue_timeout: std::time::Duration,
     /// Most interpreter steps of one EVM execution (50,000,000: about what the gas cap buys).
     pub evm_step_limit: u64,

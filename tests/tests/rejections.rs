@@ -10,9 +10,19 @@ use fogchain_e2e::{
 };
 use serde_json::json;
 
+/// geth's message of a -32000 refusal; its data must name a refusal kind (what clients decide by).
 fn rejected(rpc: &Rpc, raw: &str) -> String {
     let err = rpc.try_call("eth_sendRawTransaction", json!([raw])).expect_err("transaction must be rejected");
     assert_eq!(err.code, -32000, "{}", err.message);
+    let kind = fogchain_client::Refusal::of_data(err.data.as_ref());
+    let expected = match err.message.as_str() {
+        m if m.starts_with("nonce too low") => Some(fogchain_client::Refusal::NonceTooLow),
+        "already known" => Some(fogchain_client::Refusal::AlreadyKnown),
+        m if m.starts_with("insufficient funds") => Some(fogchain_client::Refusal::InsufficientFunds),
+        m if m.starts_with("exceeds block gas limit") => Some(fogchain_client::Refusal::ExceedsBlockGasLimit),
+        _ => kind,
+    };
+    assert!(kind.is_some() && kind == expected, "{}: data {:?}", err.message, err.data);
     err.message
 }
 

@@ -1,6 +1,7 @@
 //! Why the pool refuses a transaction, in geth's words.
 
 use alloy_primitives::U256;
+use fogchain_client::Refusal;
 use fogchain_storage::StorageError;
 
 /// A refused transaction. `Display` is geth's message for the same rejection (what
@@ -142,5 +143,31 @@ impl PoolError {
             PoolError::NotPermitted(_) => "not_permitted",
             PoolError::Storage(_) => "storage",
         }
+    }
+
+    /// The kind a node answers with as the error's data (`fogchain_client::codes`); `None` for a
+    /// storage failure, which is the node's fault (JSON-RPC -32603), not a refusal.
+    pub fn refusal(&self) -> Option<Refusal> {
+        Some(match self {
+            PoolError::AlreadyKnown => Refusal::AlreadyKnown,
+            PoolError::NonceTooLow { .. } => Refusal::NonceTooLow,
+            PoolError::Underpriced | PoolError::TipBelowMinimum { .. } => Refusal::Underpriced,
+            PoolError::ReplacementUnderpriced => Refusal::ReplacementUnderpriced,
+            PoolError::AccountLimitExceeded { .. } => Refusal::AccountLimit,
+            PoolError::PoolFull => Refusal::PoolFull,
+            PoolError::GasLimitExceeded => Refusal::ExceedsBlockGasLimit,
+            PoolError::InsufficientFunds { .. } => Refusal::InsufficientFunds,
+            PoolError::NotPermitted(_) => Refusal::NotPermitted,
+            PoolError::OversizedData { .. }
+            | PoolError::TxTypeNotSupported
+            | PoolError::TipAboveFeeCap
+            | PoolError::InvalidChainId { .. }
+            | PoolError::NotReplayProtected
+            | PoolError::InvalidSender
+            | PoolError::MaxInitCodeSizeExceeded { .. }
+            | PoolError::IntrinsicGasTooLow { .. }
+            | PoolError::FloorDataGasTooLow { .. } => Refusal::Invalid,
+            PoolError::Storage(_) => return None,
+        })
     }
 }

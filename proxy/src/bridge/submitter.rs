@@ -10,7 +10,7 @@ use crate::{
 };
 use alloy_primitives::{Address, Bytes, U256};
 use alloy_sol_types::SolCall;
-use fogchain_client::RpcError;
+use fogchain_client::{codes, Refusal as NodeRefusal, RpcError};
 use fogchain_contracts::{DangerIndex, SensorRegistry};
 use serde_json::json;
 use std::{sync::Arc, time::Duration};
@@ -219,7 +219,11 @@ impl Bridge {
                 *self.next_nonce.lock().await = None;
                 Ok(())
             }
-            Refusal::Permanent if group.len() > 1 && refusal.message.contains("exceeds block gas limit") => {
+            Refusal::Permanent
+                if group.len() > 1
+                    && NodeRefusal::of_data(refusal.data.as_ref())
+                        == Some(NodeRefusal::ExceedsBlockGasLimit) =>
+            {
                 // the batch, not its messages: they are batched again, under a lower cap
                 tracing::warn!(
                     gas,
@@ -302,54 +306,40 @@ fn abi_bytes(len: usize) -> usize {
     32 + len.div_ceil(32) * 32
 }
 
-/// Whether an `eth_estimateGas` error says the call itself fails (a revert, or out of gas at
-/// the cap: geth's "gas required exceeds allowance"), so that sending it would be wasted.
+/// Whether an `eth_estimateGas` error says the call itself fails (a revert, code 3, or out of
+/// gas at the cap: refusal `gas-exceeds-allowance`), so that sending it would be wasted.
 fn would_revert(e: &RpcError) -> bool {
-    e.code == 3 || ["revert", "gas required exceeds", "out of gas"].iter().any(|w| e.message.contains(w))
+    e.code == codes::EXECUTION_REVERTED
+        || NodeRefusal::of_data(e.data.as_ref()) == Some(NodeRefusal::GasExceedsAllowance)
 }
 
-/// What a node's refusal of `eth_sendRawTransaction` means for the bridge, from geth's wording
-/// (the wire contract every Ethereum client shares; Fogchain's pool uses the same words).
+/// What a node's refusal of `eth_sendRawTransaction` means for the bridge, from its code and
+/// the refusal kind in its data (`fogchain_client::codes`), never from its wording.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Refusal {
-    /// `already known` / `known transaction`: the transaction is pooled there; the send worked.
+    /// `already-known`: the transaction is pooled there; the send worked.
     Known,
-    /// The account's nonce passed this one (`nonce too low`): mined, or taken by another
-    /// transaction; the receipt decides.
+    /// `nonce-too-low`: the account's nonce passed this one (mined, or taken by another
+    /// transaction); the receipt decides.
     NonceTaken,
-    /// Refused for now, not for what the transaction is: `txpool is full`, `transaction
-    /// underpriced` (the pool's price floor), `replacement transaction underpriced`, `account
-    /// limit exceeded`, `insufficient funds` (the gateway account needs topping up), a node's
-    /// rate limit (JSON-RPC -32005, geth's "limit exceeded"), or an internal error (-32603).
-    /// The transaction stays in flight and is re-sent; its messages never fail for this.
+    /// Refused for now, not for what the transaction is: a transient refusal kind (pool full,
+    /// underpriced, replacement underpriced, account limit, insufficient funds: the gateway
+    /// account needs topping up), a node's limit (-32005, EIP-1474) or its internal error
+    /// (-32603). The transaction stays in flight and is re-sent; its messages never fail for this.
     Transient,
-    /// Refused for what it is (not permitted, invalid, too big): its messages fail with the
-    /// node's reason.
+    /// Refused for what it is (not permitted, invalid), or for a reason the node does not
+    /// name: its messages fail with the node's message.
     Permanent,
 }
 
 impl Refusal {
     pub(super) fn of(e: &RpcError) -> Self {
-        let m = e.message.as_str();
-        if m.contains("already known") || m.contains("known transaction") {
-            Self::Known
-        } else if m.contains("nonce too low") {
-            Self::NonceTaken
-        } else if e.code == -32005
-            || e.code == -32603
-            || [
-                "txpool is full",
-                "underpriced",
-                "account limit exceeded",
-                "insufficient funds",
-                "limit exceeded",
-            ]
-            .iter()
-            .any(|w| m.contains(w))
-        {
-            Self::Transient
-        } else {
-            Self::Permanent
+        match (e.code, NodeRefusal::of_data(e.data.as_ref())) {
+            (codes::LIMIT_EXCEEDED | codes::INTERNAL_ERROR, _) => Self::Transient,
+            (_, Some(NodeRefusal::AlreadyKnown)) => Self::Known,
+            (_, Some(NodeRefusal::NonceTooLow)) => Self::NonceTaken,
+            (_, Some(kind)) if kind.is_transient() => Self::Transient,
+            _ => Self::Permanent,
         }
     }
 }
@@ -358,28 +348,35 @@ impl Refusal {
 mod tests {
     use super::*;
 
-    fn refusal(code: i64, message: &str) -> Refusal {
-        Refusal::of(&RpcError { code, message: message.into(), data: None })
+    fn refusal(code: i64, kind: Option<NodeRefusal>) -> Refusal {
+        Refusal::of(&RpcError { code, message: "any wording".into(), data: kind.map(NodeRefusal::data) })
     }
 
     #[test]
     fn pool_pressure_is_transient_and_invalid_transactions_are_not() {
-        assert_eq!(refusal(-32000, "already known"), Refusal::Known);
-        assert_eq!(refusal(-32000, "nonce too low: next nonce 5, tx nonce 3"), Refusal::NonceTaken);
-        for transient in [
-            "txpool is full",
-            "transaction underpriced: gas tip cap 1, minimum needed 2",
-            "replacement transaction underpriced",
-            "account limit exceeded: at most 64 pooled transactions per sender",
-            "insufficient funds for gas * price + value: balance 0, tx cost 1, overshot 1",
-        ] {
-            assert_eq!(refusal(-32000, transient), Refusal::Transient, "{transient}");
+        use NodeRefusal::*;
+        let server = codes::SERVER_ERROR;
+        assert_eq!(refusal(server, Some(AlreadyKnown)), Refusal::Known);
+        assert_eq!(refusal(server, Some(NonceTooLow)), Refusal::NonceTaken);
+        for transient in [PoolFull, Underpriced, ReplacementUnderpriced, AccountLimit, InsufficientFunds] {
+            assert_eq!(refusal(server, Some(transient)), Refusal::Transient, "{transient:?}");
         }
-        assert_eq!(refusal(-32005, "request rate exceeded"), Refusal::Transient);
-        assert_eq!(refusal(-32000, "not permitted: account 0x.. may not transact"), Refusal::Permanent);
-        assert_eq!(
-            refusal(-32000, "oversized data: transaction size 200000, limit 131072"),
-            Refusal::Permanent
-        );
+        assert_eq!(refusal(codes::LIMIT_EXCEEDED, None), Refusal::Transient);
+        assert_eq!(refusal(codes::INTERNAL_ERROR, None), Refusal::Transient);
+        assert_eq!(refusal(server, Some(NotPermitted)), Refusal::Permanent);
+        assert_eq!(refusal(server, Some(Invalid)), Refusal::Permanent);
+        // The wording alone decides nothing.
+        let worded =
+            RpcError { code: server, message: "nonce too low: next nonce 5, tx nonce 3".into(), data: None };
+        assert_eq!(Refusal::of(&worded), Refusal::Permanent);
+    }
+
+    #[test]
+    fn an_estimate_fails_by_code_3_or_the_gas_refusal() {
+        let error = |code, data| RpcError { code, message: String::new(), data };
+        assert!(would_revert(&error(codes::EXECUTION_REVERTED, None)));
+        assert!(would_revert(&error(codes::SERVER_ERROR, Some(NodeRefusal::GasExceedsAllowance.data()))));
+        assert!(!would_revert(&error(codes::SERVER_ERROR, None)));
+        assert!(!would_revert(&error(codes::LIMIT_EXCEEDED, None)));
     }
 }

@@ -20,6 +20,12 @@ use std::{
 };
 use tokio::sync::{oneshot, watch};
 
+/// How long [`BlockSync::stop`] waits for the thread (one block import and a poll interval).
+const STOP_WAIT: Duration = Duration::from_secs(10);
+
+/// How often the thread looks at the stop flag while it waits for a member's answer.
+const ANSWER_POLL: Duration = Duration::from_millis(20);
+
 /// A running block sync.
 pub(crate) struct BlockSync {
     done: mpsc::Receiver<Result<(), ConsensusError>>,
@@ -72,9 +78,18 @@ impl BlockSync {
         }
     }
 
-    /// Asks the thread to stop at its next step (shutdown).
+    /// Stops the thread (shutdown, or consensus stopping on a fault) and waits until it has
+    /// ended, at most [`STOP_WAIT`]: it checks the flag between blocks and while it waits for a
+    /// member's answer, so once this returns it no longer touches storage (a block import
+    /// under way completes first).
     pub(crate) fn stop(self) {
         self.stop.store(true, Ordering::Release);
+        match self.done.recv_timeout(STOP_WAIT) {
+            Ok(_) | Err(mpsc::RecvTimeoutError::Disconnected) => {}
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                tracing::error!("the block-sync thread did not stop within {STOP_WAIT:?}")
+            }
+        }
     }
 }
 
@@ -109,10 +124,21 @@ impl Fetcher {
                 return Err(ConsensusError::Sync("no member to sync blocks from".into()));
             }
             let from = candidates[(attempt as usize) % candidates.len()];
-            let (reply, answer) = oneshot::channel();
+            let (reply, mut answer) = oneshot::channel();
             self.transport.send(Command::Blocks { to: from, from: head + 1, reply });
-            // Bounded: the transport answers every request (its request timeout is 15 s).
-            match answer.blocking_recv() {
+            // Bounded: the transport answers every request (its request timeout is 15 s); the
+            // stop flag is checked meanwhile.
+            let answer = loop {
+                match answer.try_recv() {
+                    Err(oneshot::error::TryRecvError::Empty) if self.stop.load(Ordering::Acquire) => {
+                        return Err(ConsensusError::Stopped)
+                    }
+                    Err(oneshot::error::TryRecvError::Empty) => std::thread::sleep(ANSWER_POLL),
+                    Ok(answer) => break Ok(answer),
+                    Err(oneshot::error::TryRecvError::Closed) => break Err(()),
+                }
+            };
+            match answer {
                 Ok(Ok(blocks)) if !blocks.is_empty() => {
                     let mut refused = None;
                     for block in blocks {

@@ -8,7 +8,11 @@ use fogchain_genesis::{ChainSpec, Fork};
 /// `SepoliaChainConfig` / `HoleskyChainConfig`: every fork through London at block 0, the merge
 /// later for Sepolia and at genesis for Holesky, Shanghai after genesis for both).
 fn load(name: &str, chain_id: u64, merged_at_genesis: bool) -> ChainSpec {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name);
+    let path = std::path::Path::new(
+        &std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("tests/data")
+    .join(name);
     let text = std::fs::read_to_string(path).unwrap();
     let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
     let mut config = serde_json::json!({

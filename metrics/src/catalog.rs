@@ -196,8 +196,14 @@ mod tests {
     }
 
     fn doc(name: &str) -> String {
-        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs").join(name))
-            .unwrap()
+        std::fs::read_to_string(
+            std::path::Path::new(
+                &std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
+            )
+            .join("../docs")
+            .join(name),
+        )
+        .unwrap()
     }
 
     #[test]

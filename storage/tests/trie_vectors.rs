@@ -23,9 +23,11 @@ use std::{
 };
 
 fn vectors(name: &str) -> BTreeMap<String, Value> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/ethereum/ethereum-tests/TrieTests")
-        .join(name);
+    let path = PathBuf::from(
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../tests/fixtures/ethereum/ethereum-tests/TrieTests")
+    .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
 }

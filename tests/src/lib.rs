@@ -46,9 +46,14 @@ pub fn run_client(program: &str, script: &str, args: &[&std::ffi::OsStr]) -> Str
     stdout
 }
 
-/// The repository root.
+/// The repository root, from `CARGO_MANIFEST_DIR` as set when the test runs: a test binary
+/// built in a shared target dir from another checkout (CI's clean clone) and still fresh by
+/// mtime must not read that checkout's files.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
+    Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()))
+        .parent()
+        .expect("repo root")
+        .to_path_buf()
 }
 
 /// The reference data of the field scenarios (tests/fixtures/data: danger-index vectors, the

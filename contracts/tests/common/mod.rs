@@ -15,7 +15,10 @@ pub const CHAIN_ID: u64 = 1337;
 
 /// A reference data file of tests/fixtures/data (danger-index vectors, sales-order scenario).
 pub fn shared_data(file: &str) -> serde_json::Value {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/data");
+    let dir = std::path::Path::new(
+        &std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into()),
+    )
+    .join("../tests/fixtures/data");
     let text = std::fs::read_to_string(dir.join(file)).expect("reference data");
     serde_json::from_str(&text).unwrap()
 }

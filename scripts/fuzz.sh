@@ -23,7 +23,9 @@ else
   export RUSTC_BOOTSTRAP=1
   fuzz=(cargo fuzz)
 fi
-# Its own target dir: sanitizer flags rebuild everything, RocksDB's C++ included (once).
+# Its own target dir: sanitizer flags rebuild everything, RocksDB's C++ included (once). Only
+# build there through cargo fuzz: a plain `cargo check` in fuzz/ with this target dir changes the
+# flags and costs the next fuzz build a full rebuild.
 export CARGO_TARGET_DIR="${FOGCHAIN_FUZZ_TARGET_DIR:-$HOME/.cache/fogchain-fuzz-target}"
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then

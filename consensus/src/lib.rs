@@ -20,6 +20,7 @@ mod log_store;
 mod members;
 mod proposal;
 mod slog_bridge;
+mod state_machine;
 mod transport;
 mod validate;
 
@@ -29,13 +30,14 @@ pub use identity::*;
 pub use log_store::{LogStore, SnapshotSource, BOOTSTRAP_INDEX};
 pub use members::*;
 pub use proposal::{DropReason, Proposal, ProposalOutcome};
+pub use state_machine::*;
 pub use transport::{PeerInfo, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES};
 pub use validate::{refuse_message, MAX_APPEND_ENTRIES};
 
 use alloy_primitives::B256;
 use driver::{Driver, Input};
 use fogchain_genesis::Member;
-use fogchain_storage::{raft_keys, KvRead, Storage, StorageError, Table};
+use fogchain_storage::{raft_keys, KvRead, StorageError, Table};
 use libp2p::Multiaddr;
 use parking_lot::{Mutex, RwLock};
 use raft::eraftpb::{ConfChange, ConfChangeType};
@@ -106,79 +108,6 @@ pub enum NotReady {
         /// Commit index.
         commit: u64,
     },
-}
-
-/// A boxed error kept as the source of an [`ApplyError`].
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
-
-/// Why the state machine did not make a block the new head.
-#[derive(Debug, thiserror::Error)]
-pub enum ApplyError {
-    /// The block is refused by the chain's rules (undecodable, stale: it does not extend the
-    /// head, or invalid): every node judges it the same, so it is skipped, deterministically.
-    #[error("block refused: {0}")]
-    Refused(#[source] BoxError),
-    /// The database failed: this node stops (fail-stop).
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-    /// This node failed executing the block for a reason that is not the block's (an EVM
-    /// error that is not a rule): this node stops, as for storage.
-    #[error("fault: {0}")]
-    Fault(#[source] BoxError),
-}
-
-impl ApplyError {
-    /// A refusal with `reason`.
-    pub fn refused(reason: impl Into<BoxError>) -> Self {
-        Self::Refused(reason.into())
-    }
-
-    /// True for a storage failure or a fault: the node must stop.
-    pub fn is_fatal(&self) -> bool {
-        !matches!(self, Self::Refused(_))
-    }
-}
-
-/// A block entry committed by Raft, handed to [`StateMachine::apply_block`].
-#[derive(Debug, Clone, Copy)]
-pub struct CommittedBlock<'a> {
-    /// Its log index: the machine records it as applied in the same write as the block.
-    pub index: u64,
-    /// The term of the leader that proposed it.
-    pub term: u64,
-    /// The block, RLP.
-    pub data: &'a [u8],
-}
-
-/// A block that became the head.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AppliedBlock {
-    /// Block number.
-    pub number: u64,
-    /// Block hash.
-    pub hash: B256,
-}
-
-/// The replicated state machine: the node's chain. Called from the driver thread (and the
-/// block-sync thread while the driver waits for it), in log order.
-pub trait StateMachine: Send + Sync + 'static {
-    /// The node database (the Raft log lives in its own column families there).
-    fn storage(&self) -> &Storage;
-    /// Applies a committed block entry. On `Ok` the block is the new head and `entry.index` was
-    /// recorded as applied in the same atomic write. On `Err` nothing was written: a refused
-    /// block is a no-op on every node (consensus records the index itself); storage failure
-    /// and faults stop the node. Consensus is the only other writer of the applied index.
-    fn apply_block(&self, entry: CommittedBlock<'_>) -> Result<AppliedBlock, ApplyError>;
-    /// Head (number, hash).
-    fn head(&self) -> (u64, B256);
-    /// Canonical blocks from number `from`, RLP, up to about `max_bytes` (at least one when
-    /// there is one).
-    fn encoded_blocks(&self, from: u64, max_bytes: usize) -> Vec<Vec<u8>>;
-    /// Verifies and applies a block (RLP) fetched by block sync, without an applied index
-    /// (consensus records the snapshot's when the sync completes).
-    fn import_block(&self, data: &[u8]) -> Result<AppliedBlock, ApplyError>;
-    /// The membership changed (e.g. new sealers).
-    fn members_changed(&self, directory: &Directory);
 }
 
 /// What a Raft snapshot carries besides the ConfState: the state at the snapshot's index.

@@ -122,7 +122,11 @@ async fn a_proposer_learns_applied_or_refused_with_the_log_position() {
     assert_eq!(*o3, ProposalOutcome::Applied { number: 2, hash: keccak256(b"block two") });
     // The refused entry's index was recorded by consensus, the blocks' by their own writes.
     assert_eq!(storage.applied_index().unwrap(), *i3);
-    assert_eq!(consensus.status().applied, *i3);
+    // The status is published after the Ready that applied the entry.
+    tokio::time::timeout(Duration::from_secs(60), status.wait_for(|s| s.applied >= *i3))
+        .await
+        .expect("the status shows the applied index")
+        .unwrap();
 
     consensus.shutdown().await;
     assert!(consensus.propose_block(b"late".to_vec()).is_err(), "no proposal after shutdown");
